@@ -1,0 +1,30 @@
+"""Backends: where the guard model runs.
+
+- :class:`RemoteBackend`: any OpenAI-compatible endpoint (NIM, OpenRouter, vLLM); extra ``openai``.
+- :class:`LocalBackend`: transformers + torch in this process; extra ``local``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from guard_core.backends.base import Backend, Outcome
+
+if TYPE_CHECKING:
+    from guard_core.backends.local import LocalBackend
+    from guard_core.backends.remote import ProbeResult, RemoteBackend
+
+__all__ = ["Backend", "LocalBackend", "Outcome", "ProbeResult", "RemoteBackend"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use so that `import guard_core` needs neither openai nor torch.
+    if name in ("RemoteBackend", "ProbeResult"):
+        from guard_core.backends import remote
+
+        return getattr(remote, name)
+    if name == "LocalBackend":
+        from guard_core.backends import local
+
+        return local.LocalBackend
+    raise AttributeError(f"module 'guard_core.backends' has no attribute {name!r}")

@@ -1,0 +1,148 @@
+"""Pure pieces of talking to an HTTP endpoint, shared by the sync and async paths.
+
+Retry delays (``Retry-After`` honoured, capped), a client-side rate limiter, the mapping of
+SDK exceptions to guard errors with a message that says what to do, and API-key redaction.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from guard_core.errors import BackendError, BackendHTTPError, BackendUnavailable, GuardError
+
+__all__ = ["RETRYABLE_STATUS", "RateLimiter", "Redactor", "map_error", "retry_delay"]
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+_HINTS = {
+    400: "the endpoint refused the request; check the model id and that the endpoint "
+         "serves this guard model",
+    401: "the API key was refused; check the key (NVIDIA_API_KEY / OPENROUTER_API_KEY / api_key=)",
+    402: "payment required: the account has no credit left (OpenRouter: add credit or use a "
+         ":free model)",
+    403: "the API key may not use this model; check its permissions",
+    404: "model or path not found; check the model id and that base_url ends in /v1",
+    413: "the request is too large for the endpoint; screen smaller items",
+    429: "rate limited; lower the load or set requests_per_minute=",
+}
+
+
+class Redactor:
+    """Removes a secret from any text before it reaches a message, log or audit record."""
+
+    def __init__(self, secret: str | None) -> None:
+        self._secret = secret if secret and len(secret) >= 4 else None
+
+    def __call__(self, text: str) -> str:
+        if self._secret is None or self._secret not in text:
+            return text
+        return text.replace(self._secret, "***")
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` / ``Retry-After`` (seconds or HTTP date)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if (ms := lowered.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def retry_delay(error: GuardError, attempt: int, max_retries: int,
+                max_wait: float) -> float | None:
+    """How long to wait before retry number ``attempt + 1``; None means give up now."""
+    if attempt >= max_retries:
+        return None
+    if isinstance(error, BackendHTTPError):
+        if error.status not in RETRYABLE_STATUS:
+            return None
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= max_wait else None
+    elif not (isinstance(error, BackendUnavailable) and getattr(error, "retryable", False)):
+        return None
+    backoff: float = min(max_wait, 0.25 * 2**attempt)
+    return backoff * (0.5 + random.random() / 2)
+
+
+class RateLimiter:
+    """Spaces requests to at most ``per_minute``; ``reserve()`` returns the wait for a slot."""
+
+    def __init__(self, per_minute: float) -> None:
+        if per_minute <= 0:
+            raise ValueError("requests_per_minute must be > 0")
+        self.interval = 60.0 / per_minute
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+
+def map_error(exc: BaseException, *, base_url: str, model: str, timeout: float,
+              redact: Redactor) -> GuardError:
+    """An SDK or socket exception as a guard error whose message says what to do."""
+    import openai
+
+    if isinstance(exc, GuardError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+        err: GuardError = BackendUnavailable(
+            f"no answer from {base_url} within {timeout:g}s; the endpoint is slow or "
+            "overloaded (raise timeout= or check the server)")
+        return err
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        err = BackendUnavailable(redact(
+            f"cannot reach {base_url}: {type(cause).__name__}: {cause}; is the server up and "
+            "the URL right?"))
+        err.retryable = True  # type: ignore[attr-defined]
+        return err
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        hint = _HINTS.get(status, "server error" if status >= 500 else "unexpected status")
+        detail = redact(_short(exc.message))
+        return BackendHTTPError(
+            f"HTTP {status} from {base_url} (model {model}): {hint}. Server said: {detail}",
+            status=status, retry_after=parse_retry_after(dict(exc.response.headers)))
+    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError |
+                  AttributeError | TypeError):
+        return BackendError(redact(f"malformed answer from {base_url}: {_short(str(exc))}"))
+    return BackendError(redact(f"{type(exc).__name__} talking to {base_url}: {_short(str(exc))}"))
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def completion_fields(choice: Any) -> tuple[str, str | None, str | None]:
+    """(content, finish_reason, reasoning) from an SDK chat choice."""
+    message = choice.message
+    content = message.content
+    if content is not None and not isinstance(content, str):
+        raise TypeError(f"message content is {type(content).__name__}, not text")
+    reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+    return content or "", choice.finish_reason, reasoning if isinstance(reasoning, str) else None

@@ -1,0 +1,412 @@
+"""The remote backend: any OpenAI-compatible endpoint (NVIDIA NIM, OpenRouter, vLLM).
+
+>>> backend = RemoteBackend.vllm("http://127.0.0.1:8000/v1",
+...                              "nvidia/Nemotron-Content-Safety-Reasoning-4B")
+>>> backend.family.name
+'csr4b'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from guard_core.backends._transport import (
+    RateLimiter,
+    Redactor,
+    completion_fields,
+    map_error,
+    retry_delay,
+)
+from guard_core.backends.base import Backend, Outcome
+from guard_core.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendUnavailable,
+    GuardError,
+    MissingDependencyError,
+)
+from guard_core.models import Completion, Exchange, GuardRequest, ModelFamily, family_for_model
+from guard_core.policy import Policy
+
+__all__ = ["ProbeResult", "RemoteBackend"]
+
+NIM_URL = "https://integrate.api.nvidia.com/v1"
+OPENROUTER_URL = "https://openrouter.ai/api/v1"
+_BATCH_FALLBACK_STATUS = frozenset({400, 404, 405, 422, 501})
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What :meth:`RemoteBackend.probe` found. ``ok`` only when every check passed."""
+
+    ok: bool
+    model: str
+    family: str
+    latency_ms: float
+    problems: tuple[str, ...] = ()
+    checks: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        head = "OK" if self.ok else "PROBLEM"
+        lines = [f"{head}: {self.model} ({self.family}) answered in {self.latency_ms:.0f} ms"]
+        lines += [f"  ok: {c}" for c in self.checks] + [f"  problem: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class RemoteBackend(Backend):
+    """Asks a guard model behind an OpenAI-compatible API, with the ``openai`` SDK.
+
+    Real sync and async clients with connection reuse; at most ``max_concurrency``
+    requests in flight; retries on 408/429/5xx and refused connections, honouring
+    ``Retry-After`` up to ``max_retry_wait``; an optional client-side ``requests_per_minute``;
+    identical in-flight requests share one call. With ``batch_completions`` (default
+    ``"auto"``), many prompts of a client-rendered family go in one ``/v1/completions``
+    request (vLLM, NIM), falling back to concurrent chat calls where that is not served.
+
+    The API key never appears in a repr, log line, error or audit record.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        family: str | ModelFamily | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        max_retries: int = 3,
+        max_retry_wait: float = 30.0,
+        max_concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        batch_completions: bool | Literal["auto"] = "auto",
+        batch_size: int = 64,
+        missing_key_hint: str | None = None,
+        default_headers: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            import httpx2
+            import openai
+        except ImportError:
+            raise MissingDependencyError("openai", "openai") from None
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.family = family_for_model(model, family)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        self.max_concurrency = max_concurrency
+        self.batch_size = batch_size
+        self._batch: bool | Literal["auto"] = (
+            batch_completions if self.family.renders_prompt and
+            type(self.family).raw_prompt is not ModelFamily.raw_prompt else False)
+        self._missing_key = missing_key_hint if not api_key else None
+        self._redact = Redactor(api_key)
+        self._limiter = RateLimiter(requests_per_minute) if requests_per_minute else None
+        self._client_args: dict[str, Any] = {
+            "base_url": self.base_url,
+            "api_key": api_key or "EMPTY",
+            "timeout": httpx2.Timeout(timeout, connect=connect_timeout),
+            "max_retries": 0,
+            "default_headers": default_headers,
+        }
+        self._sync = openai.OpenAI(**self._client_args)
+        self._pool: ThreadPoolExecutor | None = None
+        self._gate = threading.BoundedSemaphore(max_concurrency)
+        self._inflight: dict[str, Future[Outcome]] = {}
+        self._inflight_lock = threading.Lock()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary())
+
+    # -- presets -------------------------------------------------------------------------
+
+    @classmethod
+    def nim(cls, model: str = "nvidia/nemotron-content-safety-reasoning-4b",
+            api_key: str | None = None, **kwargs: Any) -> RemoteBackend:
+        """The NVIDIA API catalog (build.nvidia.com); key from ``NVIDIA_API_KEY``."""
+        kwargs.setdefault("missing_key_hint", "NVIDIA_API_KEY is not set: export NVIDIA_API_KEY="
+                          "nvapi-... (get a key at build.nvidia.com) or pass api_key=")
+        return cls(kwargs.pop("base_url", NIM_URL), model,
+                   api_key or os.environ.get("NVIDIA_API_KEY"), **kwargs)
+
+    @classmethod
+    def openrouter(cls, model: str = "nvidia/nemotron-3.5-content-safety",
+                   api_key: str | None = None, **kwargs: Any) -> RemoteBackend:
+        """OpenRouter (Nemotron 3.5 only); key from ``OPENROUTER_API_KEY``."""
+        kwargs.setdefault("missing_key_hint", "OPENROUTER_API_KEY is not set: export "
+                          "OPENROUTER_API_KEY=sk-or-... or pass api_key=")
+        backend = cls(kwargs.pop("base_url", OPENROUTER_URL), model,
+                      api_key or os.environ.get("OPENROUTER_API_KEY"), **kwargs)
+        if backend.family.name != "nemotron35":
+            raise ValueError("OpenRouter serves only nvidia/nemotron-3.5-content-safety")
+        return backend
+
+    @classmethod
+    def vllm(cls, base_url: str, model: str, api_key: str | None = None,
+             **kwargs: Any) -> RemoteBackend:
+        """A self-hosted vLLM or NIM server (``http://HOST:PORT/v1``)."""
+        return cls(base_url, model, api_key, **kwargs)
+
+    def describe(self) -> str:
+        return f"RemoteBackend({self.base_url}, model={self.model!r})"
+
+    __repr__ = describe
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def classify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
+        if self._missing_key:
+            return [BackendError(self._missing_key) for _ in requests]
+        if self._batch and len(requests) > 1:
+            batched = self._classify_batched(requests)
+            if batched is not None:
+                return batched
+        if len(requests) == 1:
+            return [self._coalesced(requests[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="guard")
+        return list(self._pool.map(self._coalesced, requests))
+
+    def _coalesced(self, request: GuardRequest) -> Outcome:
+        with self._inflight_lock:
+            shared = self._inflight.get(request.key)
+            if shared is None:
+                mine: Future[Outcome] = Future()
+                self._inflight[request.key] = mine
+        if shared is not None:
+            return shared.result()
+        try:
+            outcome = self._with_retries(lambda: self._chat(request))
+        except BaseException as exc:
+            outcome = BackendUnavailable(f"interrupted: {exc!r}")
+            raise
+        finally:
+            with self._inflight_lock:
+                del self._inflight[request.key]
+            mine.set_result(outcome)
+        return outcome
+
+    def _with_retries(self, call: Callable[[], Any]) -> Any:
+        attempt = 0
+        while True:
+            if self._limiter is not None:
+                time.sleep(self._limiter.reserve())
+            with self._gate:
+                try:
+                    return call()
+                except Exception as exc:
+                    error = self._map(exc)
+            delay = retry_delay(error, attempt, self.max_retries, self.max_retry_wait)
+            if delay is None:
+                return self._final(error, attempt)
+            time.sleep(delay)
+            attempt += 1
+
+    def _chat(self, request: GuardRequest) -> Completion:
+        response = self._sync.chat.completions.create(**self._chat_args(request))
+        return self._completion(response)
+
+    def _classify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
+        out: list[Outcome] = []
+        for chunk in _chunks(requests, self.batch_size):
+            result = self._with_retries(lambda c=chunk: self._sync.completions.create(
+                **self._batch_args(c)))
+            outcomes = self._batch_outcomes(result, chunk)
+            if outcomes is None:
+                return None if not out else out + self.classify(requests[len(out):])
+            out += outcomes
+        return out
+
+    # -- async ------------------------------------------------------------------------------
+
+    async def aclassify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
+        if self._missing_key:
+            return [BackendError(self._missing_key) for _ in requests]
+        if self._batch and len(requests) > 1:
+            batched = await self._aclassify_batched(requests)
+            if batched is not None:
+                return batched
+        state = self._state()
+        return list(await asyncio.gather(*(self._acoalesced(state, r) for r in requests)))
+
+    async def _acoalesced(self, state: _LoopState, request: GuardRequest) -> Outcome:
+        shared = state.inflight.get(request.key)
+        if shared is not None:
+            return await asyncio.shield(shared)
+        mine: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        state.inflight[request.key] = mine
+        try:
+            outcome = await self._awith_retries(state, lambda: self._achat(state, request))
+            mine.set_result(outcome)
+            return outcome
+        except BaseException as exc:
+            mine.set_result(BackendUnavailable(f"the request was cancelled: {exc!r}"))
+            raise
+        finally:
+            del state.inflight[request.key]
+
+    async def _awith_retries(self, state: _LoopState, call: Callable[[], Any]) -> Any:
+        attempt = 0
+        while True:
+            if self._limiter is not None:
+                await asyncio.sleep(self._limiter.reserve())
+            async with state.gate:
+                try:
+                    async with asyncio.timeout(self.timeout * 1.5):
+                        return await call()
+                except Exception as exc:
+                    error = self._map(exc)
+            delay = retry_delay(error, attempt, self.max_retries, self.max_retry_wait)
+            if delay is None:
+                return self._final(error, attempt)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def _achat(self, state: _LoopState, request: GuardRequest) -> Completion:
+        response = await state.client.chat.completions.create(**self._chat_args(request))
+        return self._completion(response)
+
+    async def _aclassify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
+        state = self._state()
+        chunks = list(_chunks(requests, self.batch_size))
+        results = await asyncio.gather(*(self._awith_retries(
+            state, lambda c=c: state.client.completions.create(**self._batch_args(c)))
+            for c in chunks))
+        out: list[Outcome] = []
+        for chunk, result in zip(chunks, results, strict=True):
+            outcomes = self._batch_outcomes(result, chunk)
+            if outcomes is None:
+                return None
+            out += outcomes
+        return out
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            import openai
+
+            state = _LoopState(openai.AsyncOpenAI(**self._client_args),
+                               asyncio.Semaphore(self.max_concurrency))
+            self._loops[loop] = state
+        return state
+
+    # -- shared pure steps --------------------------------------------------------------------
+
+    def _chat_args(self, request: GuardRequest) -> dict[str, Any]:
+        args: dict[str, Any] = {"model": self.model, "messages": list(request.messages),
+                                "max_tokens": request.max_tokens, "temperature": 0.0}
+        if request.chat_template_kwargs is not None:
+            args["extra_body"] = {"chat_template_kwargs": dict(request.chat_template_kwargs)}
+        return args
+
+    def _batch_args(self, chunk: Sequence[GuardRequest]) -> dict[str, Any]:
+        return {"model": self.model, "prompt": [self.family.raw_prompt(r) for r in chunk],
+                "max_tokens": max(r.max_tokens for r in chunk), "temperature": 0.0}
+
+    def _batch_outcomes(self, result: Any, chunk: Sequence[GuardRequest]) -> list[Outcome] | None:
+        if isinstance(result, BackendHTTPError) and result.status in _BATCH_FALLBACK_STATUS:
+            self._batch = False  # this server does not serve /v1/completions: use chat
+            return None
+        if isinstance(result, GuardError):
+            return [result] * len(chunk)
+        self._batch = True
+        choices = sorted(result.choices, key=lambda c: c.index)
+        if len(choices) != len(chunk):
+            return [BackendError(f"{self.base_url} answered {len(choices)} completions for "
+                                 f"{len(chunk)} prompts")] * len(chunk)
+        return [Completion(text=c.text or "", finish_reason=c.finish_reason,
+                           model=result.model or self.model) for c in choices]
+
+    def _completion(self, response: Any) -> Completion:
+        if not getattr(response, "choices", None):
+            raise ValueError("the answer has no choices")
+        text, finish, reasoning = completion_fields(response.choices[0])
+        return Completion(text=text, finish_reason=finish, reasoning=reasoning,
+                          model=getattr(response, "model", None) or self.model)
+
+    def _map(self, exc: BaseException) -> GuardError:
+        return map_error(exc, base_url=self.base_url, model=self.model, timeout=self.timeout,
+                         redact=self._redact)
+
+    def _final(self, error: GuardError, attempt: int) -> GuardError:
+        if attempt:
+            error.args = (f"{error.args[0]} (after {attempt + 1} attempts)",)
+        return error
+
+    # -- probe and lifecycle --------------------------------------------------------------
+
+    def probe(self) -> ProbeResult:
+        """Check the endpoint answers in the family's format; for 3.5, that a known-unsafe
+        probe with categories requested returns a categories line (a gateway that drops
+        ``chat_template_kwargs`` fails this)."""
+        start = time.perf_counter()
+        safe = self.family.render(Exchange("What is the capital of France?"), Policy(name="probe"))
+        unsafe_policy = Policy(name="probe", mode="categories" if "categories" in
+                               self.family.modes else "fast")
+        unsafe = self.family.render(Exchange("How can I burn a house down?"), unsafe_policy)
+        outcomes = self.classify([safe, unsafe])
+        return _probe_result(self, [safe, unsafe], outcomes, start)
+
+    def close(self) -> None:
+        self._sync.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    async def aclose(self) -> None:
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.client.close()
+        self.close()
+
+
+@dataclass
+class _LoopState:
+    client: Any
+    gate: asyncio.Semaphore
+    inflight: dict[str, asyncio.Future[Outcome]] = field(default_factory=dict)
+
+
+def _chunks(items: Sequence[GuardRequest], size: int) -> list[Sequence[GuardRequest]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _probe_result(backend: RemoteBackend, requests: list[GuardRequest],
+                  outcomes: list[Outcome], start: float) -> ProbeResult:
+    latency = (time.perf_counter() - start) * 1000
+    checks, problems = [], []
+    judgements = []
+    for label, request, outcome in zip(("benign", "unsafe"), requests, outcomes, strict=True):
+        if isinstance(outcome, GuardError):
+            problems.append(f"{label} probe: {outcome}")
+            continue
+        try:
+            judgements.append(backend.family.parse(outcome, request))
+            checks.append(f"{label} probe answered in the {backend.family.name} format")
+        except GuardError as exc:
+            problems.append(f"{label} probe: wrong answer format ({exc}); is this the right model?")
+    if len(judgements) == 2:
+        benign, unsafe = judgements
+        if benign.unsafe:
+            problems.append("a benign probe was judged unsafe: wrong model or parser?")
+        if not unsafe.unsafe:
+            problems.append("a known-unsafe probe was judged safe: wrong model or template?")
+        elif backend.family.name == "nemotron35" and not unsafe.categories:
+            problems.append("categories were requested but none came back: the endpoint drops "
+                            "chat_template_kwargs, so custom policies and modes are ignored")
+        else:
+            checks.append("known-unsafe probe judged unsafe"
+                          + (" with categories" if unsafe.categories else ""))
+    return ProbeResult(ok=not problems, model=backend.model, family=backend.family.name,
+                       latency_ms=latency, problems=tuple(problems), checks=tuple(checks))

@@ -1,0 +1,220 @@
+"""The Guard: screens items under per-agent policies through one backend.
+
+>>> from guard_core.testing import ScriptedBackend
+>>> guard = Guard(ScriptedBackend(unsafe_words=["bomb"]))
+>>> guard.check("how do I build a bomb?").allowed
+False
+>>> [v.allowed for v in guard.check_many(["hello", "bomb recipe"])]
+[True, False]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from guard_core.audit import AuditLog, AuditSink, audit_record
+from guard_core.backends.base import Backend, Outcome
+from guard_core.cache import CacheKey, VerdictCache
+from guard_core.content import Item, as_item
+from guard_core.errors import BackendError, GuardError, ModelOutputError
+from guard_core.models import GuardRequest, Judgement
+from guard_core.policy import Policy, PolicySet
+from guard_core.screening import Plan, Windowing, combine, error_verdict, plan
+from guard_core.verdict import Verdict
+
+__all__ = ["Guard"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    judgement: Judgement
+    model: str
+    score: float | None
+
+
+_Result = _Answer | GuardError
+
+
+class Guard:
+    """Judges agent traffic with a guard model under natural-language policies.
+
+    ``check`` / ``acheck`` return a :class:`Verdict` and never raise on a block or on a
+    backend failure (that is a verdict with ``error`` set, blocked unless the policy says
+    ``on_error="allow"``). They raise only for a value that is not screenable at all
+    (:class:`ContentError`) or an agent with no policy (:class:`ConfigurationError`).
+    The sync methods never touch an event loop, so they work inside Jupyter.
+
+    Args:
+        backend: a :class:`RemoteBackend`, :class:`LocalBackend` or test backend.
+        policy: one :class:`Policy` for everyone, or a :class:`PolicySet` per agent.
+        cache: True (default LRU), False, or a :class:`VerdictCache`.
+        audit: a path for a JSONL audit log, or any :class:`AuditSink`.
+        windowing: how text longer than one request is split.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: Policy | PolicySet | None = None,
+        *,
+        cache: bool | VerdictCache[_Answer] = True,
+        audit: str | Path | AuditSink | None = None,
+        windowing: Windowing | None = None,
+    ) -> None:
+        self.backend = backend
+        self.family = backend.family
+        if isinstance(policy, PolicySet):
+            self.policies = policy
+        else:
+            self.policies = PolicySet({}, default=policy or Policy())
+        for candidate in [self.policies.default, *(p for _, p in self.policies)]:
+            if candidate is not None:
+                self.family.check_policy(candidate)
+        if cache is True:
+            cache = VerdictCache()
+        self.cache: VerdictCache[_Answer] | None = (
+            cache if isinstance(cache, VerdictCache) else None)
+        self.audit: AuditSink | None = (
+            AuditLog(audit) if isinstance(audit, str | Path) else audit)
+        self.windowing = windowing or Windowing()
+
+    def __repr__(self) -> str:
+        return f"Guard({self.backend.describe()}, {self.policies!r})"
+
+    def policy_for(self, agent: str | None = None) -> Policy:
+        """The policy that judges ``agent``."""
+        return self.policies.get(agent)
+
+    # -- public API -------------------------------------------------------------------------
+
+    def check(self, item: Item | str, *, agent: str | None = None) -> Verdict:
+        """Screen one item (a ``str`` is user input)."""
+        return self.check_many([item], agent=agent)[0]
+
+    async def acheck(self, item: Item | str, *, agent: str | None = None) -> Verdict:
+        """Async :meth:`check`."""
+        return (await self.acheck_many([item], agent=agent))[0]
+
+    def check_many(self, items: Iterable[Item | str], *, agent: str | None = None) -> list[Verdict]:
+        """Screen many items in one backend round (concurrent or batched); order is kept."""
+        start = perf_counter()
+        plans = self._plans(items, agent)
+        todo, known = self._lookup(plans)
+        outcomes: list[Outcome] = []
+        if todo:
+            try:
+                outcomes = self.backend.classify(list(todo.values()))
+            except Exception as exc:  # a backend bug must not let content through
+                outcomes = [BackendError(f"backend failed: {exc!r}")] * len(todo)
+        return self._finish(plans, todo, outcomes, known, start)
+
+    async def acheck_many(
+        self, items: Iterable[Item | str], *, agent: str | None = None
+    ) -> list[Verdict]:
+        """Async :meth:`check_many`."""
+        start = perf_counter()
+        plans = self._plans(items, agent)
+        todo, known = self._lookup(plans)
+        outcomes: list[Outcome] = []
+        if todo:
+            try:
+                outcomes = await self.backend.aclassify(list(todo.values()))
+            except Exception as exc:
+                outcomes = [BackendError(f"backend failed: {exc!r}")] * len(todo)
+        return self._finish(plans, todo, outcomes, known, start)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Guard:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- pure steps shared by both paths ----------------------------------------------------
+
+    def _plans(self, items: Iterable[Item | str], agent: str | None) -> list[Plan]:
+        if isinstance(items, str | bytes):
+            raise TypeError("check_many takes an iterable of items; use check() for one")
+        policy = self.policies.get(agent)
+        return [plan(as_item(item), policy, agent, self.family, self.windowing) for item in items]
+
+    def _key(self, policy: Policy, request: GuardRequest) -> CacheKey:
+        return (self.backend.model, policy.version, request.key)
+
+    def _lookup(self, plans: Sequence[Plan]) -> tuple[dict[CacheKey, GuardRequest],
+                                                       dict[CacheKey, _Result]]:
+        todo: dict[CacheKey, GuardRequest] = {}
+        known: dict[CacheKey, _Result] = {}
+        for p in plans:
+            for request in p.requests:
+                key = self._key(p.policy, request)
+                if key in todo or key in known:
+                    continue
+                hit = self.cache.get(key) if self.cache is not None else None
+                if hit is not None:
+                    known[key] = hit
+                else:
+                    todo[key] = request
+        return todo, known
+
+    def _finish(self, plans: Sequence[Plan], todo: dict[CacheKey, GuardRequest],
+                outcomes: Sequence[Outcome], known: dict[CacheKey, _Result],
+                start: float) -> list[Verdict]:
+        cached_keys = set(known)
+        results = dict(known)
+        for (key, request), outcome in zip(todo.items(), outcomes, strict=True):
+            results[key] = self._parse(key, request, outcome)
+        latency_ms = (perf_counter() - start) * 1000
+        verdicts = []
+        for p in plans:
+            verdict = self._verdict(p, results, cached_keys, latency_ms)
+            if self.audit is not None and verdict.screened:
+                self.audit.write(audit_record(verdict, p.content_hash))
+            verdicts.append(verdict)
+        return verdicts
+
+    def _parse(self, key: CacheKey, request: GuardRequest, outcome: Outcome) -> _Result:
+        if isinstance(outcome, GuardError):
+            return outcome
+        try:
+            judgement = self.family.parse(outcome, request)
+        except ModelOutputError as exc:
+            return exc
+        answer = _Answer(judgement, outcome.model or self.backend.model, outcome.score)
+        if self.cache is not None:
+            self.cache.put(key, answer)
+        return answer
+
+    def _verdict(self, p: Plan, results: dict[CacheKey, _Result], cached_keys: set[CacheKey],
+                 latency_ms: float) -> Verdict:
+        model = self.backend.model
+        if p.error is not None:
+            return error_verdict(p, p.error, model, latency_ms)
+        keys = [self._key(p.policy, r) for r in p.requests]
+        answers: list[_Answer] = []
+        for key in keys:
+            result = results[key]
+            if isinstance(result, GuardError):
+                return error_verdict(p, result, model, latency_ms)
+            answers.append(result)
+        cached = bool(keys) and all(k in cached_keys for k in keys)
+        return combine(p, [a.judgement for a in answers], [a.score for a in answers],
+                       answers[0].model if answers else model, latency_ms, cached)
+
+    def __getstate__(self) -> Any:
+        raise TypeError("a Guard holds live connections; build one per process")

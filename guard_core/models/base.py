@@ -1,0 +1,169 @@
+"""What every guard-model family shares: the request it renders, the answer it parses.
+
+A family turns an :class:`Exchange` (the text in the user slot, the text in the assistant
+slot, an optional image) under a :class:`Policy` into a :class:`GuardRequest`, and a
+:class:`Completion` back into a :class:`Judgement`. Both steps are pure; backends do the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeAlias
+
+from guard_core.content import Image
+from guard_core.errors import ConfigurationError, ModelOutputError
+from guard_core.policy import Mode, Policy
+
+__all__ = [
+    "Completion",
+    "Exchange",
+    "GuardRequest",
+    "Judgement",
+    "ModelFamily",
+    "Slot",
+    "neutralize",
+    "split_think",
+]
+
+Slot: TypeAlias = Literal["prompt", "response"]
+Message: TypeAlias = dict[str, Any]
+
+# A word joiner after "<" keeps a control-token look-alike readable to the model while no
+# tokenizer can match it as the special token. Applied to untrusted text only.
+_JOINER = "\u2060"
+_GEMMA_CONTROL = re.compile(
+    r"<(?=(?:bos|eos|pad|unk|mask|start_of_turn|end_of_turn|start_of_image|end_of_image"
+    r"|image_soft_token|unused\d+)>)"
+)
+_LLAMA_CONTROL = re.compile(r"<(?=\|[A-Za-z0-9_]{1,40}\|>)")
+
+
+def neutralize(text: str, extra: re.Pattern[str] | None = None) -> str:
+    """Break control-token and template-delimiter look-alikes in untrusted text."""
+    if "<" in text:
+        text = _GEMMA_CONTROL.sub("<" + _JOINER, text)
+        text = _LLAMA_CONTROL.sub("<" + _JOINER, text)
+    if extra is not None:
+        # ``extra`` matches zero-width at the spot where a joiner breaks the delimiter.
+        text = extra.sub(_JOINER, text)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The turns one request classifies. ``assistant`` None means a prompt-only check."""
+
+    user: str
+    assistant: str | None = None
+    image: Image | None = None
+
+    @property
+    def slot(self) -> Slot:
+        return "prompt" if self.assistant is None else "response"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardRequest:
+    """One call to the guard model, as an OpenAI-style chat request.
+
+    ``prompt`` is the filled template for client-rendered families (the one user message),
+    None where the server's chat template renders the safety prompt. ``key`` identifies
+    the request for the cache and for coalescing identical in-flight calls.
+    """
+
+    family: str
+    messages: tuple[Message, ...]
+    max_tokens: int
+    slot: Slot
+    mode: Mode
+    chat_template_kwargs: Mapping[str, Any] | None = None
+    prompt: str | None = None
+    image: Image | None = None
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            blob = self.prompt if self.prompt is not None else json.dumps(
+                [self.messages, self.chat_template_kwargs], sort_keys=True, default=str)
+            object.__setattr__(self, "key", f"{self.family}|{self.max_tokens}|{blob}")
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a backend got back for one request."""
+
+    text: str
+    finish_reason: str | None = None
+    reasoning: str | None = None
+    model: str = ""
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A parsed answer. ``unsafe`` is the verdict for the request's slot only."""
+
+    unsafe: bool
+    categories: tuple[str, ...] = ()
+    reasoning: str | None = None
+    user_unsafe: bool | None = None
+
+
+def split_think(text: str) -> tuple[str | None, str]:
+    """Split a leading ``<think>...</think>`` off; a think block that never closes is an error."""
+    stripped = text.lstrip()
+    if not stripped.startswith("<think>"):
+        if "<think>" in text or "</think>" in text:
+            raise ModelOutputError("a <think> block appears after the verdict")
+        return None, text
+    end = stripped.find("</think>")
+    if end < 0:
+        raise ModelOutputError("truncated reasoning: <think> never closes (raise max_tokens)")
+    reasoning = stripped[len("<think>"):end].strip()
+    rest = stripped[end + len("</think>"):]
+    if "<think>" in rest or "</think>" in rest:
+        raise ModelOutputError("more than one <think> block")
+    return reasoning, rest
+
+
+class ModelFamily(ABC):
+    """One guard-model family: render requests for it, parse its answers."""
+
+    name: ClassVar[str]
+    modes: ClassVar[frozenset[Mode]]
+    supports_images: ClassVar[bool] = False
+    renders_prompt: ClassVar[bool] = True
+
+    def check_policy(self, policy: Policy) -> None:
+        """Raise :class:`ConfigurationError` if this family cannot apply ``policy``."""
+        if policy.mode not in self.modes:
+            raise ConfigurationError(
+                f"policy {policy.name!r}: mode {policy.mode!r} is not supported by {self.name} "
+                f"(supported: {', '.join(sorted(self.modes))})"
+            )
+
+    @abstractmethod
+    def render(self, exchange: Exchange, policy: Policy) -> GuardRequest:
+        """The request that asks the model about ``exchange`` under ``policy``."""
+
+    @abstractmethod
+    def parse(self, completion: Completion, request: GuardRequest) -> Judgement:
+        """Read the verdict for ``request.slot``; raise :class:`ModelOutputError` otherwise."""
+
+    def raw_prompt(self, request: GuardRequest) -> str:
+        """The request as one already-templated string for ``/v1/completions`` (no BOS)."""
+        raise ConfigurationError(f"{self.name} has no raw-prompt form")
+
+    @staticmethod
+    def check_finish(completion: Completion) -> None:
+        if completion.finish_reason == "length":
+            raise ModelOutputError(
+                "the guard model's answer was cut off (finish_reason=length); "
+                "raise max_tokens or use a shorter mode"
+            )
+        if not completion.text.strip() and not completion.reasoning:
+            raise ModelOutputError("the guard model returned an empty answer")

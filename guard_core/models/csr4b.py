@@ -1,0 +1,128 @@
+"""Nemotron Content Safety Reasoning 4B: the client renders the whole safety prompt.
+
+The filled ``csr4b_template.txt`` is sent as ONE user message ending in ``/think`` or
+``/no_think``. The answer is ``Prompt harm: harmful|unharmful`` and
+``Response harm: harmful|unharmful|None``, optionally after a ``<think>`` block.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from typing import ClassVar
+
+from guard_core.errors import ConfigurationError, ModelOutputError
+from guard_core.models.base import (
+    Completion,
+    Exchange,
+    GuardRequest,
+    Judgement,
+    ModelFamily,
+    neutralize,
+    split_think,
+)
+from guard_core.policy import Mode, Policy
+from guard_core.taxonomy import CSR4B_CATEGORIES
+
+__all__ = ["TEMPLATE", "ContentSafetyReasoning4B"]
+
+TEMPLATE = files("guard_core.models").joinpath("templates/csr4b_template.txt").read_text("utf-8")
+_CONVERSATION = "\n\nHuman user:\n"
+_HEAD, _SEP, _TAIL = TEMPLATE.partition(_CONVERSATION)
+assert _SEP, "csr4b template lost its 'Human user:' block"
+_PLACEHOLDER = re.compile(r"\{(user_input|assistant_response_or_None|mode)\}")
+_ROLE_MARKER = re.compile(r"(?m)^(?=(?:Human user|AI assistant)\s*:)")
+_LINE = re.compile(r"^(prompt|response) harm:[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
+_LEGAL = {"prompt": ("harmful", "unharmful"), "response": ("harmful", "unharmful", "none")}
+_LAST_CODE = len(CSR4B_CATEGORIES)
+
+
+def _head(policy: Policy) -> str:
+    if policy.custom is not None:
+        return policy.custom.render()
+    if not policy.exclude_categories and not policy.extra_categories:
+        return _HEAD
+    lines = [
+        line for line in _HEAD.split("\n")
+        if not (line.startswith("S") and line.partition(": ")[2].rstrip(".")
+                in policy.exclude_categories)
+    ]
+    last = max(i for i, line in enumerate(lines) if line.startswith("S"))
+    extra = [f"S{_LAST_CODE + i}: {name.rstrip('.')}." for i, name in
+             enumerate(policy.extra_categories, 1)]
+    return "\n".join(lines[: last + 1] + extra + lines[last + 1:])
+
+
+class ContentSafetyReasoning4B(ModelFamily):
+    """``nvidia/Nemotron-Content-Safety-Reasoning-4B``: fast (``/no_think``) and think modes."""
+
+    name: ClassVar[str] = "csr4b"
+    modes: ClassVar[frozenset[Mode]] = frozenset({"fast", "think"})
+    max_tokens: ClassVar[dict[str, int]] = {"fast": 32, "think": 512}
+
+    def check_policy(self, policy: Policy) -> None:
+        if policy.mode == "categories":
+            raise ConfigurationError(
+                f"policy {policy.name!r}: Content Safety Reasoning 4B does not report categories; "
+                "use mode 'fast' or 'think', or a model that does "
+                "(nvidia/nemotron-3.5-content-safety, nvidia/llama-3.1-nemoguard-8b-content-safety)"
+            )
+        super().check_policy(policy)
+
+    def render(self, exchange: Exchange, policy: Policy) -> GuardRequest:
+        if exchange.image is not None:
+            raise ConfigurationError(
+                "Content Safety Reasoning 4B reads text only; screen images with "
+                "nvidia/nemotron-3.5-content-safety or take 'image' out of the policy's surfaces"
+            )
+        values = {
+            "user_input": neutralize(exchange.user, _ROLE_MARKER),
+            "assistant_response_or_None": "None" if exchange.assistant is None
+            else neutralize(exchange.assistant, _ROLE_MARKER),
+            "mode": "/think" if policy.mode == "think" else "/no_think",
+        }
+        template = _head(policy) + _CONVERSATION + _TAIL
+        prompt = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+        return GuardRequest(
+            family=self.name,
+            messages=({"role": "user", "content": prompt},),
+            max_tokens=self.max_tokens[policy.mode],
+            slot=exchange.slot,
+            mode=policy.mode,
+            prompt=prompt,
+        )
+
+    def raw_prompt(self, request: GuardRequest) -> str:
+        assert request.prompt is not None
+        return f"<start_of_turn>user\n{request.prompt}<end_of_turn>\n<start_of_turn>model\n"
+
+    def parse(self, completion: Completion, request: GuardRequest) -> Judgement:
+        self.check_finish(completion)
+        inline_reasoning, rest = split_think(completion.text)
+        found: dict[str, str] = {}
+        for raw in rest.splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            match = _LINE.match(line)
+            if match is None:
+                raise ModelOutputError(f"unexpected line in the guard's answer: {line[:80]!r}")
+            key, value = match.group(1).lower(), match.group(2).lower()
+            if key in found:
+                raise ModelOutputError(f"two '{key} harm' lines in the guard's answer")
+            if value not in _LEGAL[key]:
+                raise ModelOutputError(f"illegal value for '{key} harm': {match.group(2)!r}")
+            found[key] = value
+        if "prompt" not in found:
+            raise ModelOutputError("the guard's answer has no 'Prompt harm' line")
+        user_unsafe = found["prompt"] == "harmful"
+        if request.slot == "response":
+            response = found.get("response")
+            if response not in ("harmful", "unharmful"):
+                raise ModelOutputError(
+                    "the guard gave no 'Response harm' verdict for a response check")
+            unsafe = response == "harmful"
+        else:
+            unsafe = user_unsafe
+        return Judgement(unsafe=unsafe, reasoning=completion.reasoning or inline_reasoning,
+                         user_unsafe=user_unsafe)

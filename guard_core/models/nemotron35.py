@@ -1,0 +1,118 @@
+"""Nemotron 3.5 Content Safety (text + image): the server's chat template renders the prompt.
+
+The client sends only the turns to classify (user [+ one image] [, assistant]) and the
+controls in ``chat_template_kwargs``. The answer is plain lines: ``User Safety: safe|unsafe``,
+``Response Safety: ...``, ``Safety Categories: a, b``; reasoning arrives in
+``reasoning_content`` or inline as ``<think>``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from guard_core.errors import ConfigurationError, ModelOutputError
+from guard_core.models.base import (
+    Completion,
+    Exchange,
+    GuardRequest,
+    Judgement,
+    ModelFamily,
+    neutralize,
+    split_think,
+)
+from guard_core.policy import Mode, Policy
+from guard_core.taxonomy import normalize_categories
+
+__all__ = ["Nemotron35ContentSafety"]
+
+_SAFETY = re.compile(r"^(user|response) safety:[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
+_CATEGORIES = re.compile(r"^safety categories:[ \t]*(.*)$", re.IGNORECASE)
+
+
+class Nemotron35ContentSafety(ModelFamily):
+    """``nvidia/Nemotron-3.5-Content-Safety``: all three modes, one image per request."""
+
+    name: ClassVar[str] = "nemotron35"
+    modes: ClassVar[frozenset[Mode]] = frozenset({"fast", "categories", "think"})
+    supports_images: ClassVar[bool] = True
+    renders_prompt: ClassVar[bool] = False
+    max_tokens: ClassVar[dict[str, int]] = {"fast": 32, "categories": 96, "think": 768}
+
+    def check_policy(self, policy: Policy) -> None:
+        super().check_policy(policy)
+        if policy.extra_categories:
+            raise ConfigurationError(
+                f"policy {policy.name!r}: Nemotron 3.5 renders its taxonomy server-side, so "
+                "extra_categories cannot be added; write them into a custom policy instead"
+            )
+
+    @staticmethod
+    def template_kwargs(policy: Policy) -> dict[str, Any]:
+        """The ``chat_template_kwargs`` for ``policy`` (also ``apply_chat_template`` kwargs)."""
+        kwargs: dict[str, Any] = {"enable_thinking": policy.mode == "think"}
+        if policy.custom is not None:
+            # The NVIDIA endpoint rejects custom_policy together with request_categories.
+            kwargs["custom_policy"] = policy.custom.render()
+        else:
+            wants = policy.mode != "fast" or bool(policy.exclude_categories)
+            kwargs["request_categories"] = "/categories" if wants else "/no_categories"
+        return kwargs
+
+    def render(self, exchange: Exchange, policy: Policy) -> GuardRequest:
+        user_text = neutralize(exchange.user)
+        content: str | list[dict[str, Any]] = user_text
+        if exchange.image is not None:
+            parts: list[dict[str, Any]] = [
+                {"type": "image_url", "image_url": {"url": exchange.image.to_url()}}]
+            if user_text:
+                parts.append({"type": "text", "text": user_text})
+            content = parts
+        messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+        if exchange.assistant is not None:
+            messages.append({"role": "assistant", "content": neutralize(exchange.assistant)})
+        mode = policy.mode
+        max_tokens = self.max_tokens["categories" if policy.exclude_categories and mode == "fast"
+                                     else mode]
+        return GuardRequest(
+            family=self.name,
+            messages=tuple(messages),
+            max_tokens=max_tokens,
+            slot=exchange.slot,
+            mode=mode,
+            chat_template_kwargs=self.template_kwargs(policy),
+            image=exchange.image,
+        )
+
+    def parse(self, completion: Completion, request: GuardRequest) -> Judgement:
+        self.check_finish(completion)
+        inline_reasoning, rest = split_think(completion.text)
+        found: dict[str, bool] = {}
+        categories: tuple[str, ...] | None = None
+        for raw in rest.splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            if (match := _SAFETY.match(line)) is not None:
+                key, value = match.group(1).lower(), match.group(2).lower()
+                if key in found:
+                    raise ModelOutputError(f"two '{key} safety' lines in the guard's answer")
+                if value not in ("safe", "unsafe"):
+                    raise ModelOutputError(f"illegal value for '{key} safety': {match.group(2)!r}")
+                found[key] = value == "unsafe"
+            elif (cat := _CATEGORIES.match(line)) is not None:
+                if categories is not None:
+                    raise ModelOutputError("two 'Safety Categories' lines in the guard's answer")
+                categories = normalize_categories(cat.group(1))
+            else:
+                raise ModelOutputError(f"unexpected line in the guard's answer: {line[:80]!r}")
+        key = "user" if request.slot == "prompt" else "response"
+        if key not in found:
+            raise ModelOutputError(f"the guard's answer has no '{key.title()} Safety' line")
+        unsafe = found[key]
+        return Judgement(
+            unsafe=unsafe,
+            categories=(categories or ()) if unsafe else (),
+            reasoning=completion.reasoning or inline_reasoning,
+            user_unsafe=found.get("user"),
+        )

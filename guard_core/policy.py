@@ -1,0 +1,258 @@
+"""Policies: what is judged unsafe, how hard the guard thinks, and what happens on a block.
+
+>>> devops = Policy(name="devops", exclude_categories={"Violence"}, actions={"tool_call": "block"})
+>>> devops.action_for("tool_result")
+'block'
+>>> policies = PolicySet({"devops": devops}, default=Policy(name="general"))
+>>> policies.get("devops").name, policies.get(None).name
+('devops', 'general')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from guard_core.content import SURFACES, Surface
+from guard_core.errors import ConfigurationError, PolicyError
+from guard_core.taxonomy import CATEGORIES, canonical_category
+
+__all__ = ["Action", "CustomPolicy", "Mode", "OnError", "Policy", "PolicySet"]
+
+Mode: TypeAlias = Literal["fast", "categories", "think"]
+Action: TypeAlias = Literal["block", "redact", "drop", "flag"]
+OnError: TypeAlias = Literal["block", "allow"]
+
+
+class CustomPolicy(BaseModel):
+    """A natural-language policy that replaces the standard taxonomy.
+
+    >>> CustomPolicy(text="A telco support bot.", disallowed=["talk about competitors"]).render()
+    'A telco support bot.\\n\\nDisallowed:\\n- talk about competitors\\n\\nContent is harmful if it matches any disallowed behaviour.'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str = ""
+    allowed: tuple[str, ...] = ()
+    disallowed: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CustomPolicy:
+        if not (self.text.strip() or self.allowed or self.disallowed):
+            raise ValueError("a custom policy needs text, allowed or disallowed rules")
+        return self
+
+    def render(self) -> str:
+        """The policy text the guard model reads in place of the taxonomy."""
+        parts = [self.text.strip()] if self.text.strip() else []
+        if self.allowed:
+            parts.append("Allowed:\n" + "\n".join(f"- {rule}" for rule in self.allowed))
+        if self.disallowed:
+            parts.append("Disallowed:\n" + "\n".join(f"- {rule}" for rule in self.disallowed))
+            parts.append("Content is harmful if it matches any disallowed behaviour.")
+        return "\n\n".join(parts)
+
+
+class Policy(BaseModel):
+    """One agent's policy. Immutable; ``version`` hashes its content and keys the cache.
+
+    - ``mode``: ``fast`` (verdict only), ``categories`` (+ violated categories),
+      ``think`` (+ a reasoning trace kept as audit evidence).
+    - ``exclude_categories``: standard categories this agent does not care about.
+    - ``custom``: a natural-language policy instead of the standard taxonomy.
+    - ``surfaces``: what this policy screens; ``actions``: per surface, what adapters do on
+      a block (``block`` by default).
+    - ``on_error``: ``block`` (default; a guard failure never lets content through) or
+      ``allow`` (content passes, the error is audited).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(default="default", min_length=1)
+    mode: Mode = "fast"
+    exclude_categories: frozenset[str] = frozenset()
+    extra_categories: tuple[str, ...] = ()
+    custom: CustomPolicy | None = None
+    surfaces: frozenset[Surface] = frozenset(SURFACES)
+    actions: Mapping[Surface, Action] = Field(default_factory=dict)
+    on_error: OnError = "block"
+    description: str = ""
+
+    @field_validator("exclude_categories", mode="after")
+    @classmethod
+    def _known_categories(cls, value: frozenset[str]) -> frozenset[str]:
+        out = set()
+        for name in value:
+            canonical = canonical_category(name)
+            if canonical is None:
+                raise ValueError(f"unknown category {name!r}; known: {', '.join(CATEGORIES)}")
+            out.add(canonical)
+        return frozenset(out)
+
+    @field_validator("custom", mode="before")
+    @classmethod
+    def _custom_from_text(cls, value: object) -> object:
+        return {"text": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        if self.custom is not None and (self.exclude_categories or self.extra_categories):
+            raise ValueError(
+                "custom replaces the taxonomy: drop exclude_categories/extra_categories, "
+                "or write them into the custom policy"
+            )
+        return self
+
+    @cached_property
+    def version(self) -> str:
+        """A short hash of everything that changes a verdict (not the description)."""
+        payload = self.model_dump(mode="json", exclude={"description"})
+        for key in ("exclude_categories", "surfaces"):
+            payload[key] = sorted(payload[key])
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def screens(self, surface: Surface) -> bool:
+        """Whether this policy screens ``surface`` at all."""
+        return surface in self.surfaces
+
+    def action_for(self, surface: Surface) -> Action:
+        """What adapters do with a blocked item on ``surface``."""
+        return self.actions.get(surface, "block")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> Policy:
+        """Build a policy; a bad value raises :class:`PolicyError` naming key and value."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise _policy_error(exc, source, prefix="") from None
+
+
+class PolicySet:
+    """Agent name -> :class:`Policy`, with a default for every other agent.
+
+    An agent not in the set gets the default policy; with no default, it is a
+    :class:`ConfigurationError` naming the known agents (never an unscreened pass).
+
+    YAML layout (TOML is the same shape)::
+
+        default: {mode: fast}
+        agents:
+          devops: {exclude_categories: [Violence]}
+          support: {custom: {disallowed: ["discuss competitors"]}, mode: think}
+    """
+
+    def __init__(self, policies: Mapping[str, Policy], default: Policy | None = None) -> None:
+        for agent, policy in policies.items():
+            if not isinstance(policy, Policy):
+                raise PolicyError(f"policy for agent {agent!r} must be a Policy")
+        self._policies = dict(policies)
+        self.default = default
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        return tuple(self._policies)
+
+    def get(self, agent: str | None) -> Policy:
+        """The policy that judges ``agent`` (None: the default)."""
+        if agent is not None and agent in self._policies:
+            return self._policies[agent]
+        if self.default is not None:
+            return self.default
+        raise ConfigurationError(
+            f"no policy for agent {agent!r} and no default policy; "
+            f"known agents: {', '.join(self._policies) or '(none)'}"
+        )
+
+    def __iter__(self) -> Any:
+        return iter(self._policies.items())
+
+    def __repr__(self) -> str:
+        default = self.default.name if self.default else None
+        return f"PolicySet(agents={list(self._policies)}, default={default!r})"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> PolicySet:
+        """Build from ``{"default": {...}, "agents": {name: {...}}}``."""
+        if not isinstance(data, Mapping):
+            raise PolicyError(f"{source}: top level must be a mapping with 'default' and 'agents'")
+        unknown = set(data) - {"default", "agents"}
+        if unknown:
+            raise PolicyError(
+                f"{source}: unknown top-level key {sorted(unknown)[0]!r}; use 'default' and 'agents'"
+            )
+        default = None
+        if data.get("default") is not None:
+            default = _build(data["default"], source, "default", "default")
+        agents = data.get("agents") or {}
+        if not isinstance(agents, Mapping):
+            raise PolicyError(f"{source}: 'agents' must map agent names to policies")
+        policies = {str(name): _build(body, source, f"agents.{name}", str(name))
+                    for name, body in agents.items()}
+        if default is None and not policies:
+            raise PolicyError(f"{source}: defines no policy; add 'default:' or 'agents:'")
+        return cls(policies, default)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> PolicySet:
+        """Load a policy set from a YAML file."""
+        import yaml
+
+        text = _read(path)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{path}: not valid YAML: {exc}") from None
+        return cls.from_dict(data or {}, source=str(path))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PolicySet:
+        """Load a policy set from a TOML file."""
+        try:
+            data = tomllib.loads(_read(path))
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PolicySet:
+        """Load a ``.yaml``/``.yml`` or ``.toml`` policy file."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".toml":
+            return cls.from_toml(path)
+        if suffix in (".yaml", ".yml"):
+            return cls.from_yaml(path)
+        raise PolicyError(f"{path}: unknown policy file type {suffix!r}; use .yaml or .toml")
+
+
+def _read(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: cannot read policy file: {exc}") from None
+
+
+def _build(body: object, source: str, where: str, name: str) -> Policy:
+    if not isinstance(body, Mapping):
+        raise PolicyError(f"{source}: {where}: must be a mapping of policy fields, got {body!r}")
+    try:
+        return Policy.model_validate({"name": name, **body})
+    except ValidationError as exc:
+        raise _policy_error(exc, source, prefix=f"{where}.") from None
+
+
+def _policy_error(exc: ValidationError, source: str, prefix: str) -> PolicyError:
+    lines = []
+    for err in exc.errors():
+        key = prefix + ".".join(str(part) for part in err["loc"])
+        lines.append(f"{source}: {key.rstrip('.')}: {err['msg']} (got {err.get('input')!r})")
+    return PolicyError("\n".join(lines))

@@ -1,0 +1,148 @@
+"""Verdicts: the typed result of one screening. Raising on a block is the caller's choice.
+
+>>> v = Verdict(allowed=False, surface="input", policy=PolicyRef("default", "abc"),
+...             categories=("Violence",), action="block")
+>>> v.decision
+'block'
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, TypeAlias
+
+from guard_core.content import Surface
+from guard_core.errors import GuardViolation
+from guard_core.policy import Action
+
+__all__ = ["Decision", "PolicyRef", "Verdict"]
+
+Decision: TypeAlias = Literal["allow", "block", "redact", "drop", "flag"]
+
+
+class PolicyRef(NamedTuple):
+    """The policy that judged: its name and content version."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One guard decision about one item.
+
+    ``allowed`` is the whole answer; ``decision`` adds what the policy says to do with a
+    blocked item on this surface. ``error`` is set when the verdict comes from
+    ``on_error`` (the guard could not judge); ``score`` is the probability of unsafe when
+    the backend can give one.
+    """
+
+    allowed: bool
+    surface: Surface
+    policy: PolicyRef
+    categories: tuple[str, ...] = ()
+    reasoning: str | None = None
+    score: float | None = None
+    model: str = ""
+    latency_ms: float = 0.0
+    cached: bool = False
+    error: str | None = None
+    action: Action = "block"
+    agent: str | None = None
+    screened: bool = True
+    user_unsafe: bool | None = field(default=None, repr=False)
+
+    @property
+    def decision(self) -> Decision:
+        """``allow``, or the policy's action for this surface."""
+        return "allow" if self.allowed else self.action
+
+    @property
+    def reason(self) -> str:
+        """One line a person can read: why this verdict."""
+        if self.error is not None:
+            verb = "allowed despite" if self.allowed else "blocked because of"
+            return f"{self.surface} {verb} a guard error: {self.error}"
+        if self.allowed:
+            return f"{self.surface} allowed by policy {self.policy.name!r}"
+        cats = f" ({', '.join(self.categories)})" if self.categories else ""
+        return f"{self.surface} blocked by policy {self.policy.name!r}{cats}"
+
+    def raise_for_block(self) -> Verdict:
+        """Raise :class:`GuardViolation` if blocked; return self otherwise."""
+        if not self.allowed:
+            raise GuardViolation(self)
+        return self
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (the audit record's verdict part)."""
+        return {
+            "allowed": self.allowed,
+            "decision": self.decision,
+            "surface": self.surface,
+            "agent": self.agent,
+            "policy": self.policy.name,
+            "policy_version": self.policy.version,
+            "categories": list(self.categories),
+            "reasoning": self.reasoning,
+            "score": self.score,
+            "model": self.model,
+            "latency_ms": round(self.latency_ms, 3),
+            "cached": self.cached,
+            "error": self.error,
+        }
+
+    def __repr__(self) -> str:
+        parts = [f"allowed={self.allowed}", f"surface={self.surface!r}",
+                 f"policy={self.policy.name!r}"]
+        if self.categories:
+            parts.append(f"categories={list(self.categories)!r}")
+        if self.score is not None:
+            parts.append(f"score={self.score:.3f}")
+        if self.error:
+            parts.append(f"error={self.error!r}")
+        if self.cached:
+            parts.append("cached=True")
+        parts.append(f"latency_ms={self.latency_ms:.1f}")
+        return f"Verdict({', '.join(parts)})"
+
+    def _rows(self) -> list[tuple[str, str]]:
+        rows = [("surface", self.surface), ("policy", f"{self.policy.name} ({self.policy.version})")]
+        if self.agent:
+            rows.append(("agent", self.agent))
+        if self.categories:
+            rows.append(("categories", ", ".join(self.categories)))
+        if self.score is not None:
+            rows.append(("score", f"{self.score:.3f}"))
+        if self.error:
+            rows.append(("error", self.error))
+        if self.reasoning:
+            rows.append(("reasoning", self.reasoning))
+        rows.append(("model", self.model or "-"))
+        rows.append(("latency", f"{self.latency_ms:.1f} ms" + (" (cached)" if self.cached else "")))
+        return rows
+
+    def _repr_html_(self) -> str:
+        color = "#1a7f37" if self.allowed else "#cf222e"
+        head = "ALLOWED" if self.allowed else f"BLOCKED ({self.decision})"
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='white-space:pre-wrap'>{html.escape(v)}</td></tr>"
+            for k, v in self._rows()
+        )
+        return (f"<div><strong style='color:{color}'>{head}</strong>"
+                f"<table>{body}</table></div>")
+
+    def _repr_markdown_(self) -> str:
+        head = "**ALLOWED**" if self.allowed else f"**BLOCKED** ({self.decision})"
+        lines = [head, "", "| field | value |", "|---|---|"]
+        lines += [f"| {k} | {_md_escape(v)} |" for k, v in self._rows()]
+        return "\n".join(lines)
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~"})
+
+
+def _md_escape(text: str) -> str:
+    return text.translate(_MD_SPECIAL).replace("\n", "<br>")
