@@ -36,6 +36,9 @@ def _text_of(content: Any) -> str:
     return "\n".join(p.get("text", "") for p in content or () if isinstance(p, Mapping))
 
 
+DEFAULT_UNSAFE_WORDS = {"bomb": "Violence", "burn a house": "Criminal Planning/Confessions"}
+
+
 @dataclass
 class ScriptedJudge:
     """Plays a guard model: text containing an unsafe word is unsafe.
@@ -44,7 +47,8 @@ class ScriptedJudge:
     ``Violence``. An image whose data URL or URL contains an unsafe word is unsafe too.
     """
 
-    unsafe_words: Mapping[str, str] | Iterable[str] = field(default_factory=lambda: {"bomb": "Violence"})
+    unsafe_words: Mapping[str, str] | Iterable[str] = field(
+        default_factory=lambda: dict(DEFAULT_UNSAFE_WORDS))
 
     def __post_init__(self) -> None:
         words = self.unsafe_words
