@@ -1,0 +1,177 @@
+"""``GuardNodePostprocessor``: screen retrieved nodes before they reach the prompt.
+
+>>> from guard_core import Guard
+>>> from guard_core.testing import ScriptedBackend
+>>> from llama_index.core.schema import NodeWithScore, TextNode
+>>> pp = GuardNodePostprocessor(Guard(ScriptedBackend()), action="drop")
+>>> nodes = [NodeWithScore(node=TextNode(text=t)) for t in ("tea recipes", "bomb recipes")]
+>>> [n.node.get_content() for n in pp.postprocess_nodes(nodes, query_str="recipes")]
+['tea recipes']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import (
+    BaseNode,
+    ImageNode,
+    MediaResource,
+    Node,
+    NodeWithScore,
+    QueryBundle,
+)
+
+from guard_core.content import Item
+from guard_core.guard import Guard
+from guard_core.policy import Policy
+from guard_core.verdict import Verdict
+
+from ._convert import node_items, withheld_text
+
+__all__ = ["GuardNodePostprocessor", "NodeAction"]
+
+NodeAction = Literal["drop", "redact", "flag"]
+_ACTIONS = ("drop", "redact", "flag")
+
+
+class GuardNodePostprocessor(BaseNodePostprocessor):
+    """Screens every retrieved node at once and drops, redacts or flags the unsafe ones.
+
+    All nodes go to the guard in one ``check_many`` / ``acheck_many`` call (one batch on a
+    local backend, concurrent requests on a remote one), with the query as context. A node
+    is judged on what the LLM would read: its text with LLM-visible metadata and, for an
+    ``ImageNode`` (or a ``Node`` with an image), the image itself too (base64, file path or
+    URL). URLs are never fetched here: a remote guard model gets the URL, a ``LocalBackend``
+    refuses it unless built with ``fetch_images=True`` (the node then fails closed). With a
+    text-only guard model, take ``image`` out of the policy's surfaces to judge image nodes
+    on their text alone.
+
+    What happens to an unsafe node: the policy's explicit action for the surface
+    (``actions: {retrieval: ..., image: ...}``; ``block`` means ``drop``) wins; otherwise
+    ``action`` decides:
+
+    - ``drop``: the node is removed.
+    - ``redact``: its content is replaced by a marker saying why (its image and all its
+      metadata hidden from the LLM); it keeps its place, id and score.
+    - ``flag``: it is kept, with the verdict (``Verdict.to_dict()``, ``decision`` set to
+      what was done to the node) under ``metadata[metadata_key]``, excluded from the LLM
+      and embedding text (redacted nodes carry it too). A node the
+      guard could not judge (backend error) is dropped even here: fail closed.
+
+    Redacted and flagged nodes are copies; the index's own nodes are never modified.
+
+    Example::
+
+        engine = index.as_query_engine(node_postprocessors=[GuardNodePostprocessor(guard)])
+    """
+
+    guard: Any = Field(exclude=True, description="The guard_core.Guard that judges nodes.")
+    action: NodeAction = Field(default="drop", description="drop, redact or flag")
+    agent: str | None = Field(default=None, description="Agent whose policy judges nodes.")
+    metadata_key: str = Field(default="guard_verdict")
+    on_verdict: Callable[[NodeWithScore, Verdict], None] | None = Field(
+        default=None, exclude=True,
+        description="Called with each node and verdict (an image node: text, then image).")
+
+    def __init__(self, guard: Guard, action: NodeAction = "drop", agent: str | None = None,
+                 **kwargs: Any) -> None:
+        if not isinstance(guard, Guard):
+            raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
+        if action not in _ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(_ACTIONS)}; got {action!r}")
+        fields: dict[str, Any] = {"guard": guard, "action": action, "agent": agent, **kwargs}
+        super().__init__(**fields)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "GuardNodePostprocessor"
+
+    def _postprocess_nodes(self, nodes: list[NodeWithScore],
+                           query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+        items, owners = self._items(nodes, query_bundle)
+        verdicts = self.guard.check_many(items, agent=self.agent) if items else []
+        return self._apply(nodes, owners, verdicts)
+
+    async def _apostprocess_nodes(self, nodes: list[NodeWithScore],
+                                  query_bundle: QueryBundle | None = None
+                                  ) -> list[NodeWithScore]:
+        items, owners = self._items(nodes, query_bundle)
+        verdicts = await self.guard.acheck_many(items, agent=self.agent) if items else []
+        return self._apply(nodes, owners, verdicts)
+
+    # -- pure steps shared by both paths ------------------------------------------------------
+
+    def _items(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None
+               ) -> tuple[list[Item], list[int]]:
+        query = query_bundle.query_str if query_bundle is not None else None
+        items: list[Item] = []
+        owners: list[int] = []
+        for index, scored in enumerate(nodes):
+            for item in node_items(scored.node, query):
+                items.append(item)
+                owners.append(index)
+        return items, owners
+
+    def _apply(self, nodes: Sequence[NodeWithScore], owners: Sequence[int],
+               verdicts: Sequence[Verdict]) -> list[NodeWithScore]:
+        per_node: dict[int, Verdict] = {}
+        for owner, verdict in zip(owners, verdicts, strict=True):
+            if owner not in per_node or (per_node[owner].allowed and not verdict.allowed):
+                per_node[owner] = verdict
+        policy = self.guard.policy_for(self.agent)
+        if self.on_verdict is not None:
+            for owner, verdict in zip(owners, verdicts, strict=True):
+                self.on_verdict(nodes[owner], verdict)
+        out: list[NodeWithScore] = []
+        for index, scored in enumerate(nodes):
+            if index not in per_node or per_node[index].allowed:
+                out.append(scored)  # nothing to judge (empty node) or judged safe
+                continue
+            verdict = per_node[index]
+            action = self._action_for(policy, verdict)
+            if action == "redact":
+                out.append(NodeWithScore(node=self._redacted(scored.node, verdict),
+                                         score=scored.score))
+            elif action == "flag":
+                out.append(NodeWithScore(node=self._flagged(scored.node, verdict, action),
+                                         score=scored.score))
+        return out
+
+    def _action_for(self, policy: Policy, verdict: Verdict) -> NodeAction:
+        explicit = policy.actions.get(verdict.surface)
+        action: NodeAction = self.action if explicit is None else (
+            "drop" if explicit == "block" else explicit)
+        if action == "flag" and verdict.error is not None:
+            return "drop"  # content the guard could not judge never reaches the LLM
+        return action
+
+    def _flagged(self, node: BaseNode, verdict: Verdict, action: NodeAction) -> BaseNode:
+        copy = node.model_copy()
+        record = {**verdict.to_dict(), "decision": action}  # what was done to this node
+        copy.metadata = {**node.metadata, self.metadata_key: record}
+        copy.excluded_llm_metadata_keys = _plus(node.excluded_llm_metadata_keys,
+                                                self.metadata_key)
+        copy.excluded_embed_metadata_keys = _plus(node.excluded_embed_metadata_keys,
+                                                  self.metadata_key)
+        return copy
+
+    def _redacted(self, node: BaseNode, verdict: Verdict) -> BaseNode:
+        copy = self._flagged(node, verdict, "redact")
+        # the verdict covers text and metadata together: hide all of it from the LLM
+        copy.excluded_llm_metadata_keys = list(copy.metadata)
+        if isinstance(copy, ImageNode):
+            copy.image = copy.image_path = copy.image_url = None
+        elif isinstance(copy, Node):
+            copy.image_resource = None
+            copy.text_resource = MediaResource(text=withheld_text("retrieved content", verdict))
+            return copy
+        copy.set_content(withheld_text("retrieved content", verdict))
+        return copy
+
+
+def _plus(keys: Sequence[str], key: str) -> list[str]:
+    return [*keys, key] if key not in keys else list(keys)
