@@ -1,0 +1,185 @@
+"""``GuardCallbackHandler``: guard any LangChain runnable or LangGraph graph through callbacks.
+
+A callback can only watch and abort: it screens the prompt when a model starts, the answer
+and its tool calls when it ends, each tool call before the tool runs, each tool result,
+and each retrieval, and raises :class:`GuardViolation` (``raise_error=True``) on anything
+the policy does not allow (``flag`` passes; ``redact`` and ``drop`` cannot be done from a
+callback, so they abort too).
+
+When to use which:
+
+- :class:`GuardMiddleware` for ``create_agent`` agents: it can *act* (redact a tool result,
+  turn a blocked tool call into an error the agent reads and goes on from, refuse).
+- :class:`GuardRunnable` in LCEL chains: it can redact, drop documents and refuse.
+- ``GuardCallbackHandler`` for everything else (a hand-built LangGraph graph, a legacy
+  agent, third-party chains you cannot edit): one ``config={"callbacks": [handler]}`` and
+  every model, tool and retriever under it is screened, with the run aborted on a block.
+
+Model tokens are already streamed when ``on_llm_end`` fires; to keep unscreened text from
+a user, buffer with ``GuardRunnable`` instead.
+
+>>> from guard_core import Guard
+>>> from guard_core.testing import ScriptedBackend
+>>> handler = GuardCallbackHandler(Guard(ScriptedBackend()))
+>>> handler.raise_error
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
+
+from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
+from guard_core.errors import ConfigurationError, GuardViolation
+from guard_core.guard import Guard
+
+from ._actions import agent_from, decision
+from ._convert import (
+    assistant_items,
+    chunk,
+    context_of,
+    latest_user_turn,
+    tool_result_items,
+    user_message,
+)
+
+__all__ = ["GuardCallbackHandler"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    agent: str | None
+    context: UserMessage | None = None
+    name: str = "tool"
+    query: str | None = None
+
+
+class GuardCallbackHandler(BaseCallbackHandler):
+    """Screens models, tools and retrievers of any run and aborts it on a block.
+
+    The agent comes from ``agent=``, else the run metadata (``guard_agent``,
+    ``create_agent``'s ``lc_agent_name``, or ``langgraph_node`` when it names an agent of
+    the policy set), else the default policy. Every verdict is audited by the guard.
+
+    Example::
+
+        handler = GuardCallbackHandler(guard)
+        graph.invoke({"messages": [...]}, config={"callbacks": [handler]})
+    """
+
+    raise_error: bool = True
+    run_inline: bool = False  # async runs call us in a worker thread, off the event loop
+
+    def __init__(self, guard: Guard, *, agent: str | None = None) -> None:
+        if not isinstance(guard, Guard):
+            raise ConfigurationError(
+                f"GuardCallbackHandler needs a Guard, got {type(guard).__name__}")
+        self.guard = guard
+        self.agent = agent
+        self._runs: dict[UUID, _Run] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"GuardCallbackHandler(agent={self.agent!r})"
+
+    @property
+    def ignore_chain(self) -> bool:
+        return True
+
+    @property
+    def ignore_custom_event(self) -> bool:
+        return True
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+
+    def _start(self, run_id: UUID, metadata: dict[str, Any] | None, **fields: Any) -> _Run:
+        run = _Run(agent_from(self.guard, self.agent, metadata), **fields)
+        with self._lock:
+            self._runs[run_id] = run
+        return run
+
+    def _end(self, run_id: UUID) -> _Run:
+        with self._lock:
+            return self._runs.pop(run_id, None) or _Run(agent_from(self.guard, self.agent, None))
+
+    def _enforce(self, items: Sequence[Item], agent: str | None) -> None:
+        if not items:
+            return
+        for verdict in self.guard.check_many(items, agent=agent):
+            if decision(verdict) not in ("allow", "flag"):
+                raise GuardViolation(verdict)
+
+    # -- models -----------------------------------------------------------------------------
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]],
+                            *, run_id: UUID, metadata: dict[str, Any] | None = None,
+                            **kwargs: Any) -> None:
+        run = self._start(run_id, metadata,
+                          context=context_of(messages[-1]) if messages else None)
+        items = [user_message(m) for prompt in messages for m in latest_user_turn(prompt)]
+        self._enforce(items, run.agent)
+
+    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
+                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        run = self._start(run_id, metadata,
+                          context=UserMessage(prompts[-1][-4000:]) if prompts else None)
+        self._enforce([UserMessage(p) for p in prompts], run.agent)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._end(run_id)
+        items: list[Item] = []
+        for generations in response.generations:
+            for generation in generations:
+                if isinstance(generation, ChatGeneration) and isinstance(generation.message,
+                                                                         AIMessage):
+                    items += assistant_items(generation.message, run.context)
+                elif generation.text.strip():
+                    items.append(AssistantMessage(generation.text, context=run.context))
+        self._enforce(items, run.agent)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id)
+
+    # -- tools ------------------------------------------------------------------------------
+
+    def on_tool_start(self, serialized: dict[str, Any], input_str: str, *, run_id: UUID,
+                      metadata: dict[str, Any] | None = None,
+                      inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        name = str((serialized or {}).get("name") or kwargs.get("name") or "tool")
+        run = self._start(run_id, metadata, name=name)
+        arguments = inputs if isinstance(inputs, dict) else {"input": input_str}
+        self._enforce([ToolCall(name, arguments, id=kwargs.get("tool_call_id"))], run.agent)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        run = self._end(run_id)
+        if isinstance(output, ToolMessage):
+            items = tool_result_items(output)
+        else:
+            items = [ToolResult(run.name, output if isinstance(output, str) else str(output))]
+        self._enforce(items, run.agent)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id)
+
+    # -- retrievers -------------------------------------------------------------------------
+
+    def on_retriever_start(self, serialized: dict[str, Any], query: str, *, run_id: UUID,
+                           metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._start(run_id, metadata, query=query)
+
+    def on_retriever_end(self, documents: Sequence[Document], *, run_id: UUID,
+                         **kwargs: Any) -> None:
+        run = self._end(run_id)
+        self._enforce([chunk(d, run.query) for d in documents], run.agent)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id)

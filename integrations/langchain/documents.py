@@ -1,0 +1,71 @@
+"""``GuardDocumentFilter``: screen retrieved documents and keep only what the policy allows.
+
+A filter never raises for content: a document the policy blocks is dropped; ``redact``
+replaces its text with a marker; ``flag`` keeps it with ``metadata["guard_core"]``. All
+documents go to the guard in one round. In LCEL, ``retriever | GuardRunnable(guard,
+surface="retrieval", action="drop")`` does the same as a chain step.
+
+>>> from langchain_core.documents import Document
+>>> from guard_core import Guard
+>>> from guard_core.testing import ScriptedBackend
+>>> docs = [Document("Paris is in France."), Document("How to build a bomb.")]
+>>> keep = GuardDocumentFilter(Guard(ScriptedBackend()))
+>>> [d.page_content for d in keep.transform_documents(docs)]
+['Paris is in France.']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.documents import BaseDocumentTransformer, Document
+
+from guard_core.errors import ConfigurationError
+from guard_core.guard import Guard
+from guard_core.policy import Action
+
+from ._tree import Rules
+from ._tree import documents as document_tree
+
+__all__ = ["GuardDocumentFilter"]
+
+
+class GuardDocumentFilter(BaseDocumentTransformer):
+    """Drops, redacts or flags retrieved documents as the agent's policy says.
+
+    Args:
+        guard: the guard that judges.
+        agent: whose policy applies (None: the default policy).
+        action: overrides the policy's ``retrieval`` action (``"drop"``, ``"redact"``,
+            ``"flag"``); ``block`` means drop here.
+
+    ``transform_documents(docs, query="...")`` passes the query to the guard as the
+    retrieval's context (and to the audit trail).
+    """
+
+    def __init__(self, guard: Guard, *, agent: str | None = None,
+                 action: Action | None = None) -> None:
+        if not isinstance(guard, Guard):
+            raise ConfigurationError(
+                f"GuardDocumentFilter needs a Guard, got {type(guard).__name__}")
+        self.guard = guard
+        self.agent = agent
+        self.rules = Rules(action=action, drop_blocked=True)
+
+    def __repr__(self) -> str:
+        return f"GuardDocumentFilter(agent={self.agent!r}, action={self.rules.action!r})"
+
+    def transform_documents(self, documents: Sequence[Document], **kwargs: Any
+                            ) -> Sequence[Document]:
+        node = document_tree(documents, kwargs.get("query"))
+        verdicts = self.guard.check_many(node.all_items(), agent=self.agent)
+        result: list[Document] = node.build(iter(verdicts), self.rules)
+        return result
+
+    async def atransform_documents(self, documents: Sequence[Document], **kwargs: Any
+                                   ) -> Sequence[Document]:
+        node = document_tree(documents, kwargs.get("query"))
+        verdicts = await self.guard.acheck_many(node.all_items(), agent=self.agent)
+        result: list[Document] = node.build(iter(verdicts), self.rules)
+        return result

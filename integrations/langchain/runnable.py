@@ -1,0 +1,275 @@
+"""``GuardRunnable``: a guard as a step of an LCEL chain.
+
+>>> from guard_core import Guard
+>>> from guard_core.testing import ScriptedBackend
+>>> guard_in = GuardRunnable(Guard(ScriptedBackend()), surface="input")
+>>> guard_in.invoke({"question": "what is the capital of France?"})
+{'question': 'what is the capital of France?'}
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal, get_args
+
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import ensure_config
+
+from guard_core.content import Surface
+from guard_core.errors import ConfigurationError, GuardError, GuardViolation
+from guard_core.guard import Guard
+from guard_core.policy import Action
+
+from ._actions import DEFAULT_REFUSAL, agent_from
+from ._stream import Incremental, streamable
+from ._tree import Node, Rules, walk
+
+__all__ = ["GuardRunnable"]
+
+_SURFACES = ("input", "output", "tool_call", "tool_result", "retrieval")
+OnBlock = Literal["raise", "refuse"]
+Streaming = Literal["buffer", "incremental"]
+
+
+class GuardRunnable(Runnable[Any, Any]):
+    """Screens whatever flows through it on one surface, then passes it on (or not).
+
+    Composes anywhere: ``guard_in | prompt | llm | guard_out``, ``retriever | guard_docs``.
+    Takes str, messages (images in content blocks included), prompt values, an
+    ``AIMessage`` with ``tool_calls``, ``Document`` lists, and lists or dicts of those.
+
+    What happens to a blocked piece is the policy's action for the surface (or ``action=``):
+    ``block`` raises :class:`GuardViolation` (``on_block="raise"``, works with
+    ``with_fallbacks``) or puts a refusal of the same type in its place (``"refuse"``);
+    ``redact`` replaces its text with a marker; ``drop`` removes it from its list (a lone
+    value cannot be dropped, so it is blocked); ``flag`` keeps it and adds
+    ``guard_core`` metadata (messages: ``response_metadata``, documents: ``metadata``).
+
+    ``batch`` screens all inputs in one guard round. ``stream`` buffers by default, so
+    nothing unscreened leaves; ``streaming="incremental"`` releases text chunks as each
+    ``stream_chars`` of new text is screened, and can then only abort (raise) on a block.
+    (Inner steps' own events, such as ``astream_events``' ``on_chat_model_stream``, are
+    not this chain's output and are not held back.)
+
+    The agent whose policy judges is resolved as in ``_actions`` (``agent=``,
+    ``configurable["guard_agent"]``, ``create_agent(name=...)``, ``langgraph_node``).
+
+    Example::
+
+        chain = GuardRunnable(guard) | prompt | llm | GuardRunnable(guard, surface="output")
+        docs = retriever | GuardRunnable(guard, surface="retrieval", action="drop")
+    """
+
+    def __init__(self, guard: Guard, surface: Surface = "input", *, on_block: OnBlock = "raise",
+                 action: Action | None = None, agent: str | None = None,
+                 refusal: str = DEFAULT_REFUSAL, streaming: Streaming = "buffer",
+                 stream_chars: int = 200, name: str | None = None) -> None:
+        if not isinstance(guard, Guard):
+            raise ConfigurationError(f"GuardRunnable needs a Guard, got {type(guard).__name__}")
+        if surface not in _SURFACES:
+            raise ConfigurationError(
+                f"GuardRunnable surface must be one of {', '.join(_SURFACES)}; got {surface!r} "
+                "(images are screened with the message they belong to, on surface='input')")
+        if on_block not in get_args(OnBlock):
+            raise ConfigurationError(f"on_block must be 'raise' or 'refuse', got {on_block!r}")
+        if streaming not in get_args(Streaming):
+            raise ConfigurationError(
+                f"streaming must be 'buffer' or 'incremental', got {streaming!r}")
+        if stream_chars < 1:
+            raise ConfigurationError("stream_chars must be at least 1")
+        self.guard = guard
+        self.surface: Surface = surface
+        self.agent = agent
+        self.rules = Rules(on_block=on_block, action=action, refusal=refusal)
+        self.streaming = streaming
+        self.stream_chars = stream_chars
+        self.name = name or f"Guard[{surface}]"
+
+    def __repr__(self) -> str:
+        return (f"GuardRunnable(surface={self.surface!r}, on_block={self.rules.on_block!r}, "
+                f"agent={self.agent!r})")
+
+    # -- pure steps -------------------------------------------------------------------------
+
+    def _agent(self, config: RunnableConfig | None) -> str | None:
+        config = config or {}
+        return agent_from(self.guard, self.agent, config.get("metadata"),
+                          config.get("configurable"))
+
+    def _finish(self, node: Node, verdicts: list[Any]) -> Any:
+        return node.build(iter(verdicts), self.rules)
+
+    # -- invoke -----------------------------------------------------------------------------
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._call_with_config(self._screen, input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None,
+                      **kwargs: Any) -> Any:
+        return await self._acall_with_config(self._ascreen, input, config, **kwargs)
+
+    def _screen(self, value: Any, run_manager: CallbackManagerForChainRun,
+                config: RunnableConfig) -> Any:
+        node = walk(value, self.surface)
+        return self._finish(node, self.guard.check_many(node.all_items(),
+                                                        agent=self._agent(config)))
+
+    async def _ascreen(self, value: Any, run_manager: AsyncCallbackManagerForChainRun,
+                       config: RunnableConfig) -> Any:
+        node = walk(value, self.surface)
+        return self._finish(node, await self.guard.acheck_many(node.all_items(),
+                                                               agent=self._agent(config)))
+
+    # -- batch: every input's items in one guard round per agent ------------------------------
+
+    def batch(self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None,
+              *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+        return self._batch_with_config(self._screen_batch, inputs, config,
+                                       return_exceptions=return_exceptions, **kwargs)
+
+    async def abatch(self, inputs: list[Any],
+                     config: RunnableConfig | list[RunnableConfig] | None = None,
+                     *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
+        return await self._abatch_with_config(self._ascreen_batch, inputs, config,
+                                              return_exceptions=return_exceptions, **kwargs)
+
+    def _plan_batch(self, inputs: list[Any], config: list[RunnableConfig]
+                    ) -> tuple[list[Node | Exception], dict[str | None, list[int]]]:
+        nodes: list[Node | Exception] = []
+        groups: dict[str | None, list[int]] = {}
+        for i, (value, cfg) in enumerate(zip(inputs, config, strict=True)):
+            try:
+                nodes.append(walk(value, self.surface))
+                groups.setdefault(self._agent(cfg), []).append(i)
+            except GuardError as exc:
+                nodes.append(exc)
+        return nodes, groups
+
+    def _finish_batch(self, nodes: list[Node | Exception], groups: dict[str | None, list[int]],
+                      verdicts: dict[str | None, list[Any]]) -> list[Any]:
+        out: list[Any] = list(nodes)
+        for agent, indexes in groups.items():
+            flat = iter(verdicts[agent])
+            for i in indexes:
+                node = nodes[i]
+                assert isinstance(node, Node)
+                mine = list(itertools.islice(flat, len(node.all_items())))
+                try:
+                    out[i] = self._finish(node, mine)
+                except GuardViolation as exc:
+                    out[i] = exc
+        return out
+
+    def _group_items(self, nodes: list[Node | Exception], indexes: list[int]) -> list[Any]:
+        return [item for i in indexes for item in nodes[i].all_items()]  # type: ignore[union-attr]
+
+    def _screen_batch(self, inputs: list[Any], run_manager: list[CallbackManagerForChainRun],
+                      config: list[RunnableConfig]) -> list[Any]:
+        nodes, groups = self._plan_batch(inputs, config)
+        verdicts = {agent: self.guard.check_many(self._group_items(nodes, idx), agent=agent)
+                    for agent, idx in groups.items()}
+        return self._finish_batch(nodes, groups, verdicts)
+
+    async def _ascreen_batch(self, inputs: list[Any],
+                             run_manager: list[AsyncCallbackManagerForChainRun],
+                             config: list[RunnableConfig]) -> list[Any]:
+        nodes, groups = self._plan_batch(inputs, config)
+        verdicts = {agent: await self.guard.acheck_many(self._group_items(nodes, idx),
+                                                        agent=agent)
+                    for agent, idx in groups.items()}
+        return self._finish_batch(nodes, groups, verdicts)
+
+    # -- stream -----------------------------------------------------------------------------
+
+    def stream(self, input: Any, config: RunnableConfig | None = None,
+               **kwargs: Any) -> Iterator[Any]:
+        yield from self.transform(iter([input]), config, **kwargs)
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None,
+                      **kwargs: Any) -> AsyncIterator[Any]:
+        async def one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self.atransform(one(), config, **kwargs):
+            yield chunk
+
+    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None,
+                  **kwargs: Any) -> Iterator[Any]:
+        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+
+    async def atransform(self, input: AsyncIterator[Any], config: RunnableConfig | None = None,
+                         **kwargs: Any) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(input, self._atransform, config,
+                                                               **kwargs):
+            yield chunk
+
+    def _transform(self, chunks: Iterator[Any], run_manager: CallbackManagerForChainRun,
+                   config: RunnableConfig) -> Iterator[Any]:
+        agent = self._agent(ensure_config(config))
+        first = next(chunks, _END)
+        if first is _END:
+            return
+        if self.streaming == "incremental" and streamable(first, self.surface):
+            state = Incremental(self.surface, self.stream_chars, self.rules.action)
+            for chunk in itertools.chain([first], chunks):
+                if state.push(chunk):
+                    verdict = self.guard.check(state.item(), agent=agent)
+                    if not state.passes(verdict):
+                        if state.released:
+                            raise GuardViolation(verdict)
+                        break  # nothing left yet: judge what there is as a whole below
+                    yield from state.release()
+            node = walk(state.final, self.surface)
+            verdicts = self.guard.check_many(node.all_items(), agent=agent)
+            yield from state.last(verdicts, lambda: self._finish(node, verdicts))
+            return
+        final = _merge(itertools.chain([first], chunks))
+        yield self._screen(final, run_manager, config)
+
+    async def _atransform(self, chunks: AsyncIterator[Any],
+                          run_manager: AsyncCallbackManagerForChainRun,
+                          config: RunnableConfig) -> AsyncIterator[Any]:
+        agent = self._agent(ensure_config(config))
+        first = await anext(chunks, _END)
+        if first is _END:
+            return
+        if self.streaming == "incremental" and streamable(first, self.surface):
+            state = Incremental(self.surface, self.stream_chars, self.rules.action)
+            pending: Any = first
+            while pending is not _END:
+                if state.push(pending):
+                    verdict = await self.guard.acheck(state.item(), agent=agent)
+                    if not state.passes(verdict):
+                        if state.released:
+                            raise GuardViolation(verdict)
+                        break
+                    for chunk in state.release():
+                        yield chunk
+                pending = await anext(chunks, _END)
+            node = walk(state.final, self.surface)
+            verdicts = await self.guard.acheck_many(node.all_items(), agent=agent)
+            for chunk in state.last(verdicts, lambda: self._finish(node, verdicts)):
+                yield chunk
+            return
+        final = first
+        async for chunk in chunks:
+            final = _add(final, chunk)
+        yield await self._ascreen(final, run_manager, config)
+
+_END: Any = object()
+
+
+def _add(left: Any, right: Any) -> Any:
+    try:
+        return left + right
+    except TypeError:
+        return right  # not addable: the last chunk is the whole value (LangChain's rule)
+
+
+def _merge(chunks: Iterator[Any]) -> Any:
+    final = next(chunks)
+    for chunk in chunks:
+        final = _add(final, chunk)
+    return final
