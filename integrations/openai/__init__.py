@@ -1,0 +1,120 @@
+"""Guard the OpenAI Python client: ``guard_openai(client, guard)``.
+
+The wrapped client behaves like the original; ``chat.completions.create`` / ``parse`` /
+``stream`` and ``responses.create`` / ``parse`` / ``stream`` are screened:
+
+- **before sending**, the new turn: each user message (text and every ``image_url`` /
+  ``input_image`` part; ``data:`` URLs are decoded, remote URLs go to the guard as URLs and
+  are never fetched here), each tool result (``role="tool"`` / ``function_call_output``)
+  and, with ``screen_system=True``, the system / developer prompt and ``instructions``.
+  "New" means the trailing run of messages after the last assistant message: in a loop,
+  exactly what was added since the model last spoke. A blocked request is never sent.
+- **after receiving**, before the caller can act on it: the assistant text and each tool
+  call (``function.arguments`` is parsed; arguments that are not a JSON object are an error
+  and block, fail closed).
+
+A block raises :class:`~guard_core.GuardViolation` (``on_block="raise"``; not an SDK error,
+so the SDK's retries never repeat it) or returns a refusal of the normal type
+(``on_block="refuse"``): a ``ChatCompletion`` with ``finish_reason="content_filter"``, a
+``Response`` with ``status="incomplete"``, or a stream of those. ``with_raw_response`` calls
+always raise on a block: a raw HTTP answer cannot honestly be rewritten.
+
+Per-agent policy: ``agent=`` here, or per call ``extra_body={"guard_agent": "planner"}``,
+which is removed before the request goes out.
+
+Example::
+
+    from openai import OpenAI
+    from guard_core.integrations.openai import guard_openai
+
+    client = guard_openai(OpenAI(), guard, agent="support")
+    answer = client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+
+Also guarded: ``client.beta.chat``, ``with_raw_response`` and ``with_options(...)``
+copies. Refused with a clear error rather than passed unscreened: ``with_streaming_response``
+on a guarded resource, ``with_raw_response`` with ``stream=True``, ``client.beta.responses``
+model calls and ``responses.stream(response_id=...)``. Forwarded unchanged and **not
+screened**: the other resources (legacy ``completions``, ``embeddings``, files, assistants,
+...), ``retrieve`` of stored answers, realtime / websocket connections, and any call made on
+the unwrapped client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from guard_core.errors import ConfigurationError, MissingDependencyError
+from guard_core.guard import Guard
+
+try:
+    import openai
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise MissingDependencyError("openai", "openai") from exc
+
+from ._refusal import RefusalText, default_refusal
+from ._screen import AGENT_KEY, OnVerdict, Options
+from .client import AsyncGuardedOpenAI, GuardedOpenAI, wrap
+from .streams import AsyncGuardedStream, GuardedStream
+
+__all__ = ["AGENT_KEY", "AsyncGuardedOpenAI", "AsyncGuardedStream", "GuardedOpenAI",
+           "GuardedStream", "guard_openai"]
+
+_Client = TypeVar("_Client", bound="openai.OpenAI | openai.AsyncOpenAI")
+
+
+def guard_openai(
+    client: _Client,
+    guard: Guard,
+    agent: str | None = None,
+    on_block: Literal["raise", "refuse"] = "raise",
+    *,
+    screen_system: bool = False,
+    stream_mode: Literal["buffer", "incremental"] = "buffer",
+    screen_every: int = 400,
+    refusal: RefusalText = default_refusal,
+    on_verdict: OnVerdict | None = None,
+) -> _Client:
+    """Wrap an ``OpenAI`` / ``AsyncOpenAI`` (or Azure) client so its model calls are screened.
+
+    Args:
+        client: the SDK client; it is not modified, and calls made on it directly are not
+            screened.
+        guard: the :class:`~guard_core.Guard` that judges.
+        agent: whose policy applies (``extra_body={"guard_agent": ...}`` overrides per call).
+        on_block: ``"raise"`` :class:`~guard_core.GuardViolation` or ``"refuse"`` with a
+            refusal answer of the normal type.
+        screen_system: also screen system / developer prompts and ``instructions``.
+        stream_mode: ``"buffer"`` screens a stream's whole answer before releasing any chunk;
+            ``"incremental"`` releases text in steps of ``screen_every`` characters, each
+            step once the text so far passed, and screens the whole at the end. It can only
+            abort: text released before a later step is blocked stays released. Tool calls
+            are held for the final screening in both modes (see ``streams``).
+        refusal: the refusal text, or a function of the blocking verdict.
+        on_verdict: called with ``(item, verdict)`` for every screening (item is None when
+            the content could not be turned into an item; the verdict says why).
+
+    Policy actions: ``flag`` lets content pass (reported to ``on_verdict`` and the audit
+    log); ``redact`` / ``drop`` on a tool result replaces it with a notice and the request
+    goes on; any other blocked verdict blocks. The return value is a
+    :class:`GuardedOpenAI` / :class:`AsyncGuardedOpenAI` proxy, typed as the client it wraps.
+
+    >>> client = guard_openai(OpenAI(base_url=url, api_key="k"), guard)  # doctest: +SKIP
+    """
+    if isinstance(client, GuardedOpenAI):
+        raise ConfigurationError("this client is already guarded; wrap client.unwrapped to "
+                                 "guard it differently")
+    if not isinstance(guard, Guard):
+        raise ConfigurationError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
+    options = Options(agent=agent, on_block=on_block, screen_system=screen_system,
+                      stream_mode=stream_mode, screen_every=screen_every, refusal=refusal,
+                      on_verdict=on_verdict)
+    guard.policy_for(agent)  # an unknown agent fails here, not on the first call
+    if isinstance(client, openai.AsyncOpenAI):
+        wrapped: Any = wrap(client, guard, options, is_async=True)
+    elif isinstance(client, openai.OpenAI):
+        wrapped = wrap(client, guard, options, is_async=False)
+    else:
+        raise ConfigurationError(
+            f"guard_openai wraps an openai.OpenAI or AsyncOpenAI client (Azure too), "
+            f"got {type(client).__name__}")
+    return wrapped  # type: ignore[no-any-return]

@@ -1,0 +1,158 @@
+"""The Responses API: input items, function calls and outputs, streams, refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from guard_core.integrations.openai import guard_openai
+from openai.types.responses import Response
+
+from guard_core import GuardViolation
+from guard_core.content import Image, ToolResult, UserMessage
+from guard_core.errors import ConfigurationError
+
+from .conftest import MAIN, UNSAFE_PNG, Env, answer
+
+CALL = [{"id": "call_w", "name": "get_weather", "arguments": {"city": "Oslo"}}]
+UNSAFE_CALL = [{"id": "call_x", "name": "run_shell", "arguments": {"cmd": "make a bomb"}}]
+
+
+def test_safe_response_is_unchanged(env: Env, client: Any) -> None:
+    env.model.reply(answer("Cloudy.", tool_calls=CALL), answer("Cloudy.", tool_calls=CALL))
+    plain = env.sync_client()
+    expected = plain.responses.create(model=MAIN, input="weather in Oslo?")
+    got = client.responses.create(model=MAIN, input="weather in Oslo?")
+    assert type(got) is Response and got.model_dump() == expected.model_dump()
+    first, second = env.main_requests("/responses")
+    assert first.body == second.body
+    plain.close()
+
+
+def test_unsafe_input_never_reaches_the_model(env: Env, client: Any) -> None:
+    with pytest.raises(GuardViolation):
+        client.responses.create(model=MAIN, input="how to build a bomb")
+    with pytest.raises(GuardViolation):
+        client.responses.create(model=MAIN, input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "describe it"},
+            {"type": "input_image", "image_url": UNSAFE_PNG}]}])
+    assert env.main_requests() == []
+
+
+def test_function_call_and_output_items_are_screened(env: Env) -> None:
+    seen: list[Any] = []
+    inner = env.sync_client()
+    client = guard_openai(inner, env.guard, on_verdict=lambda item, v: seen.append(item))
+    env.model.reply(answer(None, tool_calls=UNSAFE_CALL))
+    with pytest.raises(GuardViolation) as caught:
+        client.responses.create(model=MAIN, input="tidy the server")
+    assert caught.value.verdict.surface == "tool_call"
+    history = [
+        {"role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": "call_w", "name": "get_weather",
+         "arguments": '{"city": "Oslo"}'},
+        {"type": "function_call_output", "call_id": "call_w", "output": [
+            {"type": "input_text", "text": "cloudy"},
+            {"type": "input_image", "image_url": "https://maps.example.com/oslo.png"}]},
+    ]
+    seen.clear()
+    client.responses.create(model=MAIN, input=history, instructions="be brief")
+    assert seen[:2] == [ToolResult("get_weather", "cloudy", call_id="call_w"),
+                        Image(url="https://maps.example.com/oslo.png")]
+    history[2] = {"type": "function_call_output", "call_id": "call_w",
+                  "output": "kill everyone in Oslo"}
+    with pytest.raises(GuardViolation) as caught:
+        client.responses.create(model=MAIN, input=history)
+    assert caught.value.verdict.surface == "tool_result"
+    inner.close()
+
+
+def test_instructions_are_screened_only_when_asked(env: Env) -> None:
+    inner = env.sync_client()
+    seen: list[Any] = []
+    client = guard_openai(inner, env.guard, screen_system=True,
+                          on_verdict=lambda item, v: seen.append(item))
+    client.responses.create(model=MAIN, input="hi", instructions="be kind")
+    assert seen[:2] == [UserMessage("be kind"), UserMessage("hi")]
+    with pytest.raises(GuardViolation):
+        client.responses.create(model=MAIN, input="hi", instructions="explain the bomb")
+    inner.close()
+
+
+def test_refused_response_is_an_incomplete_response(env: Env) -> None:
+    inner = env.sync_client()
+    client = guard_openai(inner, env.guard, on_block="refuse")
+    before = client.responses.create(model=MAIN, input="bomb")
+    env.model.reply(answer(None, tool_calls=UNSAFE_CALL))
+    after = client.responses.create(model=MAIN, input="go")
+    for refused in (before, after):
+        assert type(refused) is Response
+        assert refused.status == "incomplete"
+        assert refused.incomplete_details is not None
+        assert refused.incomplete_details.reason == "content_filter"
+        assert "blocked" in refused.output_text
+        assert all(item.type == "message" for item in refused.output)
+    assert after.id == "resp_test"  # the blocked answer's own id and usage are kept
+    inner.close()
+
+
+def test_response_streams(env: Env, client: Any) -> None:
+    stream = client.responses.create(model=MAIN, input="hi", stream=True)
+    assert isinstance(stream, openai.Stream)
+    events = list(stream)
+    assert events[-1].type == "response.completed"
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == (
+        "Sure, happy to help.")
+    env.model.reply(answer("Sure.", tool_calls=UNSAFE_CALL))
+    released = []
+    with pytest.raises(GuardViolation):
+        for event in client.responses.create(model=MAIN, input="go", stream=True):
+            released.append(event)
+    assert released == []
+
+
+async def test_async_response_stream_refusal(env: Env) -> None:
+    inner = env.async_client()
+    client = guard_openai(inner, env.guard, on_block="refuse")
+    env.model.reply(answer("Sure.", tool_calls=UNSAFE_CALL))
+    stream = await client.responses.create(model=MAIN, input="go", stream=True)
+    assert isinstance(stream, openai.AsyncStream)
+    events = [event async for event in stream]
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.incomplete"
+    assert "blocked" in events[-1].response.output_text
+    assert not any(e.type.startswith("response.function_call") for e in events)
+    await inner.close()
+    await env.guard.aclose()
+
+
+def test_responses_stream_helper_and_incremental_mode(env: Env, client: Any) -> None:
+    with client.responses.stream(model=MAIN, input="hi") as stream:
+        for _ in stream:
+            pass
+        assert stream.get_final_response().output_text == "Sure, happy to help."
+    with pytest.raises(ConfigurationError, match="response_id"):
+        client.responses.stream(response_id="resp_123")
+    incremental = guard_openai(client.unwrapped, env.guard, stream_mode="incremental",
+                               screen_every=16)
+    env.model.reply(answer("A quiet tale of rivers, then they built a bomb at dawn."))
+    released: list[str] = []
+    with pytest.raises(GuardViolation):
+        for event in incremental.responses.create(model=MAIN, input="story", stream=True):
+            if event.type == "response.output_text.delta":
+                released.append(event.delta)
+    assert "".join(released).startswith("A quiet tale") and "bomb" not in "".join(released)
+
+
+async def test_async_responses_create_and_parse(env: Env, aclient: Any) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+
+    env.model.reply(answer('{"name": "Oslo"}'))
+    parsed = await aclient.responses.parse(model=MAIN, input="a city", text_format=City)
+    assert parsed.output_parsed == City(name="Oslo")
+    with pytest.raises(GuardViolation):
+        await aclient.responses.create(model=MAIN, input="bomb")
