@@ -32,9 +32,8 @@ class AuditSink(Protocol):
 def audit_record(verdict: Verdict, content_hash: str | None = None) -> dict[str, Any]:
     """The record for one verdict."""
     now = time.time()
-    record: dict[str, Any] = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z",
-    }
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+    record: dict[str, Any] = {"time": f"{stamp}.{int(now % 1 * 1e6):06d}Z"}
     record.update(verdict.to_dict())
     record["content_sha256"] = content_hash
     return record

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 Surface: TypeAlias = Literal["input", "output", "tool_call", "tool_result", "retrieval", "image"]
-SURFACES: tuple[Surface, ...] = ("input", "output", "tool_call", "tool_result", "retrieval", "image")
+SURFACES: tuple[Surface, ...] = (
+    "input", "output", "tool_call", "tool_result", "retrieval", "image")
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_TOOL_ARGUMENT_DEPTH = 32
@@ -81,6 +82,8 @@ class Image:
             raise ContentError("Image needs exactly one of data= (bytes) or url=")
         if self.caption is not None:
             _require_text(self.caption, "Image caption")
+        if self.mime_type is not None:
+            _require_text(self.mime_type, "Image mime_type")
         if self.url is not None:
             url = _require_text(self.url, "Image url")
             if url.startswith("data:"):
@@ -108,6 +111,8 @@ class Image:
             mime = self.mime_type or _sniff_mime(data)
             if mime is None:
                 raise ContentError("Unknown image format; pass mime_type= (e.g. 'image/png')")
+            if not mime.startswith("image/"):
+                raise ContentError(f"Image mime_type must be image/*, got {mime!r}")
             object.__setattr__(self, "mime_type", mime)
 
     @classmethod
@@ -203,6 +208,11 @@ class ToolCall:
                     f"ToolCall {self.name!r} arguments are not valid JSON ({exc}); "
                     "pass a dict or a JSON object string"
                 ) from None
+            except RecursionError:
+                raise ContentError(
+                    f"ToolCall {self.name!r} arguments nest deeper than "
+                    f"{MAX_TOOL_ARGUMENT_DEPTH} levels"
+                ) from None
         if not isinstance(arguments, Mapping):
             raise ContentError(
                 f"ToolCall {self.name!r} arguments must be a JSON object, "
@@ -225,14 +235,17 @@ def _check_depth(value: object, name: str) -> None:
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue  # a scalar is not a level of nesting
         if depth > MAX_TOOL_ARGUMENT_DEPTH:
             raise ContentError(
                 f"ToolCall {name!r} arguments nest deeper than {MAX_TOOL_ARGUMENT_DEPTH} levels"
             )
-        if isinstance(node, Mapping):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list | tuple):
-            stack.extend((child, depth + 1) for child in node)
+        stack.extend((child, depth + 1) for child in children)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,14 @@ class BackendError(GuardError):
 
 
 class BackendUnavailable(BackendError):
-    """The endpoint could not be reached in time (refused, DNS, timeout, cancelled)."""
+    """The endpoint could not be reached in time (refused, DNS, timeout, cancelled).
+
+    ``retryable`` is True where trying again may help (a refused or reset connection).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class BackendHTTPError(BackendError):

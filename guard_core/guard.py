@@ -177,6 +177,9 @@ class Guard:
                 start: float) -> list[Verdict]:
         cached_keys = set(known)
         results = dict(known)
+        if len(outcomes) != len(todo):  # a backend bug: fail closed, never crash or misalign
+            outcomes = [BackendError(f"{self.backend.describe()} answered {len(outcomes)} "
+                                     f"outcomes for {len(todo)} requests")] * len(todo)
         for (key, request), outcome in zip(todo.items(), outcomes, strict=True):
             results[key] = self._parse(key, request, outcome)
         latency_ms = (perf_counter() - start) * 1000

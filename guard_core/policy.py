@@ -34,8 +34,13 @@ OnError: TypeAlias = Literal["block", "allow"]
 class CustomPolicy(BaseModel):
     """A natural-language policy that replaces the standard taxonomy.
 
-    >>> CustomPolicy(text="A telco support bot.", disallowed=["talk about competitors"]).render()
-    'A telco support bot.\\n\\nDisallowed:\\n- talk about competitors\\n\\nContent is harmful if it matches any disallowed behaviour.'
+    >>> print(CustomPolicy(text="A telco bot.", disallowed=["talk about competitors"]).render())
+    A telco bot.
+    <BLANKLINE>
+    Disallowed:
+    - talk about competitors
+    <BLANKLINE>
+    Content is harmful if it matches any disallowed behaviour.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -187,9 +192,8 @@ class PolicySet:
             raise PolicyError(f"{source}: top level must be a mapping with 'default' and 'agents'")
         unknown = set(data) - {"default", "agents"}
         if unknown:
-            raise PolicyError(
-                f"{source}: unknown top-level key {sorted(unknown)[0]!r}; use 'default' and 'agents'"
-            )
+            raise PolicyError(f"{source}: unknown top-level key {sorted(unknown)[0]!r}; "
+                              "use 'default' and 'agents'")
         default = None
         if data.get("default") is not None:
             default = _build(data["default"], source, "default", "default")

@@ -36,6 +36,13 @@ class Windowing:
     max_windows: int = 64
     context_chars: int = 4_000
 
+    def __post_init__(self) -> None:
+        if self.window_chars < 1 or self.max_windows < 1 or self.context_chars < 0:
+            raise ValueError("Windowing needs window_chars >= 1, max_windows >= 1 and "
+                             "context_chars >= 0")
+        if not 0 <= self.overlap_chars < self.window_chars:
+            raise ValueError("Windowing overlap_chars must be >= 0 and below window_chars")
+
     def split(self, text: str) -> list[str]:
         if len(text) <= self.window_chars:
             return [text]
@@ -65,7 +72,14 @@ class Plan:
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(repr(self.item).encode("utf-8", "replace")).hexdigest()
+        digest = hashlib.sha256(repr(self.item).encode("utf-8", "replace"))
+        # An image's repr shows only its size: hash the bytes so two images never collide.
+        item = self.item
+        images = (item,) if isinstance(item, Image) else (
+            item.images if isinstance(item, UserMessage) else ())
+        for image in images:
+            digest.update(image.data if image.data is not None else (image.url or "").encode())
+        return digest.hexdigest()
 
 
 def _exchanges(item: Item, policy: Policy, windowing: Windowing) -> list[Exchange]:
@@ -90,7 +104,11 @@ def _exchanges(item: Item, policy: Policy, windowing: Windowing) -> list[Exchang
         images = ()
     if images:
         caption = user[: windowing.window_chars]
-        return [Exchange(caption, image=image) for image in images]
+        exchanges = [Exchange(caption, image=image) for image in images]
+        if len(user) > windowing.window_chars:
+            # The caption holds one window; the rest of a long text is screened on its own.
+            exchanges += [Exchange(window) for window in windowing.split(user)]
+        return exchanges
     if assistant is not None:
         return [Exchange(user, assistant=window) for window in windowing.split(assistant)]
     if not user.strip():

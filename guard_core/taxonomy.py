@@ -46,7 +46,7 @@ _CSR4B_NAMES = (
     "Illegal Activity",
     "Immoral/Unethical",
 )
-_NEMOGUARD_NAMES = _CSR4B_NAMES[:13] + ("Other",) + _CSR4B_NAMES[13:]
+_NEMOGUARD_NAMES = (*_CSR4B_NAMES[:13], "Other", *_CSR4B_NAMES[13:])
 
 CSR4B_CATEGORIES: dict[str, str] = {f"S{i}": n for i, n in enumerate(_CSR4B_NAMES, 1)}
 """Code -> name, as numbered in the Content Safety Reasoning 4B template."""

@@ -17,17 +17,20 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guard_core.backends.base import Backend, Outcome
 from guard_core.models import Completion, GuardRequest, ModelFamily, family_for_model
+
+if TYPE_CHECKING:
+    from guard_core.testserver import Fault, OpenAICompatServer
 
 __all__ = ["Fault", "OpenAICompatServer", "ScriptedBackend", "ScriptedJudge"]
 
 _CSR = re.compile(r"\n\nHuman user:\n(.*)\n\nAI assistant:\n(.*)\n\nUse the taxonomy", re.S)
 _NEMOGUARD = re.compile(r"<BEGIN CONVERSATION>\n\nuser: (.*)\n\n<END CONVERSATION>", re.S)
-_GEMMA_WRAP = re.compile(r"^(?:<bos>)?<start_of_turn>user\n(.*)<end_of_turn>\n<start_of_turn>model\n$",
-                         re.S)
+_GEMMA_WRAP = re.compile(
+    r"^(?:<bos>)?<start_of_turn>user\n(.*)<end_of_turn>\n<start_of_turn>model\n$", re.S)
 
 
 def _text_of(content: Any) -> str:
@@ -62,7 +65,8 @@ class ScriptedJudge:
                 out.append(category)
         return out
 
-    def exchange(self, family: str, messages: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    def exchange(self, family: str,
+                 messages: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
         """Recover (user text, assistant text or None) from a rendered request."""
         if family == "nemotron35":
             user = messages[0]["content"]
@@ -93,10 +97,13 @@ class ScriptedJudge:
         cats = user_cats + [c for c in resp_cats if c not in user_cats]
         think = None
         if family == "csr4b":
+            response = ("None" if assistant is None
+                        else "harmful" if resp_cats else "unharmful")
             text = (f"Prompt harm: {'harmful' if user_cats else 'unharmful'}\n"
-                    f"Response harm: {'None' if assistant is None else ('harmful' if resp_cats else 'unharmful')}")
+                    f"Response harm: {response}")
             if "/think" in _text_of(messages[0]["content"])[-12:]:
-                text = f"<think>\nThe request mentions {cats or 'nothing unsafe'}.\n</think>\n\n{text}"
+                trace = f"The request mentions {cats or 'nothing unsafe'}."
+                text = f"<think>\n{trace}\n</think>\n\n{text}"
             return text, None
         if family == "nemoguard8b":
             data = {"User Safety": "unsafe" if user_cats else "safe"}

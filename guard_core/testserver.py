@@ -25,7 +25,8 @@ from typing import Any
 from guard_core.models import family_for_model
 from guard_core.testing import ScriptedJudge
 
-__all__ = ["Fault", "OpenAICompatServer", "RecordedRequest", "chat_completion"]
+__all__ = ["Fault", "OpenAICompatServer", "RecordedRequest", "chat_completion",
+           "response_from_completion"]
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -90,6 +91,59 @@ def _sse_chunks(completion: dict[str, Any], piece: int = 8) -> list[dict[str, An
     chunks.append({**base, "choices": [{"index": 0, "delta": {},
                                         "finish_reason": choice["finish_reason"]}]})
     return chunks
+
+
+def response_from_completion(completion: dict[str, Any]) -> dict[str, Any]:
+    """The Responses API body (``object: "response"``) saying what a ``chat.completion`` says."""
+    message = completion["choices"][0]["message"]
+    output: list[dict[str, Any]] = []
+    if message.get("content"):
+        output.append({"type": "message", "id": "msg_0", "role": "assistant",
+                       "status": "completed",
+                       "content": [{"type": "output_text", "text": message["content"],
+                                    "annotations": []}]})
+    for i, call in enumerate(message.get("tool_calls") or ()):
+        output.append({"type": "function_call", "id": f"fc_{i}", "call_id": call["id"],
+                       "name": call["function"]["name"],
+                       "arguments": call["function"]["arguments"], "status": "completed"})
+    return {"id": "resp_test", "object": "response", "created_at": completion["created"],
+            "model": completion["model"], "status": "completed", "output": output,
+            "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+            "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2,
+                      "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens_details": {"reasoning_tokens": 0}}}
+
+
+def _response_events(response: dict[str, Any], piece: int = 8) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = [
+        {"type": "response.created",
+         "response": {**response, "status": "in_progress", "output": []}}]
+    for index, item in enumerate(response["output"]):
+        at = {"output_index": index, "item_id": item["id"]}
+        if item["type"] == "message":
+            events.append({"type": "response.output_item.added", "output_index": index,
+                           "item": {**item, "status": "in_progress", "content": []}})
+            text = item["content"][0]["text"]
+            part = {"type": "output_text", "text": "", "annotations": []}
+            events.append({"type": "response.content_part.added", **at, "content_index": 0,
+                           "part": part})
+            events += [{"type": "response.output_text.delta", **at, "content_index": 0,
+                        "delta": text[i:i + piece], "logprobs": []}
+                       for i in range(0, len(text), piece)]
+            events.append({"type": "response.output_text.done", **at, "content_index": 0,
+                           "text": text, "logprobs": []})
+            events.append({"type": "response.content_part.done", **at, "content_index": 0,
+                           "part": {**part, "text": text}})
+        else:
+            events.append({"type": "response.output_item.added", "output_index": index,
+                           "item": {**item, "status": "in_progress", "arguments": ""}})
+            events.append({"type": "response.function_call_arguments.delta", **at,
+                           "delta": item["arguments"]})
+            events.append({"type": "response.function_call_arguments.done", **at,
+                           "name": item["name"], "arguments": item["arguments"]})
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+    events.append({"type": "response.completed", "response": response})
+    return [{**event, "sequence_number": n} for n, event in enumerate(events)]
 
 
 class _Server(ThreadingHTTPServer):
@@ -181,7 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class OpenAICompatServer:
-    """Serves ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models`` on loopback.
+    """Serves ``/v1/chat/completions``, ``/v1/completions``, ``/v1/models`` and, for the
+    main models, ``/v1/responses`` (the handler's ``chat.completion`` is converted, or it
+    may return a ``response`` body itself) on loopback.
 
     Args:
         judge: the scripted guard model (default: ``bomb`` is unsafe).
@@ -191,16 +247,20 @@ class OpenAICompatServer:
         family: force the guard family instead of guessing it from the request's model id.
         latency: seconds every POST waits before answering.
         api_key: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
+        disable_completions: answer ``/v1/completions`` with 404, like a server that offers
+            only chat (OpenRouter, some gateways).
     """
 
     def __init__(self, judge: ScriptedJudge | None = None, *,
                  models: Mapping[str, Handler] | None = None, family: str | None = None,
-                 latency: float = 0.0, api_key: str | None = None) -> None:
+                 latency: float = 0.0, api_key: str | None = None,
+                 disable_completions: bool = False) -> None:
         self.judge = judge or ScriptedJudge()
         self.models = dict(models or {})
         self.family = family
         self.latency = latency
         self.api_key = api_key
+        self.disable_completions = disable_completions
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -272,6 +332,8 @@ class OpenAICompatServer:
                 ) -> tuple[int, Any, bool]:
         model = body.get("model", "")
         if path.endswith("/completions") and not path.endswith("/chat/completions"):
+            if self.disable_completions:
+                return 404, {"error": {"message": f"{path} not found"}}, False
             prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
             choices = [{"index": i, "text": fault.text if fault and fault.text is not None
                         else self.judge.answer_raw_prompt(p),
@@ -279,6 +341,13 @@ class OpenAICompatServer:
                        for i, p in enumerate(prompts)]
             return 200, {"id": "cmpl-test", "object": "text_completion", "model": model,
                          "created": int(time.time()), "choices": choices}, False
+        if path.split("?", 1)[0].endswith("/responses") and model in self.models:
+            answer = self.models[model](body)
+            response = answer if answer.get("object") == "response" else (
+                response_from_completion(answer))
+            if body.get("stream"):
+                return 200, _response_events(response), True
+            return 200, response, False
         if model in self.models:
             completion = self.models[model](body)
             if body.get("stream"):

@@ -108,7 +108,8 @@ class Verdict:
         return f"Verdict({', '.join(parts)})"
 
     def _rows(self) -> list[tuple[str, str]]:
-        rows = [("surface", self.surface), ("policy", f"{self.policy.name} ({self.policy.version})")]
+        rows = [("surface", self.surface),
+                ("policy", f"{self.policy.name} ({self.policy.version})")]
         if self.agent:
             rows.append(("agent", self.agent))
         if self.categories:

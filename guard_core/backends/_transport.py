@@ -77,7 +77,7 @@ def retry_delay(error: GuardError, attempt: int, max_retries: int,
             return None
         if error.retry_after is not None:
             return error.retry_after if error.retry_after <= max_wait else None
-    elif not (isinstance(error, BackendUnavailable) and getattr(error, "retryable", False)):
+    elif not (isinstance(error, BackendUnavailable) and error.retryable):
         return None
     backoff: float = min(max_wait, 0.25 * 2**attempt)
     return backoff * (0.5 + random.random() / 2)
@@ -109,17 +109,14 @@ def map_error(exc: BaseException, *, base_url: str, model: str, timeout: float,
     if isinstance(exc, GuardError):
         return exc
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
-        err: GuardError = BackendUnavailable(
+        return BackendUnavailable(
             f"no answer from {base_url} within {timeout:g}s; the endpoint is slow or "
             "overloaded (raise timeout= or check the server)")
-        return err
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
-        err = BackendUnavailable(redact(
+        return BackendUnavailable(redact(
             f"cannot reach {base_url}: {type(cause).__name__}: {cause}; is the server up and "
-            "the URL right?"))
-        err.retryable = True  # type: ignore[attr-defined]
-        return err
+            "the URL right?"), retryable=True)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         hint = _HINTS.get(status, "server error" if status >= 500 else "unexpected status")
@@ -129,7 +126,9 @@ def map_error(exc: BaseException, *, base_url: str, model: str, timeout: float,
             status=status, retry_after=parse_retry_after(dict(exc.response.headers)))
     if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError |
                   AttributeError | TypeError):
-        return BackendError(redact(f"malformed answer from {base_url}: {_short(str(exc))}"))
+        return BackendError(redact(
+            f"malformed answer from {base_url}: {_short(str(exc))}; is base_url an "
+            "OpenAI-compatible endpoint (ending in /v1)?"))
     return BackendError(redact(f"{type(exc).__name__} talking to {base_url}: {_short(str(exc))}"))
 
 

@@ -13,10 +13,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from guard_core.backends._transport import (
     RateLimiter,
@@ -41,6 +42,7 @@ __all__ = ["ProbeResult", "RemoteBackend"]
 NIM_URL = "https://integrate.api.nvidia.com/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 _BATCH_FALLBACK_STATUS = frozenset({400, 404, 405, 422, 501})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ class RemoteBackend(Backend):
             mine.set_result(outcome)
         return outcome
 
-    def _with_retries(self, call: Callable[[], Any]) -> Any:
+    def _with_retries(self, call: Callable[[], T]) -> T | GuardError:
         attempt = 0
         while True:
             if self._limiter is not None:
@@ -219,13 +221,15 @@ class RemoteBackend(Backend):
     def _classify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
         out: list[Outcome] = []
         for chunk in _chunks(requests, self.batch_size):
-            result = self._with_retries(lambda c=chunk: self._sync.completions.create(
-                **self._batch_args(c)))
+            result = self._with_retries(partial(self._complete, chunk))
             outcomes = self._batch_outcomes(result, chunk)
             if outcomes is None:
                 return None if not out else out + self.classify(requests[len(out):])
             out += outcomes
         return out
+
+    def _complete(self, chunk: Sequence[GuardRequest]) -> Any:
+        return self._sync.completions.create(**self._batch_args(chunk))
 
     # -- async ------------------------------------------------------------------------------
 
@@ -255,7 +259,8 @@ class RemoteBackend(Backend):
         finally:
             del state.inflight[request.key]
 
-    async def _awith_retries(self, state: _LoopState, call: Callable[[], Any]) -> Any:
+    async def _awith_retries(self, state: _LoopState,
+                             call: Callable[[], Awaitable[T]]) -> T | GuardError:
         attempt = 0
         while True:
             if self._limiter is not None:
@@ -280,8 +285,7 @@ class RemoteBackend(Backend):
         state = self._state()
         chunks = list(_chunks(requests, self.batch_size))
         results = await asyncio.gather(*(self._awith_retries(
-            state, lambda c=c: state.client.completions.create(**self._batch_args(c)))
-            for c in chunks))
+            state, partial(self._acomplete, state, c)) for c in chunks))
         out: list[Outcome] = []
         for chunk, result in zip(chunks, results, strict=True):
             outcomes = self._batch_outcomes(result, chunk)
@@ -289,6 +293,9 @@ class RemoteBackend(Backend):
                 return None
             out += outcomes
         return out
+
+    async def _acomplete(self, state: _LoopState, chunk: Sequence[GuardRequest]) -> Any:
+        return await state.client.completions.create(**self._batch_args(chunk))
 
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()

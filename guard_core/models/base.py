@@ -25,6 +25,7 @@ __all__ = [
     "Judgement",
     "ModelFamily",
     "Slot",
+    "VerdictLine",
     "neutralize",
     "split_think",
 ]
@@ -89,7 +90,10 @@ class GuardRequest:
         if not self.key:
             blob = self.prompt if self.prompt is not None else json.dumps(
                 [self.messages, self.chat_template_kwargs], sort_keys=True, default=str)
-            object.__setattr__(self, "key", f"{self.family}|{self.max_tokens}|{blob}")
+            # The slot is part of the key: a prompt check and a response check can render
+            # the same text (CSR-4B writes a missing response as "None") yet ask for
+            # different verdicts.
+            object.__setattr__(self, "key", f"{self.family}|{self.slot}|{self.max_tokens}|{blob}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,23 @@ def split_think(text: str) -> tuple[str | None, str]:
     return reasoning, rest
 
 
+@dataclass(frozen=True, slots=True)
+class VerdictLine:
+    """One verdict line of a family's answer, for reading it from two token logits.
+
+    ``key`` is the line's start (``"Prompt harm:"``), followed by a space and ``safe`` or
+    ``unsafe``. A local backend appends ``key`` to the prompt and compares the logits of the
+    two label continuations instead of generating.
+    """
+
+    key: str
+    safe: str
+    unsafe: str
+
+    def text(self, unsafe: bool) -> str:
+        return f"{self.key} {self.unsafe if unsafe else self.safe}"
+
+
 class ModelFamily(ABC):
     """One guard-model family: render requests for it, parse its answers."""
 
@@ -153,6 +174,23 @@ class ModelFamily(ABC):
     @abstractmethod
     def parse(self, completion: Completion, request: GuardRequest) -> Judgement:
         """Read the verdict for ``request.slot``; raise :class:`ModelOutputError` otherwise."""
+
+    def verdict_lines(self, slot: Slot) -> tuple[VerdictLine, ...]:
+        """The lines a reasoning-off answer for ``slot`` starts with, in order, up to and
+        including the slot's own verdict; () where the answer cannot be read that way."""
+        return ()
+
+    def fast_answer(self, slot: Slot, unsafe: tuple[bool, ...]) -> str:
+        """The answer text the model gives when its verdict lines read ``unsafe``."""
+        lines = self.verdict_lines(slot)
+        if not lines or len(lines) != len(unsafe):
+            raise ConfigurationError(f"{self.name} has no single-pass verdict for {slot!r}")
+        return "\n".join(line.text(flag) for line, flag in zip(lines, unsafe, strict=True))
+
+    def shared_prefix(self, request: GuardRequest) -> str | None:
+        """The start of ``request.prompt`` shared by every request under the same policy
+        (intro + policy, up to the untrusted text), or None; a hint for prefix caching."""
+        return None
 
     def raw_prompt(self, request: GuardRequest) -> str:
         """The request as one already-templated string for ``/v1/completions`` (no BOS)."""

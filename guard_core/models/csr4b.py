@@ -18,6 +18,8 @@ from guard_core.models.base import (
     GuardRequest,
     Judgement,
     ModelFamily,
+    Slot,
+    VerdictLine,
     neutralize,
     split_think,
 )
@@ -35,6 +37,8 @@ _ROLE_MARKER = re.compile(r"(?m)^(?=(?:Human user|AI assistant)\s*:)")
 _LINE = re.compile(r"^(prompt|response) harm:[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
 _LEGAL = {"prompt": ("harmful", "unharmful"), "response": ("harmful", "unharmful", "none")}
 _LAST_CODE = len(CSR4B_CATEGORIES)
+_PROMPT_LINE = VerdictLine("Prompt harm:", "unharmful", "harmful")
+_RESPONSE_LINE = VerdictLine("Response harm:", "unharmful", "harmful")
 
 
 def _head(policy: Policy) -> str:
@@ -81,8 +85,10 @@ class ContentSafetyReasoning4B(ModelFamily):
             else neutralize(exchange.assistant, _ROLE_MARKER),
             "mode": "/think" if policy.mode == "think" else "/no_think",
         }
-        template = _head(policy) + _CONVERSATION + _TAIL
-        prompt = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+        # Placeholders are filled in the conversation part only: a custom policy's text is
+        # trusted verbatim, even where it happens to contain "{user_input}".
+        prompt = _head(policy) + _PLACEHOLDER.sub(lambda m: values[m.group(1)],
+                                                  _CONVERSATION + _TAIL)
         return GuardRequest(
             family=self.name,
             messages=({"role": "user", "content": prompt},),
@@ -91,6 +97,19 @@ class ContentSafetyReasoning4B(ModelFamily):
             mode=policy.mode,
             prompt=prompt,
         )
+
+    def verdict_lines(self, slot: Slot) -> tuple[VerdictLine, ...]:
+        return (_PROMPT_LINE,) if slot == "prompt" else (_PROMPT_LINE, _RESPONSE_LINE)
+
+    def fast_answer(self, slot: Slot, unsafe: tuple[bool, ...]) -> str:
+        answer = super().fast_answer(slot, unsafe)
+        return answer + "\nResponse harm: None" if slot == "prompt" else answer
+
+    def shared_prefix(self, request: GuardRequest) -> str | None:
+        # The last "Human user:" block is the conversation: untrusted text cannot write one
+        # (role markers in it are neutralized), a custom policy before it might.
+        head, sep, _ = (request.prompt or "").rpartition(_CONVERSATION)
+        return head + sep if sep else None
 
     def raw_prompt(self, request: GuardRequest) -> str:
         assert request.prompt is not None

@@ -80,10 +80,11 @@ class NemoGuard8B(ModelFamily):
         conversation = neutralize(exchange.user, _DELIMITERS)
         if exchange.assistant is not None:
             conversation += "\n\nresponse: agent: " + neutralize(exchange.assistant, _DELIMITERS)
-        template = TEMPLATE
+        block = _CATEGORY_BLOCK
         if policy.custom is not None or policy.exclude_categories or policy.extra_categories:
-            template = _PRE + _BEGIN + _categories_block(policy) + _END + _POST
-        prompt = _PLACEHOLDER.sub(lambda _: conversation, template)
+            block = _categories_block(policy)
+        # Only the conversation part holds the placeholder; policy text is kept verbatim.
+        prompt = _PRE + _BEGIN + block + _END + _PLACEHOLDER.sub(lambda _: conversation, _POST)
         return GuardRequest(
             family=self.name,
             messages=({"role": "user", "content": prompt},),

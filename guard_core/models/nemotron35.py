@@ -18,6 +18,8 @@ from guard_core.models.base import (
     GuardRequest,
     Judgement,
     ModelFamily,
+    Slot,
+    VerdictLine,
     neutralize,
     split_think,
 )
@@ -28,6 +30,8 @@ __all__ = ["Nemotron35ContentSafety"]
 
 _SAFETY = re.compile(r"^(user|response) safety:[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
 _CATEGORIES = re.compile(r"^safety categories:[ \t]*(.*)$", re.IGNORECASE)
+_USER_LINE = VerdictLine("User Safety:", "safe", "unsafe")
+_RESPONSE_LINE = VerdictLine("Response Safety:", "safe", "unsafe")
 
 
 class Nemotron35ContentSafety(ModelFamily):
@@ -83,6 +87,9 @@ class Nemotron35ContentSafety(ModelFamily):
             chat_template_kwargs=self.template_kwargs(policy),
             image=exchange.image,
         )
+
+    def verdict_lines(self, slot: Slot) -> tuple[VerdictLine, ...]:
+        return (_USER_LINE,) if slot == "prompt" else (_USER_LINE, _RESPONSE_LINE)
 
     def parse(self, completion: Completion, request: GuardRequest) -> Judgement:
         self.check_finish(completion)
