@@ -138,10 +138,12 @@ def _short(text: str, limit: int = 300) -> str:
 
 
 def completion_fields(choice: Any) -> tuple[str, str | None, str | None]:
-    """(content, finish_reason, reasoning) from an SDK chat choice."""
-    message = choice.message
-    content = message.content
+    """(content, finish_reason, reasoning) from one choice of a chat completion's JSON."""
+    message = choice["message"]
+    content = message.get("content")
     if content is not None and not isinstance(content, str):
         raise TypeError(f"message content is {type(content).__name__}, not text")
-    reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
-    return content or "", choice.finish_reason, reasoning if isinstance(reasoning, str) else None
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    finish = choice.get("finish_reason")
+    return (content or "", finish if isinstance(finish, str) else None,
+            reasoning if isinstance(reasoning, str) else None)

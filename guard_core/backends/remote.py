@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -215,8 +216,20 @@ class RemoteBackend(Backend):
             attempt += 1
 
     def _chat(self, request: GuardRequest) -> Completion:
-        response = self._sync.chat.completions.create(**self._chat_args(request))
-        return self._completion(response)
+        resource = self._sync.chat.completions.with_streaming_response
+        return self._completion(self._read(resource.create(**self._chat_args(request))))
+
+    def _read(self, streamed: Any) -> Any:
+        # Read the body chunk by chunk against one deadline: the HTTP client's timeout is per
+        # read, so a server trickling bytes could otherwise hold a sync check for ever.
+        deadline = time.monotonic() + self.timeout
+        with streamed as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"answer not complete within {self.timeout:g}s")
+        return json.loads(body)
 
     def _classify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
         out: list[Outcome] = []
@@ -229,7 +242,8 @@ class RemoteBackend(Backend):
         return out
 
     def _complete(self, chunk: Sequence[GuardRequest]) -> Any:
-        return self._sync.completions.create(**self._batch_args(chunk))
+        resource = self._sync.completions.with_streaming_response
+        return self._read(resource.create(**self._batch_args(chunk)))
 
     # -- async ------------------------------------------------------------------------------
 
@@ -267,7 +281,7 @@ class RemoteBackend(Backend):
                 await asyncio.sleep(self._limiter.reserve())
             async with state.gate:
                 try:
-                    async with asyncio.timeout(self.timeout * 1.5):
+                    async with asyncio.timeout(self.timeout):
                         return await call()
                 except Exception as exc:
                     error = self._map(exc)
@@ -278,8 +292,8 @@ class RemoteBackend(Backend):
             attempt += 1
 
     async def _achat(self, state: _LoopState, request: GuardRequest) -> Completion:
-        response = await state.client.chat.completions.create(**self._chat_args(request))
-        return self._completion(response)
+        resource = state.client.chat.completions.with_streaming_response
+        return self._completion(await _aread(resource.create(**self._chat_args(request))))
 
     async def _aclassify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
         state = self._state()
@@ -295,7 +309,8 @@ class RemoteBackend(Backend):
         return out
 
     async def _acomplete(self, state: _LoopState, chunk: Sequence[GuardRequest]) -> Any:
-        return await state.client.completions.create(**self._batch_args(chunk))
+        resource = state.client.completions.with_streaming_response
+        return await _aread(resource.create(**self._batch_args(chunk)))
 
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
@@ -328,19 +343,26 @@ class RemoteBackend(Backend):
         if isinstance(result, GuardError):
             return [result] * len(chunk)
         self._batch = True
-        choices = sorted(result.choices, key=lambda c: c.index)
-        if len(choices) != len(chunk):
-            return [BackendError(f"{self.base_url} answered {len(choices)} completions for "
+        try:
+            choices = sorted(result["choices"], key=lambda c: c["index"])
+            model = result.get("model") or self.model
+            outcomes: list[Outcome] = [
+                Completion(text=c.get("text") or "", finish_reason=c.get("finish_reason"),
+                           model=model) for c in choices]
+        except (KeyError, TypeError, AttributeError) as exc:
+            return [BackendError(f"malformed /v1/completions answer from {self.base_url}: "
+                                 f"{exc!r}")] * len(chunk)
+        if len(outcomes) != len(chunk):
+            return [BackendError(f"{self.base_url} answered {len(outcomes)} completions for "
                                  f"{len(chunk)} prompts")] * len(chunk)
-        return [Completion(text=c.text or "", finish_reason=c.finish_reason,
-                           model=result.model or self.model) for c in choices]
+        return outcomes
 
-    def _completion(self, response: Any) -> Completion:
-        if not getattr(response, "choices", None):
+    def _completion(self, data: Any) -> Completion:
+        if not isinstance(data, dict) or not data.get("choices"):
             raise ValueError("the answer has no choices")
-        text, finish, reasoning = completion_fields(response.choices[0])
+        text, finish, reasoning = completion_fields(data["choices"][0])
         return Completion(text=text, finish_reason=finish, reasoning=reasoning,
-                          model=getattr(response, "model", None) or self.model)
+                          model=data.get("model") or self.model)
 
     def _map(self, exc: BaseException) -> GuardError:
         return map_error(exc, base_url=self.base_url, model=self.model, timeout=self.timeout,
@@ -383,6 +405,11 @@ class _LoopState:
     client: Any
     gate: asyncio.Semaphore
     inflight: dict[str, asyncio.Future[Outcome]] = field(default_factory=dict)
+
+
+async def _aread(streamed: Any) -> Any:
+    async with streamed as response:
+        return json.loads(await response.read())
 
 
 def _chunks(items: Sequence[GuardRequest], size: int) -> list[Sequence[GuardRequest]]:

@@ -425,3 +425,29 @@ def test_audit_of_remote_errors(server: OpenAICompatServer, remote: MakeRemote) 
     (record,) = audit.records
     assert record["allowed"] is False and "HTTP 500" in record["error"]
     assert record["model"] == N35
+
+
+def test_trickling_server_cannot_hold_a_sync_check_past_its_timeout(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
+    # 300-odd bytes at 20 ms each take ~6 s; the per-read timeout never fires, the deadline does.
+    server.inject(Fault(trickle=0.02, times=2))
+    guard = Guard(remote(timeout=0.4, max_retries=0))
+    started = time.monotonic()
+    verdict = guard.check("hello")
+    elapsed = time.monotonic() - started
+    assert not verdict.allowed
+    assert verdict.error is not None and "0.4" in verdict.error
+    assert elapsed < 1.5
+
+
+async def test_trickling_server_cannot_hold_an_async_check_past_its_timeout(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
+    server.inject(Fault(trickle=0.02, times=2))
+    async with Guard(remote(timeout=0.4, max_retries=0)) as guard:
+        started = time.monotonic()
+        verdict = await guard.acheck("hello")
+        elapsed = time.monotonic() - started
+    assert not verdict.allowed and verdict.error is not None
+    assert elapsed < 1.5
