@@ -1,0 +1,182 @@
+"""Pieces the ``guard-core`` commands share: backend and policy from flags, items, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from guard_core.autoselect import select_backend
+from guard_core.backends.base import Backend
+from guard_core.content import (
+    SURFACES,
+    AssistantMessage,
+    Image,
+    Item,
+    RetrievedChunk,
+    ToolCall,
+    ToolResult,
+    UserMessage,
+)
+from guard_core.errors import ContentError
+from guard_core.models import ModelFamily
+from guard_core.policy import Policy, PolicySet
+from guard_core.verdict import Verdict
+
+__all__ = [
+    "add_backend_flags",
+    "build_item",
+    "default_policy",
+    "excerpt",
+    "load_policies",
+    "open_backend",
+    "out",
+    "say",
+    "status_of",
+    "table",
+    "verdict_json",
+    "verdict_text",
+]
+
+TEXT_SURFACES = tuple(s for s in SURFACES if s != "image")
+
+
+def say(message: str) -> None:
+    """A line for the person at the terminal (stderr), printed at once."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def out(message: str) -> None:
+    """A line of the command's result (stdout)."""
+    print(message, file=sys.stdout, flush=True)
+
+
+def add_backend_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend-url", metavar="URL",
+                        help="an OpenAI-compatible server (http://HOST:PORT/v1); overrides the "
+                             "environment. Its key, if any, comes from GUARD_API_KEY, never a flag")
+    parser.add_argument("--model", help="guard model id (default: the backend's; env GUARD_MODEL)")
+
+
+def open_backend(args: argparse.Namespace, *, allow_demo: bool) -> tuple[Backend, str]:
+    """The backend the environment and the ``--backend-url`` / ``--model`` flags ask for."""
+    env = dict(os.environ)
+    if getattr(args, "backend_url", None):
+        env["GUARD_BASE_URL"] = args.backend_url
+        env["GUARD_BACKEND"] = "url"
+    if getattr(args, "model", None):
+        env["GUARD_MODEL"] = args.model
+    return select_backend(env, allow_demo=allow_demo)
+
+
+def load_policies(path: str | None) -> PolicySet | None:
+    """The ``--policy`` file, if given; a bad file raises ``PolicyError``."""
+    return PolicySet.from_file(path) if path else None
+
+
+def default_policy(family: ModelFamily, name: str = "default") -> Policy:
+    """The standard taxonomy, asking for categories where the model can give them."""
+    return Policy(name=name, mode="categories" if "categories" in family.modes else "fast")
+
+
+def build_item(surface: str, text: str, *, context: str | None = None, tool: str | None = None,
+               source: str | None = None) -> Item:
+    """One item from text, as the CLI and corpus records describe it.
+
+    ``tool_call``: ``text`` is the JSON arguments of tool ``tool``; ``image``: ``text`` is a
+    file path or an ``https://`` / ``data:`` URL.
+    """
+    if surface == "input":
+        return UserMessage(text)
+    request = UserMessage(context) if context is not None else None
+    if surface == "output":
+        return AssistantMessage(text, context=request)
+    if surface == "tool_call":
+        try:
+            arguments = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ContentError(f"tool_call arguments must be a JSON object such as "
+                               f'{{"path": "/tmp"}}, got invalid JSON: {exc}') from None
+        return ToolCall(tool or "tool", arguments, context=request)
+    if surface == "tool_result":
+        return ToolResult(tool or "tool", text)
+    if surface == "retrieval":
+        return RetrievedChunk(text, source=source)
+    if surface == "image":
+        if text.startswith(("https://", "http://", "data:")):
+            return Image(url=text, caption=context)
+        try:
+            return Image.from_path(text, caption=context)
+        except OSError as exc:
+            raise ContentError(f"cannot read image {text!r}: {exc.strerror or exc}") from None
+    raise ContentError(f"unknown surface {surface!r}; use one of {', '.join(SURFACES)}")
+
+
+def status_of(verdict: Verdict) -> str:
+    """``allowed``, ``blocked``, ``error`` (the guard could not judge) or ``skipped``."""
+    if verdict.error is not None:
+        return "error"
+    if not verdict.screened:
+        return "skipped"
+    return "allowed" if verdict.allowed else "blocked"
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """A verdict as a few readable lines."""
+    head = {"allowed": "ALLOWED", "skipped": "ALLOWED (not screened: the policy skips it or "
+            "there is no text)", "blocked": f"BLOCKED ({verdict.decision})",
+            "error": "ERROR (blocked: fail closed)" if not verdict.allowed
+            else "ERROR (allowed: on_error=allow)"}[status_of(verdict)]
+    lines = [head, f"  surface:    {verdict.surface}",
+             f"  policy:     {verdict.policy.name} ({verdict.policy.version})"]
+    if verdict.agent:
+        lines.append(f"  agent:      {verdict.agent}")
+    if verdict.categories:
+        lines.append(f"  categories: {', '.join(verdict.categories)}")
+    if verdict.score is not None:
+        lines.append(f"  score:      {verdict.score:.3f}")
+    if verdict.error:
+        lines.append(f"  error:      {verdict.error}")
+    lines.append(f"  model:      {verdict.model or '-'}")
+    lines.append(f"  latency:    {verdict.latency_ms:.0f} ms" + (" (cached)" if verdict.cached
+                                                                   else ""))
+    if verdict.reasoning:
+        lines.append("  reasoning:")
+        lines += [f"    {line}" for line in verdict.reasoning.strip().splitlines()]
+    return "\n".join(lines)
+
+
+def verdict_json(verdict: Verdict, **extra: Any) -> str:
+    return json.dumps({**extra, "status": status_of(verdict), **verdict.to_dict()},
+                      ensure_ascii=False)
+
+
+def excerpt(item: Item, width: int = 52) -> str:
+    """A one-line preview of an item."""
+    if isinstance(item, ToolCall):
+        text = f"{item.name}({item.arguments_json})"
+    elif isinstance(item, ToolResult):
+        text = f"{item.name} -> {item.content}"
+    elif isinstance(item, Image):
+        text = f"<image {item.mime_type}>"
+    else:
+        text = item.text
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+          right: Mapping[int, bool] | None = None) -> str:
+    """A plain-text table; columns in ``right`` are right-aligned."""
+    right = right or {}
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [c.rjust(w) if right.get(i) else c.ljust(w)
+               for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
