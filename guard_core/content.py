@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -171,20 +171,21 @@ def _context(value: UserMessage | str | None) -> UserMessage | None:
     raise ContentError(f"context must be a UserMessage or str, got {type(value).__name__}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AssistantMessage:
-    """What the model answered (the ``output`` surface); ``context`` is the user request."""
+    """What the model answered (the ``output`` surface); ``context`` is the user request
+    (a ``str`` is taken as a :class:`UserMessage`)."""
 
     text: str
-    context: UserMessage | None = None
+    context: UserMessage | None
     surface: ClassVar[Surface] = "output"
 
-    def __post_init__(self) -> None:
-        _require_text(self.text, "AssistantMessage text")
-        object.__setattr__(self, "context", _context(self.context))
+    def __init__(self, text: str, context: UserMessage | str | None = None) -> None:
+        object.__setattr__(self, "text", _require_text(text, "AssistantMessage text"))
+        object.__setattr__(self, "context", _context(context))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ToolCall:
     """A tool call the model wants to make, screened before it runs (``tool_call``).
 
@@ -192,14 +193,17 @@ class ToolCall:
     """
 
     name: str
-    arguments: Mapping[str, Any] = field(default_factory=dict)
-    id: str | None = None
-    context: UserMessage | None = None
+    arguments: Mapping[str, Any]
+    id: str | None
+    context: UserMessage | None
     surface: ClassVar[Surface] = "tool_call"
 
-    def __post_init__(self) -> None:
-        _require_text(self.name, "ToolCall name")
-        arguments: object = self.arguments
+    def __init__(self, name: str, arguments: Mapping[str, Any] | str | None = None,
+                 id: str | None = None, context: UserMessage | str | None = None) -> None:
+        object.__setattr__(self, "name", _require_text(name, "ToolCall name"))
+        object.__setattr__(self, "id", id)
+        if arguments is None:
+            arguments = {}
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
@@ -220,7 +224,7 @@ class ToolCall:
             )
         _check_depth(arguments, self.name)
         object.__setattr__(self, "arguments", dict(arguments))
-        object.__setattr__(self, "context", _context(self.context))
+        object.__setattr__(self, "context", _context(context))
 
     @property
     def arguments_json(self) -> str:

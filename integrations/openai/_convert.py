@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from guard_core.content import (
     AssistantMessage,
@@ -162,7 +162,7 @@ def _tool_call(name: str, arguments: object, call_id: str | None,
         if not isinstance(arguments, str | Mapping):
             raise ContentError(f"tool call {name!r}: arguments must be a JSON object string")
         # ToolCall parses a JSON string itself (its annotation names only the parsed form)
-        return ToolCall(name, cast(Mapping[str, Any], arguments), id=call_id, context=context)
+        return ToolCall(name, arguments, id=call_id, context=context)
     except ContentError as exc:
         return Failed("tool_call", ContentError(
             f"the model called tool {name!r} with unusable arguments: {exc}"))
