@@ -1,0 +1,66 @@
+"""Every notebook executes offline (nbclient, a real kernel) and shows what it should.
+
+Notebooks are committed with their outputs stripped; the first test keeps it that way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+# Text each notebook's outputs must contain (stdout, results and HTML together).
+EXPECTED: dict[str, list[str]] = {
+    "quickstart.ipynb": [
+        "offline DEMO model",
+        "refused: policy 'categories-mode': Content Safety Reasoning 4B does not report",
+        "research  policy=research  screened=False allowed=True",
+        '"content_sha256"',
+    ],
+    "langchain.ipynb": ["Refunds take 5 days."],
+    "llama_index.ipynb": ["2 retrieved,", "ran ls /tmp"],
+    "openai_client.ipynb": ["'Paris is the capital of France.'"],
+}
+
+
+def _outputs_text(book: nbformat.NotebookNode) -> str:
+    parts: list[str] = []
+    for cell in book.cells:
+        for output in cell.get("outputs", ()):
+            if output.output_type == "stream":
+                parts.append(output.text)
+            elif output.output_type in ("execute_result", "display_data"):
+                parts += [str(v) for v in output.data.values()]
+    return "\n".join(parts)
+
+
+def test_every_notebook_is_checked_and_committed_without_outputs() -> None:
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(EXPECTED)
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        book = nbformat.read(path, as_version=4)
+        for cell in book.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, (
+                    f"{path.name}: strip outputs before committing")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_notebook_executes_offline(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("NVIDIA_API_KEY", "OPENROUTER_API_KEY", "GUARD_BASE_URL", "GUARD_BACKEND"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = NotebookClient(book, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()  # raises CellExecutionError, naming the cell, on any error
+    text = _outputs_text(book)
+    assert "Traceback" not in text
+    for expected in EXPECTED[name]:
+        assert expected in text, f"{name} no longer shows {expected!r}"
+    assert os.environ.get("NVIDIA_API_KEY") is None
