@@ -139,8 +139,11 @@ def _ref(policy: Policy) -> PolicyRef:
 def error_verdict(p: Plan, error: BaseException, model: str, latency_ms: float) -> Verdict:
     """The fail-closed verdict (``on_error='allow'`` lets it pass, still marked)."""
     message = f"{type(error).__name__}: {error}"
+    # on_error="allow" covers guard failures; content that cannot be screened (too long,
+    # unusable) never passes, or padding a payload would be a way past the guard
+    allowed = p.policy.on_error == "allow" and not isinstance(error, ContentError)
     return Verdict(
-        allowed=p.policy.on_error == "allow", surface=p.surface, policy=_ref(p.policy),
+        allowed=allowed, surface=p.surface, policy=_ref(p.policy),
         model=model, latency_ms=latency_ms, error=message,
         action=p.policy.action_for(p.surface), agent=p.agent,
     )

@@ -347,7 +347,8 @@ class RemoteBackend(Backend):
             choices = sorted(result["choices"], key=lambda c: c["index"])
             model = result.get("model") or self.model
             outcomes: list[Outcome] = [
-                Completion(text=c.get("text") or "", finish_reason=c.get("finish_reason"),
+                Completion(text=self._redact(c.get("text") or ""),
+                           finish_reason=c.get("finish_reason"),
                            model=model) for c in choices]
         except (KeyError, TypeError, AttributeError) as exc:
             return [BackendError(f"malformed /v1/completions answer from {self.base_url}: "
@@ -361,7 +362,9 @@ class RemoteBackend(Backend):
         if not isinstance(data, dict) or not data.get("choices"):
             raise ValueError("the answer has no choices")
         text, finish, reasoning = completion_fields(data["choices"][0])
-        return Completion(text=text, finish_reason=finish, reasoning=reasoning,
+        # an echoing endpoint must not get the key into a verdict, its reasoning or the audit
+        return Completion(text=self._redact(text), finish_reason=finish,
+                          reasoning=self._redact(reasoning) if reasoning else reasoning,
                           model=data.get("model") or self.model)
 
     def _map(self, exc: BaseException) -> GuardError:
