@@ -20,7 +20,13 @@ from guard_core.audit import AuditLog, AuditSink, audit_record
 from guard_core.backends.base import Backend, Outcome
 from guard_core.cache import CacheKey, VerdictCache
 from guard_core.content import Item, as_item
-from guard_core.errors import BackendError, GuardError, ModelOutputError
+from guard_core.errors import (
+    BackendError,
+    ConfigurationError,
+    GuardError,
+    ModelOutputError,
+    PolicyError,
+)
 from guard_core.models import GuardRequest, Judgement
 from guard_core.policy import Policy, PolicySet
 from guard_core.screening import Plan, Windowing, combine, error_verdict, plan
@@ -65,6 +71,14 @@ class Guard:
         audit: str | Path | AuditSink | None = None,
         windowing: Windowing | None = None,
     ) -> None:
+        if not isinstance(backend, Backend):
+            raise ConfigurationError(
+                f"Guard needs a backend (RemoteBackend, LocalBackend, ...), got "
+                f"{type(backend).__name__}; e.g. Guard(RemoteBackend.vllm(url, model), policy)")
+        if policy is not None and not isinstance(policy, Policy | PolicySet):
+            raise PolicyError(
+                f"policy must be a Policy or a PolicySet, got {type(policy).__name__}; build "
+                "one with Policy(...), Policy.from_dict(...) or PolicySet.from_file(path)")
         self.backend = backend
         self.family = backend.family
         if isinstance(policy, PolicySet):

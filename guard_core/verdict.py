@@ -55,8 +55,14 @@ class Verdict:
 
     @property
     def decision(self) -> Decision:
-        """``allow``, or the policy's action for this surface."""
-        return "allow" if self.allowed else self.action
+        """``allow``, or the policy's action for this surface.
+
+        ``flag`` keeps the content, so it never applies to content the guard could not
+        judge (``error`` set): that is a ``block``.
+        """
+        if self.allowed:
+            return "allow"
+        return "block" if self.error is not None and self.action == "flag" else self.action
 
     @property
     def reason(self) -> str:

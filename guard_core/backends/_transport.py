@@ -7,6 +7,7 @@ SDK exceptions to guard errors with a message that says what to do, and API-key 
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import threading
 import time
@@ -15,7 +16,14 @@ from typing import Any
 
 from guard_core.errors import BackendError, BackendHTTPError, BackendUnavailable, GuardError
 
-__all__ = ["RETRYABLE_STATUS", "RateLimiter", "Redactor", "map_error", "retry_delay"]
+__all__ = [
+    "RETRYABLE_STATUS",
+    "RateLimiter",
+    "Redactor",
+    "hide_in_logs",
+    "map_error",
+    "retry_delay",
+]
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -30,6 +38,44 @@ _HINTS = {
     413: "the request is too large for the endpoint; screen smaller items",
     429: "rate limited; lower the load or set requests_per_minute=",
 }
+
+
+class _SecretFilter(logging.Filter):
+    """Replaces known secrets in log records (the HTTP stack logs headers at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = message
+        for secret in self.secrets:
+            hidden = hidden.replace(secret, "***")
+        if hidden is not message and hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+_LOG_FILTER = _SecretFilter()
+_LOGGED_PACKAGES = ("openai", "httpx2", "httpcore2", "guard_core")
+
+
+def hide_in_logs(secret: str | None) -> None:
+    """Keep ``secret`` out of every record of the SDK's and HTTP client's loggers.
+
+    A logger's filters do not apply to its children, so the filter goes on every logger
+    of those packages that exists now (their modules are imported by then).
+    """
+    if not secret or len(secret) < 4:
+        return
+    _LOG_FILTER.secrets.add(secret)
+    names = [n for n in list(logging.root.manager.loggerDict)
+             if n.split(".", 1)[0] in _LOGGED_PACKAGES]
+    for name in {*names, *_LOGGED_PACKAGES}:
+        logger = logging.getLogger(name)
+        if _LOG_FILTER not in logger.filters:
+            logger.addFilter(_LOG_FILTER)
 
 
 class Redactor:

@@ -24,6 +24,7 @@ from guard_core.backends._transport import (
     RateLimiter,
     Redactor,
     completion_fields,
+    hide_in_logs,
     map_error,
     retry_delay,
 )
@@ -115,6 +116,7 @@ class RemoteBackend(Backend):
             type(self.family).raw_prompt is not ModelFamily.raw_prompt else False)
         self._missing_key = missing_key_hint if not api_key else None
         self._redact = Redactor(api_key)
+        hide_in_logs(api_key)
         self._limiter = RateLimiter(requests_per_minute) if requests_per_minute else None
         self._client_args: dict[str, Any] = {
             "base_url": self.base_url,

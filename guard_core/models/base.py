@@ -44,7 +44,13 @@ _LLAMA_CONTROL = re.compile(r"<(?=\|[A-Za-z0-9_]{1,40}\|>)")
 
 
 def neutralize(text: str, extra: re.Pattern[str] | None = None) -> str:
-    """Break control-token and template-delimiter look-alikes in untrusted text."""
+    """Break control-token and template-delimiter look-alikes in untrusted text.
+
+    Lone surrogates (bytes decoded with ``surrogateescape``, a JSON ``\\udce9`` escape)
+    cannot be sent or tokenized; they become U+FFFD and the rest is screened.
+    """
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     if "<" in text:
         text = _GEMMA_CONTROL.sub("<" + _JOINER, text)
         text = _LLAMA_CONTROL.sub("<" + _JOINER, text)

@@ -33,7 +33,8 @@ _CONVERSATION = "\n\nHuman user:\n"
 _HEAD, _SEP, _TAIL = TEMPLATE.partition(_CONVERSATION)
 assert _SEP, "csr4b template lost its 'Human user:' block"
 _PLACEHOLDER = re.compile(r"\{(user_input|assistant_response_or_None|mode)\}")
-_ROLE_MARKER = re.compile(r"(?m)^(?=(?:Human user|AI assistant)\s*:)")
+# Any case, any indentation: a model may read "  human user :" as the template's own.
+_ROLE_MARKER = re.compile(r"(?mi)^(?=[ \t]*(?:Human user|AI assistant)[ \t]*:)")
 _LINE = re.compile(r"^(prompt|response) harm:[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
 _LEGAL = {"prompt": ("harmful", "unharmful"), "response": ("harmful", "unharmful", "none")}
 _LAST_CODE = len(CSR4B_CATEGORIES)

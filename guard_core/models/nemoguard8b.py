@@ -25,7 +25,7 @@ from guard_core.models.base import (
 from guard_core.policy import Mode, Policy
 from guard_core.taxonomy import NEMOGUARD_CATEGORIES, normalize_categories
 
-__all__ = ["TEMPLATE", "NemoGuard8B"]
+__all__ = ["TEMPLATE", "TEMPLATE_DELIMITERS", "NemoGuard8B"]
 
 TEMPLATE = files("guard_core.models").joinpath(
     "templates/nemoguard8b_template.txt").read_text("utf-8")
@@ -34,9 +34,9 @@ _PRE, _, _after = TEMPLATE.partition(_BEGIN)
 _CATEGORY_BLOCK, _, _POST = _after.partition(_END)
 assert _POST, "nemoguard template lost its category block"
 _PLACEHOLDER = re.compile(r"\{user_input\}")
-_DELIMITERS = re.compile(
+TEMPLATE_DELIMITERS = _DELIMITERS = re.compile(
     r"(?<=<)(?=(?:BEGIN|END) (?:CONVERSATION|UNSAFE CONTENT CATEGORIES)>)"
-    r"|^(?=(?:user|response|agent)\s*:)",
+    r"|^(?=[ \t]*(?:user|response|agent)[ \t]*:)",
     re.IGNORECASE | re.MULTILINE,
 )
 _KEYS = {"User Safety", "Response Safety", "Safety Categories", "Violated Categories"}

@@ -23,6 +23,7 @@ from guard_core.models.base import (
     neutralize,
     split_think,
 )
+from guard_core.models.nemoguard8b import TEMPLATE_DELIMITERS
 from guard_core.policy import Mode, Policy
 from guard_core.taxonomy import normalize_categories
 
@@ -64,7 +65,8 @@ class Nemotron35ContentSafety(ModelFamily):
         return kwargs
 
     def render(self, exchange: Exchange, policy: Policy) -> GuardRequest:
-        user_text = neutralize(exchange.user)
+        # The server's template wraps the turns in NemoGuard-style delimiters: break look-alikes.
+        user_text = neutralize(exchange.user, TEMPLATE_DELIMITERS)
         content: str | list[dict[str, Any]] = user_text
         if exchange.image is not None:
             parts: list[dict[str, Any]] = [
@@ -74,7 +76,8 @@ class Nemotron35ContentSafety(ModelFamily):
             content = parts
         messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
         if exchange.assistant is not None:
-            messages.append({"role": "assistant", "content": neutralize(exchange.assistant)})
+            assistant = neutralize(exchange.assistant, TEMPLATE_DELIMITERS)
+            messages.append({"role": "assistant", "content": assistant})
         mode = policy.mode
         max_tokens = self.max_tokens["categories" if policy.exclude_categories and mode == "fast"
                                      else mode]

@@ -58,7 +58,9 @@ def decision(verdict: Verdict, override: Action | None = None) -> Decision:
     """``allow``, or what to do with a blocked item (``override`` beats the policy)."""
     if verdict.allowed:
         return "allow"
-    return override or verdict.action
+    chosen = override or verdict.action
+    # flag keeps the content: never for content the guard could not judge (fail closed)
+    return "block" if chosen == "flag" and verdict.error is not None else chosen
 
 
 def worst(verdicts: Sequence[Verdict], override: Action | None = None

@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.documents import BaseDocumentTransformer, Document
 
-from guard_core.errors import ConfigurationError
+from guard_core.errors import ConfigurationError, ContentError
 from guard_core.guard import Guard
 from guard_core.policy import Action
 
@@ -58,14 +58,25 @@ class GuardDocumentFilter(BaseDocumentTransformer):
 
     def transform_documents(self, documents: Sequence[Document], **kwargs: Any
                             ) -> Sequence[Document]:
-        node = document_tree(documents, kwargs.get("query"))
+        node = document_tree(_checked(documents), kwargs.get("query"))
         verdicts = self.guard.check_many(node.all_items(), agent=self.agent)
         result: list[Document] = node.build(iter(verdicts), self.rules)
         return result
 
     async def atransform_documents(self, documents: Sequence[Document], **kwargs: Any
                                    ) -> Sequence[Document]:
-        node = document_tree(documents, kwargs.get("query"))
+        node = document_tree(_checked(documents), kwargs.get("query"))
         verdicts = await self.guard.acheck_many(node.all_items(), agent=self.agent)
         result: list[Document] = node.build(iter(verdicts), self.rules)
         return result
+
+
+def _checked(documents: object) -> Sequence[Document]:
+    if not isinstance(documents, Sequence) or isinstance(documents, str):
+        raise ContentError(
+            f"GuardDocumentFilter takes a list of Document, got {type(documents).__name__}")
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            raise ContentError(
+                f"GuardDocumentFilter: element {index} is a {type(doc).__name__}, not a Document")
+    return documents

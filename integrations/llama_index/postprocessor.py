@@ -26,6 +26,7 @@ from llama_index.core.schema import (
 )
 
 from guard_core.content import Item
+from guard_core.errors import ContentError
 from guard_core.guard import Guard
 from guard_core.policy import Policy
 from guard_core.verdict import Verdict
@@ -108,6 +109,13 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
     def _items(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None
                ) -> tuple[list[Item], list[int]]:
         query = query_bundle.query_str if query_bundle is not None else None
+        if not isinstance(nodes, Sequence) or isinstance(nodes, str):
+            raise ContentError(
+                f"GuardNodePostprocessor takes a list of NodeWithScore, got {type(nodes).__name__}")
+        for index, scored in enumerate(nodes):
+            if not isinstance(scored, NodeWithScore):
+                raise ContentError(f"GuardNodePostprocessor: element {index} is a "
+                                   f"{type(scored).__name__}, not a NodeWithScore")
         items: list[Item] = []
         owners: list[int] = []
         for index, scored in enumerate(nodes):

@@ -155,15 +155,6 @@ def test_ten_megabytes_is_refused_never_passed(request: pytest.FixtureRequest, s
 
 
 @pytest.mark.parametrize("on_error", ["block", "allow"])
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: text holding lone surrogates (non-UTF-8 bytes decoded with surrogateescape, or a "
-    "JSON '\\udce9' escape in a tool result) cannot be encoded for the HTTP request; the "
-    "remote backend reports 'malformed answer from <url>: ... is base_url an "
-    "OpenAI-compatible endpoint?' (misleading) and under on_error='allow' the text passes "
-    "UNSCREENED. Fix (one line) in guard_core/models/base.py neutralize(): first "
-    "`text = text.encode('utf-8', 'surrogatepass').decode('utf-8', 'replace')`, so every "
-    "family screens the text with U+FFFD in place of the bad bytes (or refuse it with a "
-    "ContentError in content.py)"))
 def test_non_utf8_text_is_screened_or_refused(on_error: str) -> None:
     with OpenAICompatServer() as server:
         backend = RemoteBackend.vllm(server.base_url, N35, max_retries=0)
@@ -258,16 +249,7 @@ def test_invalid_policies_are_clear_errors(build: Callable[[Any], Any], error: t
     assert_clear_error(exc, *words)
 
 
-_GUARD_BUG = ("BUG: Guard(backend, policy) does not check its arguments: a dict or str "
-              "policy, or a backend that is not a Backend, crashes with AttributeError "
-              "('dict' object has no attribute 'mode' / 'NoneType' object has no attribute "
-              "'family'). Fix in guard_core/guard.py Guard.__init__: raise "
-              "ConfigurationError unless isinstance(backend, Backend), and PolicyError "
-              "unless policy is None, a Policy or a PolicySet ('use Policy.from_dict / "
-              "PolicySet.from_file')")
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_GUARD_BUG)
 @pytest.mark.parametrize("args", [
     (ScriptedBackend(), {"name": "strict"}), (ScriptedBackend(), "strict"),
     (None, Policy()), ("http://127.0.0.1:8000/v1", Policy()),
@@ -384,15 +366,7 @@ def test_langchain_middleware_bad_inputs(guard: Guard) -> None:
     assert_clear_error(exc, "nest deeper")
 
 
-_FILTER_BUG = ("BUG: a None in the document / node list crashes with AttributeError "
-               "(GuardDocumentFilter: integrations/langchain/_convert.py chunk(); "
-               "GuardNodePostprocessor: integrations/llama_index/postprocessor.py _items()) "
-               "and a None list with 'NoneType' object is not iterable. Fix: check the "
-               "argument is a list of Document / NodeWithScore and raise ContentError naming "
-               "the bad element")
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_FILTER_BUG)
 @pytest.mark.parametrize("docs", [None, [None]], ids=["none", "none-element"])
 def test_langchain_document_filter_bad_lists(guard: Guard, docs: Any) -> None:
     from guard_core.integrations.langchain import GuardDocumentFilter
@@ -424,7 +398,6 @@ def test_llama_index_postprocessor_bad_nodes(guard: Guard, audit: MemoryAudit,
     assert [r["allowed"] for r in audit.records] == [False, True]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_FILTER_BUG)
 @pytest.mark.parametrize("nodes", [None, [None]], ids=["none", "none-element"])
 def test_llama_index_postprocessor_bad_lists(guard: Guard, nodes: Any) -> None:
     from guard_core.integrations.llama_index import GuardNodePostprocessor

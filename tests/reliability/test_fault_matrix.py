@@ -30,19 +30,8 @@ from .surfaces import DRIVERS, N35, Ctx, Driver, PolicyKind, Result, policy
 # GuardDocumentFilter drops what it cannot clear without raising (documented): the reason
 # is in the verdict and the audit record, which every case checks.
 _SILENT_DROP = {("lc-documents", "async")}
-# Surfaces where content the guard could not judge passes under an action "flag".
-_FLAG_FAILS_OPEN = {
-    "lc-runnable", "lc-documents", "lc-callbacks", "lc-middleware", "lc-middleware-tools",
-    "openai",
-}
-FLAG_BUG = ("BUG: under an action 'flag', a verdict with error set (the guard could not "
-            "judge) is handled like a judged-and-flagged item and the content passes although "
-            "on_error='block'. Fix: integrations/langchain/_actions.py decision() must return "
-            "'block' for a verdict with error set whatever the action, and "
-            "integrations/openai/_screen.py settle()/settle_request() must not skip a 'flag' "
-            "verdict that has error set (llama_index already does this)")
+# Under an action "flag", content the guard could not judge must still be blocked.
 _FLAG_CASES = ("timeout", "http-503", "malformed-disagreeing-lines")
-
 
 @dataclass
 class Endpoints:
@@ -163,9 +152,7 @@ def test_every_fault(driver: Driver, mode: str, kind: PolicyKind, endpoints: End
 
 
 def _flag_params() -> list[object]:
-    bug = pytest.mark.xfail(strict=True, raises=AssertionError, reason=FLAG_BUG)
-    return [pytest.param(d, mode, marks=[bug] if d.name in _FLAG_FAILS_OPEN else [],
-                         id=f"{d.name}-{mode}")
+    return [pytest.param(d, mode, id=f"{d.name}-{mode}")
             for d in DRIVERS for mode in ("sync", "async")]
 
 

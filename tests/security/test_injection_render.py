@@ -185,17 +185,7 @@ def test_padding_past_the_limit_is_refused_not_truncated() -> None:
     assert p.error is not None and not p.requests
 
 
-_LOOK_ALIKE_GAP = (
-    "GAP: role markers are neutralised only in their exact form at a line start: "
-    "'human user:' / 'HUMAN USER :' (csr4b matches case-sensitively) and an indented "
-    "'  Human user:' / '  user:' (both families) reach the guard prompt as written, where a "
-    "model may read them as the template's own delimiters. Fix (one regex each): "
-    "guard_core/models/csr4b.py _ROLE_MARKER = re.compile(r'(?mi)^(?=[ \\t]*(?:Human user|AI "
-    "assistant)[ \\t]*:)') and nemoguard8b.py _DELIMITERS line-start branch "
-    "r'^(?=[ \\t]*(?:user|response|agent)\\s*:)'")
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_LOOK_ALIKE_GAP)
 @pytest.mark.parametrize("family_name", ["csr4b", "nemoguard8b"])
 def test_look_alike_role_markers_are_neutralised(family_name: str) -> None:
     family = get_family(family_name)
@@ -208,16 +198,7 @@ def test_look_alike_role_markers_are_neutralised(family_name: str) -> None:
         len(pattern.findall(template_only.prompt or ""))
 
 
-_N35_GAP = (
-    "GAP: the Nemotron 3.5 family neutralises control tokens only; the chat template that "
-    "renders its prompt (the shipped fixture's, like NemoGuard's) wraps the turns in "
-    "'<BEGIN CONVERSATION>' / 'user: ' / 'response: agent: ' / '<END CONVERSATION>', and "
-    "those delimiters in untrusted text reach it as written. Fix: "
-    "guard_core/models/nemotron35.py render(): neutralize(text, _DELIMITERS) with the "
-    "NemoGuard pattern (a word joiner changes nothing a reader sees)")
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_N35_GAP)
 @pytest.mark.parametrize("entry", [  # the entries that carry such delimiters
     e for e in CORPUS if structure("nemoguard8b", e.text) - control_tokens(e.text)],
     ids=lambda e: e.name)

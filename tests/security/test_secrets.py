@@ -174,12 +174,6 @@ def test_the_cli_never_shows_the_key(server: OpenAICompatServer,
     assert not _leaks(out, err, caplog.text)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "GAP: at DEBUG level the HTTP client (httpcore2) logs response headers verbatim, so an "
-    "endpoint that echoes the key in a response header gets it into the log. guard-core "
-    "redacts its own messages only. Fix: RemoteBackend could add a logging.Filter applying "
-    "its Redactor to records of the 'httpcore2', 'httpx2' and 'openai' loggers (and the "
-    "README should say DEBUG logs of the HTTP stack may carry what a server sends)"))
 def test_debug_logs_never_show_a_key_echoed_in_a_header(
         server: OpenAICompatServer, caplog: pytest.LogCaptureFixture) -> None:
     server.api_key = None
