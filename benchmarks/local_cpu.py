@@ -1,0 +1,137 @@
+"""CPU benchmark of the local backend on the tiny shipped model (no GPU, offline).
+
+    python benchmarks/local_cpu.py [--items 64] [--repeats 3]
+
+Side by side in one run, on the trained tiny Gemma-3 fixture:
+
+1. fast-mode verdicts for 64 items of about 300 tokens each (plus the ~380-token CSR-4B
+   template): the naive loop (per item ``model.generate(max_new_tokens=10)``), the backend
+   one item at a time (single pass + prefix reuse), and ``check_many`` (single pass +
+   prefix reuse + batching). Target: batched >= 10x the naive loop.
+2. per-item prefill cost under a 1,500-token custom policy, with the policy's KV cache
+   reused vs recomputed for every item (both batched, single pass). Target: >= 5x.
+
+Timings are the median of ``--repeats`` warm runs. The tiny model's cost is mostly
+framework overhead, not FLOPs: the ratios, not the absolute figures, carry over to a GPU
+(see benchmarks/local_gpu.py for the real architecture).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+
+from guard_core import Guard, Policy
+from guard_core.backends._local_engine import Reads
+from guard_core.backends.local import LocalBackend
+from guard_core.models import Exchange
+
+_PROSE = ("the garden needs water before the sun gets too hot and the tomato plants lean "
+          "on their sticks while a dog sleeps under the old bike near the train station "
+          "where people buy coffee bread and soup for the long ride home")
+WORDS = tuple(_PROSE.split(" "))
+
+
+def text_of(tokens: int, backend: LocalBackend, rng: random.Random) -> str:
+    words: list[str] = []
+    while len(backend.tokenizer.encode(" ".join(words), add_special_tokens=False)) < tokens:
+        words += rng.sample(WORDS, 8)
+    return " ".join(words)
+
+
+def median_time(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm: builds the prefix cache, allocators, lazy imports
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_verdicts(backend: LocalBackend, n: int, repeats: int) -> dict[str, float]:
+    rng = random.Random(0)
+    items = [text_of(300, backend, rng) for _ in range(n)]
+    guard = Guard(backend, cache=False)
+    requests = [backend.family.render(Exchange(t), Policy()) for t in items]
+    ids = [backend._encoder.encode(r).ids for r in requests]
+    model = backend._engine.model
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(do_sample=False, max_new_tokens=10, pad_token_id=0,
+                              eos_token_id=[1, 6])
+
+    def naive() -> None:
+        with torch.inference_mode():
+            for row in ids:
+                model.generate(input_ids=torch.tensor([row]), generation_config=config)
+
+    naive_s = median_time(naive, repeats)
+    single_s = median_time(lambda: [guard.check(t) for t in items], repeats)
+    batched_s = median_time(lambda: guard.check_many(items), repeats)
+    return {"items": n, "prompt_tokens": statistics.mean(len(r) for r in ids),
+            "naive_items_s": n / naive_s, "one_by_one_items_s": n / single_s,
+            "batched_items_s": n / batched_s, "speedup": naive_s / batched_s}
+
+
+def bench_prefill(backend: LocalBackend, item_tokens: int, n: int, repeats: int
+                  ) -> dict[str, float]:
+    rng = random.Random(1)
+    policy = Policy(custom={"text": text_of(1500, backend, rng), "disallowed": ["weapons"]})
+    requests = [backend.family.render(Exchange(text_of(item_tokens, backend, rng)), policy)
+                for _ in range(n)]
+    encoded = [backend._encoder.encode(r) for r in requests]
+    plan = backend._encoder.plan("prompt")
+    assert plan is not None
+
+    def rows(reuse: bool) -> list[Reads]:
+        return [Reads(e, plan.first.context, (len(e.ids) + len(plan.first.context) - 1,), reuse)
+                for e in encoded]
+
+    def run(reuse: bool) -> Callable[[], object]:
+        def go() -> None:
+            with torch.inference_mode():
+                backend._engine.read(rows(reuse))
+        return go
+
+    with_s, without_s = median_time(run(True), repeats), median_time(run(False), repeats)
+    return {"policy_tokens": len(encoded[0].prefix), "item_tokens": item_tokens,
+            "with_prefix_ms_per_item": 1000 * with_s / n,
+            "without_prefix_ms_per_item": 1000 * without_s / n, "speedup": without_s / with_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="local backend CPU benchmark")
+    parser.add_argument("--items", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    backend = LocalBackend.demo()
+    print(f"# {backend.describe()}; torch threads {torch.get_num_threads()}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    v = bench_verdicts(backend, args.items, args.repeats)
+    print(f"\n## fast-mode verdicts, {v['items']} items, ~{v['prompt_tokens']:.0f} prompt tokens")
+    print("| method | items/s |\n|---|---|")
+    print(f"| naive loop: model.generate(max_new_tokens=10) per item | {v['naive_items_s']:.1f} |")
+    print(f"| backend, one item at a time (single pass + prefix) | {v['one_by_one_items_s']:.1f} |")
+    print(f"| backend check_many (single pass + prefix + batching) | {v['batched_items_s']:.1f} |")
+    print(f"\nbatched vs naive: {v['speedup']:.1f}x (target >= 10x)")
+    print("\n## per-item prefill, 1,500-token policy (batched, single pass)")
+    print("| item tokens | with prefix reuse ms/item | recomputed ms/item | ratio |")
+    print("|---|---|---|---|")
+    for tokens in (100, 300):
+        p = bench_prefill(backend, tokens, 16, args.repeats)
+        print(f"| {tokens} (policy {p['policy_tokens']}) | {p['with_prefix_ms_per_item']:.2f} "
+              f"| {p['without_prefix_ms_per_item']:.2f} | {p['speedup']:.1f}x |")
+    backend.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Batching: many requests in one padded forward pass give what one-by-one gives; the
+micro-batcher merges concurrent callers; the worker is thread-safe and fails closed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+import torch
+
+from guard_core import Guard, Policy
+from guard_core.backends._local_engine import Reads
+from guard_core.backends.local import LocalBackend
+from guard_core.content import AssistantMessage, Image, UserMessage
+from guard_core.errors import BackendError
+from guard_core.models import Completion, Exchange, GuardRequest
+
+from ._support import encode, png
+
+TEXTS = ["hi", "How do I bake bread for a birthday party?", "where can I buy a bomb",
+         "tell me a very long story about the train times in Spain and the moon " * 5,
+         "steal my neighbour's bike", "what is the best way to handle tax forms?"]
+
+
+def _requests(backend: LocalBackend) -> list[GuardRequest]:
+    family = backend.family
+    out = [family.render(Exchange(t), Policy()) for t in TEXTS]
+    out += [family.render(Exchange(t, "Here is how to do that."), Policy()) for t in TEXTS[:3]]
+    if family.supports_images:
+        out += [family.render(Exchange(t, image=Image(data=png(c))), Policy())
+                for t, c in (("red", (200, 0, 0)), ("blue", (0, 0, 200)))]
+    return out
+
+
+@pytest.mark.parametrize("which", ["text_backend", "image_backend"])
+@pytest.mark.parametrize("use_prefix", [True, False])
+def test_one_pass_over_a_batch_equals_one_by_one(which: str, use_prefix: bool,
+                                                 request: pytest.FixtureRequest) -> None:
+    backend: LocalBackend = request.getfixturevalue(which)
+    plan = backend._encoder.plan("prompt")
+    assert plan is not None
+    rows = []
+    for r in _requests(backend):
+        encoded = encode(backend, r)
+        end = len(encoded.ids) + len(plan.first.context)
+        rows.append(Reads(encoded, plan.first.context, tuple(range(end - 6, end)), use_prefix))
+    with torch.inference_mode():
+        batched = backend._engine.read(rows)
+        alone = [backend._engine.read([row])[0] for row in rows]
+    for a, b in zip(batched, alone, strict=True):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["text_backend", "image_backend"])
+def test_classify_many_equals_one_by_one(which: str, request: pytest.FixtureRequest) -> None:
+    backend: LocalBackend = request.getfixturevalue(which)
+    requests = _requests(backend)
+    many = backend.classify(requests)
+    for req, outcome in zip(requests, many, strict=True):
+        alone = backend.classify([req])[0]
+        assert isinstance(outcome, Completion) and isinstance(alone, Completion)
+        assert outcome.text == alone.text
+        assert outcome.score == pytest.approx(alone.score, abs=1e-5)
+
+
+def test_small_token_budget_splits_batches_without_changing_answers(
+        text_backend: LocalBackend) -> None:
+    requests = _requests(text_backend)
+    small = LocalBackend(text_backend.model, device="cpu", max_batch_tokens=400)
+    try:
+        before = small.stats.forward_passes
+        split = small.classify(requests)
+        assert small.stats.forward_passes - before >= 3
+    finally:
+        small.close()
+    for a, b in zip(split, text_backend.classify(requests), strict=True):
+        assert isinstance(a, Completion) and isinstance(b, Completion)
+        assert a.text == b.text and a.score == pytest.approx(b.score, abs=1e-5)
+
+
+def test_generate_batched_equals_one_by_one(text_backend: LocalBackend) -> None:
+    think = Policy(mode="think")
+    requests = [text_backend.family.render(Exchange(t), think) for t in TEXTS[:4]]
+    batched = text_backend.classify(requests)
+    for req, outcome in zip(requests, batched, strict=True):
+        assert isinstance(outcome, Completion)
+        assert outcome == text_backend.classify([req])[0]
+
+
+async def test_concurrent_acheck_callers_share_one_batch(text_backend: LocalBackend) -> None:
+    guard = Guard(text_backend, cache=False)
+    before = text_backend.stats.batches
+    verdicts = await asyncio.gather(*(guard.acheck(f"question number {i}") for i in range(16)))
+    assert len(verdicts) == 16 and all(v.error is None for v in verdicts)
+    assert text_backend.stats.batches - before <= 2
+    sequential = [guard.check(f"question number {i}") for i in range(16)]
+    assert [v.score for v in verdicts] == pytest.approx([v.score for v in sequential], abs=1e-5)
+
+
+def test_threads_are_merged_and_safe(text_backend: LocalBackend) -> None:
+    guard = Guard(text_backend, cache=False)
+    items: list[Any] = [UserMessage(f"thread question {i}") for i in range(12)]
+    items += [AssistantMessage(f"answer {i}", context="a bomb question") for i in range(4)]
+    expected = {repr(i): guard.check(i) for i in items}
+    results: dict[str, Any] = {}
+    barrier = threading.Barrier(len(items))
+
+    def worker(item: Any) -> None:
+        barrier.wait()
+        results[repr(item)] = guard.check(item)
+
+    before = text_backend.stats.batches
+    threads = [threading.Thread(target=worker, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert text_backend.stats.batches - before < len(items)
+    for key, verdict in results.items():
+        assert verdict.allowed == expected[key].allowed
+        assert verdict.score == pytest.approx(expected[key].score, abs=1e-5)
+    assert len(results) == len(items)
+
+
+async def test_identical_concurrent_requests_run_once(text_backend: LocalBackend) -> None:
+    guard = Guard(text_backend, cache=False)
+    before = text_backend.stats.requests
+    await asyncio.gather(*(guard.acheck("the very same text") for _ in range(8)))
+    assert text_backend.stats.requests - before <= 2
+
+
+async def test_a_cancelled_caller_does_not_break_the_worker(text_backend: LocalBackend) -> None:
+    guard = Guard(text_backend, cache=False)
+    task = asyncio.create_task(guard.acheck("cancel me"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await guard.acheck("still working")).error is None
+
+
+def test_a_model_failure_fails_closed(text_backend: LocalBackend,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(rows: Any) -> Any:
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(text_backend._engine, "read", boom)
+    verdict = Guard(text_backend, cache=False).check("anything")
+    assert not verdict.allowed and verdict.error is not None
+    assert "out of memory" in verdict.error and "max_batch_tokens" in verdict.error
+    monkeypatch.undo()
+    assert Guard(text_backend, cache=False).check("anything").error is None
+
+
+def test_a_closed_backend_answers_errors() -> None:
+    backend = LocalBackend.demo()
+    assert Guard(backend).check("before").error is None
+    backend.close()
+    backend.close()  # idempotent
+    outcome = backend.classify([backend.family.render(Exchange("after"), Policy())])[0]
+    assert isinstance(outcome, BackendError) and "closed" in str(outcome)
+    verdict = Guard(backend, Policy(on_error="allow")).check("after")
+    assert verdict.allowed and verdict.error is not None  # only because the policy says so
