@@ -8,7 +8,11 @@ not fetched unless the backend was built with ``fetch_images=True``.
 
 from __future__ import annotations
 
+import http.client
 import io
+import ipaddress
+import socket
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Mapping
@@ -55,8 +59,9 @@ class ImageLoader:
             raise ContentError(
                 f"LocalBackend does not download images ({url[:60]}); pass the bytes "
                 "(Image(data=...) or a data: URL), or build LocalBackend(fetch_images=True)")
+        _refuse_internal_host(url)
         try:
-            with urllib.request.urlopen(url, timeout=self.fetch_timeout) as response:
+            with _OPENER.open(url, timeout=self.fetch_timeout) as response:
                 data: bytes = response.read(MAX_IMAGE_BYTES + 1)
         except OSError as exc:
             raise ContentError(f"could not download the image {url[:60]}: {exc}") from None
@@ -101,3 +106,76 @@ class ImageLoader:
                 f"megapixels), over this backend's {self.max_pixels / 1e6:.0f}-megapixel "
                 "limit; downscale it (the model sees 896 x 896) or raise "
                 "LocalBackend(max_image_pixels=...)")
+
+
+# -- fetching (only with fetch_images=True): public addresses only, no redirects -----------
+
+
+def public_address(address: str) -> bool:
+    """The only addresses images are fetched from (tests widen it to reach loopback)."""
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+
+
+def _refuse(host: str, address: str) -> ContentError:
+    return ContentError(
+        f"image URL host {host!r} is {address}, not a public address; guard-core never "
+        "fetches images from this machine, private or link-local networks")
+
+
+def _refuse_internal_host(url: str) -> None:
+    """Refuse before connecting when the name resolves to any non-public address."""
+    host = urllib.parse.urlsplit(url).hostname
+    if not host:
+        raise ContentError(f"image URL has no host: {url[:60]!r}")
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise ContentError(f"could not resolve the image host {host!r}: {exc}") from None
+    for info in infos:
+        address = str(info[4][0])
+        if not public_address(address):
+            raise _refuse(host, address)
+
+
+class _PublicPeerOnly:
+    """Checks the address actually connected to, so a DNS answer that changes between the
+    check above and the connection (rebinding) cannot reach an internal host either."""
+
+    host: str
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        assert self.sock is not None
+        peer = str(self.sock.getpeername()[0])
+        if not public_address(peer):
+            self.sock.close()
+            raise _refuse(self.host, peer)
+
+
+class _HTTPConnection(_PublicPeerOnly, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_PublicPeerOnly, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPSConnection, req)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> None:
+        raise ContentError(f"the image URL redirects ({code}); image redirects are not followed")
+
+
+_OPENER = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _HTTPHandler, _HTTPSHandler, _NoRedirects)

@@ -175,7 +175,13 @@ def image_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_fetch_images_opt_in(image_backend: LocalBackend, image_server: str) -> None:
+def test_fetch_images_opt_in(image_backend: LocalBackend, image_server: str,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from guard_core.backends import _local_images
+
+    # Only public addresses are ever fetched (tests/security checks the refusal); nothing
+    # public is reachable offline, so this test lets the loopback image server count as one.
+    monkeypatch.setattr(_local_images, "public_address", lambda address: True)
     fetching = LocalBackend(image_backend.model, device="cpu", min_label_mass=0.0,
                             fetch_images=True)
     try:

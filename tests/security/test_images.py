@@ -206,14 +206,6 @@ def test_local_backend_refuses_urls_by_default(recorder: Recorder) -> None:
     assert recorder.hits == []
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
-    "BUG: LocalBackend(fetch_images=True) downloads any http(s) URL with urllib: loopback, "
-    "private (10/8, 192.168/16), link-local (169.254.169.254 cloud metadata) and redirects "
-    "to them are all fetched (server-side request forgery from untrusted image URLs). Fix "
-    "in guard_core/backends/_local_images.py ImageLoader._bytes: resolve the host "
-    "(socket.getaddrinfo) and refuse unless every address is ipaddress.ip_address(a)"
-    ".is_global; open with an opener whose HTTPRedirectHandler re-checks (or refuses) "
-    "each redirect target"))
 def test_local_backend_never_fetches_this_machine_even_when_fetching(
         recorder: Recorder) -> None:
     from guard_core.backends._local_images import ImageLoader
