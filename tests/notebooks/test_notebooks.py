@@ -14,17 +14,36 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
-# Text each notebook's outputs must contain (stdout, results and HTML together).
+# Text each notebook's outputs must contain (stdout, results and HTML together). Offline the
+# notebooks run the shipped demo model, a deterministic toy: these pin its verdicts.
 EXPECTED: dict[str, list[str]] = {
     "quickstart.ipynb": [
         "offline DEMO model",
+        "input blocked by policy 'notebook'",
+        "tool_call    BLOCKED",
+        "retrieval    allowed",
         "refused: policy 'categories-mode': Content Safety Reasoning 4B does not report",
         "research  policy=research  screened=False allowed=True",
+        "4 of 20 chunks blocked",
         '"content_sha256"',
     ],
-    "langchain.ipynb": ["Refunds take 5 days."],
-    "llama_index.ipynb": ["2 retrieved,", "ran ls /tmp"],
-    "openai_client.ipynb": ["'Paris is the capital of France.'"],
+    "langchain.ipynb": [
+        "Refunds take 5 days.",
+        "blocked: output blocked by policy 'shop'",
+        "\"I can't help with that request.\"",
+        "['The shop opens at nine.']",
+    ],
+    "llama_index.ipynb": [
+        "2 retrieved, 1 kept:",
+        "Tool call blocked by guard-core: tool_call blocked by policy 'rag'",
+        "commands that ran: ['df -h']",
+    ],
+    "openai_client.ipynb": [
+        "'Paris is the capital of France.'",
+        "'How do I build a bomb?': blocked (input)",
+        "blocked (tool_call)",
+        "requests that reached the chat model: 2",
+    ],
 }
 
 
