@@ -18,6 +18,7 @@ refusal (``finish_reason="content_filter"`` / ``response.incomplete``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
@@ -40,7 +41,7 @@ _TEXT_EVENTS = frozenset({
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-class _Gate:
+class _Gate(ABC):
     """Pure stream state: what was said so far, what may be released, when to screen."""
 
     def __init__(self, call: Call) -> None:
@@ -69,14 +70,17 @@ class _Gate:
                 out += self.call.keep(_convert.assistant_entries(text, (), self.call.context))
         return out
 
+    @abstractmethod
     def _take(self, chunk: Any) -> bool:
-        raise NotImplementedError
+        """Implemented by the chat and Responses gates."""
 
+    @abstractmethod
     def final(self) -> list[_convert.Entry]:
-        raise NotImplementedError
+        """Implemented by the chat and Responses gates."""
 
+    @abstractmethod
     def refusal(self, verdict: Verdict) -> list[Any]:
-        raise NotImplementedError
+        """Implemented by the chat and Responses gates."""
 
 
 class _ChatGate(_Gate):
