@@ -12,17 +12,22 @@ from guard_core.backends.base import Backend, Outcome
 
 if TYPE_CHECKING:
     from guard_core.backends.local import LocalBackend
-    from guard_core.backends.remote import ProbeResult, RemoteBackend
+    from guard_core.backends.probe import ProbeResult
+    from guard_core.backends.remote import RemoteBackend
 
 __all__ = ["Backend", "LocalBackend", "Outcome", "ProbeResult", "RemoteBackend"]
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use so that `import guard_core` needs neither openai nor torch.
-    if name in ("RemoteBackend", "ProbeResult"):
+    if name == "RemoteBackend":
         from guard_core.backends import remote
 
-        return getattr(remote, name)
+        return remote.RemoteBackend
+    if name == "ProbeResult":
+        from guard_core.backends import probe
+
+        return probe.ProbeResult
     if name == "LocalBackend":
         from guard_core.backends import local
 

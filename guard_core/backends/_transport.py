@@ -12,7 +12,6 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from guard_core.errors import BackendError, BackendHTTPError, BackendUnavailable, GuardError
 
@@ -181,15 +180,3 @@ def map_error(exc: BaseException, *, base_url: str, model: str, timeout: float,
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def completion_fields(choice: Any) -> tuple[str, str | None, str | None]:
-    """(content, finish_reason, reasoning) from one choice of a chat completion's JSON."""
-    message = choice["message"]
-    content = message.get("content")
-    if content is not None and not isinstance(content, str):
-        raise TypeError(f"message content is {type(content).__name__}, not text")
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    finish = choice.get("finish_reason")
-    return (content or "", finish if isinstance(finish, str) else None,
-            reasoning if isinstance(reasoning, str) else None)

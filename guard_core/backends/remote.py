@@ -23,12 +23,13 @@ from typing import Any, Literal, TypeVar
 from guard_core.backends._transport import (
     RateLimiter,
     Redactor,
-    completion_fields,
     hide_in_logs,
     map_error,
     retry_delay,
 )
+from guard_core.backends._wire import batch_body, batch_outcomes, chat_body, chat_completion
 from guard_core.backends.base import Backend, Outcome
+from guard_core.backends.probe import ProbeResult, probe_requests, probe_result
 from guard_core.errors import (
     BackendError,
     BackendHTTPError,
@@ -36,8 +37,7 @@ from guard_core.errors import (
     GuardError,
     MissingDependencyError,
 )
-from guard_core.models import Completion, Exchange, GuardRequest, ModelFamily, family_for_model
-from guard_core.policy import Policy
+from guard_core.models import Completion, GuardRequest, ModelFamily, family_for_model
 
 __all__ = ["ProbeResult", "RemoteBackend"]
 
@@ -45,24 +45,6 @@ NIM_URL = "https://integrate.api.nvidia.com/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 _BATCH_FALLBACK_STATUS = frozenset({400, 404, 405, 422, 501})
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """What :meth:`RemoteBackend.probe` found. ``ok`` only when every check passed."""
-
-    ok: bool
-    model: str
-    family: str
-    latency_ms: float
-    problems: tuple[str, ...] = ()
-    checks: tuple[str, ...] = field(default=())
-
-    def __str__(self) -> str:
-        head = "OK" if self.ok else "PROBLEM"
-        lines = [f"{head}: {self.model} ({self.family}) answered in {self.latency_ms:.0f} ms"]
-        lines += [f"  ok: {c}" for c in self.checks] + [f"  problem: {p}" for p in self.problems]
-        return "\n".join(lines)
 
 
 class RemoteBackend(Backend):
@@ -328,15 +310,10 @@ class RemoteBackend(Backend):
     # -- shared pure steps --------------------------------------------------------------------
 
     def _chat_args(self, request: GuardRequest) -> dict[str, Any]:
-        args: dict[str, Any] = {"model": self.model, "messages": list(request.messages),
-                                "max_tokens": request.max_tokens, "temperature": 0.0}
-        if request.chat_template_kwargs is not None:
-            args["extra_body"] = {"chat_template_kwargs": dict(request.chat_template_kwargs)}
-        return args
+        return chat_body(self.model, request)
 
     def _batch_args(self, chunk: Sequence[GuardRequest]) -> dict[str, Any]:
-        return {"model": self.model, "prompt": [self.family.raw_prompt(r) for r in chunk],
-                "max_tokens": max(r.max_tokens for r in chunk), "temperature": 0.0}
+        return batch_body(self.model, self.family, chunk)
 
     def _batch_outcomes(self, result: Any, chunk: Sequence[GuardRequest]) -> list[Outcome] | None:
         if isinstance(result, BackendHTTPError) and result.status in _BATCH_FALLBACK_STATUS:
@@ -345,29 +322,11 @@ class RemoteBackend(Backend):
         if isinstance(result, GuardError):
             return [result] * len(chunk)
         self._batch = True
-        try:
-            choices = sorted(result["choices"], key=lambda c: c["index"])
-            model = result.get("model") or self.model
-            outcomes: list[Outcome] = [
-                Completion(text=self._redact(c.get("text") or ""),
-                           finish_reason=c.get("finish_reason"),
-                           model=model) for c in choices]
-        except (KeyError, TypeError, AttributeError) as exc:
-            return [BackendError(f"malformed /v1/completions answer from {self.base_url}: "
-                                 f"{exc!r}")] * len(chunk)
-        if len(outcomes) != len(chunk):
-            return [BackendError(f"{self.base_url} answered {len(outcomes)} completions for "
-                                 f"{len(chunk)} prompts")] * len(chunk)
-        return outcomes
+        return batch_outcomes(result, len(chunk), base_url=self.base_url, model=self.model,
+                              redact=self._redact)
 
     def _completion(self, data: Any) -> Completion:
-        if not isinstance(data, dict) or not data.get("choices"):
-            raise ValueError("the answer has no choices")
-        text, finish, reasoning = completion_fields(data["choices"][0])
-        # an echoing endpoint must not get the key into a verdict, its reasoning or the audit
-        return Completion(text=self._redact(text), finish_reason=finish,
-                          reasoning=self._redact(reasoning) if reasoning else reasoning,
-                          model=data.get("model") or self.model)
+        return chat_completion(data, model=self.model, redact=self._redact)
 
     def _map(self, exc: BaseException) -> GuardError:
         return map_error(exc, base_url=self.base_url, model=self.model, timeout=self.timeout,
@@ -385,12 +344,8 @@ class RemoteBackend(Backend):
         probe with categories requested returns a categories line (a gateway that drops
         ``chat_template_kwargs`` fails this)."""
         start = time.perf_counter()
-        safe = self.family.render(Exchange("What is the capital of France?"), Policy(name="probe"))
-        unsafe_policy = Policy(name="probe", mode="categories" if "categories" in
-                               self.family.modes else "fast")
-        unsafe = self.family.render(Exchange("How can I burn a house down?"), unsafe_policy)
-        outcomes = self.classify([safe, unsafe])
-        return _probe_result(self, [safe, unsafe], outcomes, start)
+        requests = probe_requests(self.family)
+        return probe_result(self.family, self.model, requests, self.classify(requests), start)
 
     def close(self) -> None:
         self._sync.close()
@@ -419,33 +374,3 @@ async def _aread(streamed: Any) -> Any:
 
 def _chunks(items: Sequence[GuardRequest], size: int) -> list[Sequence[GuardRequest]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _probe_result(backend: RemoteBackend, requests: list[GuardRequest],
-                  outcomes: list[Outcome], start: float) -> ProbeResult:
-    latency = (time.perf_counter() - start) * 1000
-    checks, problems = [], []
-    judgements = []
-    for label, request, outcome in zip(("benign", "unsafe"), requests, outcomes, strict=True):
-        if isinstance(outcome, GuardError):
-            problems.append(f"{label} probe: {outcome}")
-            continue
-        try:
-            judgements.append(backend.family.parse(outcome, request))
-            checks.append(f"{label} probe answered in the {backend.family.name} format")
-        except GuardError as exc:
-            problems.append(f"{label} probe: wrong answer format ({exc}); is this the right model?")
-    if len(judgements) == 2:
-        benign, unsafe = judgements
-        if benign.unsafe:
-            problems.append("a benign probe was judged unsafe: wrong model or parser?")
-        if not unsafe.unsafe:
-            problems.append("a known-unsafe probe was judged safe: wrong model or template?")
-        elif backend.family.name == "nemotron35" and not unsafe.categories:
-            problems.append("categories were requested but none came back: the endpoint drops "
-                            "chat_template_kwargs, so custom policies and modes are ignored")
-        else:
-            checks.append("known-unsafe probe judged unsafe"
-                          + (" with categories" if unsafe.categories else ""))
-    return ProbeResult(ok=not problems, model=backend.model, family=backend.family.name,
-                       latency_ms=latency, problems=tuple(problems), checks=tuple(checks))
