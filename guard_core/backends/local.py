@@ -163,7 +163,17 @@ class LocalBackend(Backend):
     def demo(cls, **kwargs: Any) -> LocalBackend:
         """The tiny toy guard shipped with guard-core (flags words like "bomb"); CPU, offline."""
         kwargs.setdefault("device", "cpu")
-        return cls(fixture_path(DEMO_MODEL), local_files_only=True, **kwargs)
+        from transformers.utils import logging as transformers_logging
+
+        hf_logging: Any = transformers_logging  # its progress-bar switches are untyped
+        # A progress bar for loading a few hundred KB is noise before the demo's banner.
+        showing = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            return cls(fixture_path(DEMO_MODEL), local_files_only=True, **kwargs)
+        finally:
+            if showing:
+                hf_logging.enable_progress_bar()
 
     @property
     def stats(self) -> Stats:
