@@ -3,12 +3,13 @@
 The wrapped client behaves like the original; ``chat.completions.create`` / ``parse`` /
 ``stream`` and ``responses.create`` / ``parse`` / ``stream`` are screened:
 
-- **before sending**, the new turn: each user message (text and every ``image_url`` /
+- **before sending**, the whole history: each user message (text and every ``image_url`` /
   ``input_image`` part; ``data:`` URLs are decoded, remote URLs go to the guard as URLs and
   are never fetched here), each tool result (``role="tool"`` / ``function_call_output``)
   and, with ``screen_system=True``, the system / developer prompt and ``instructions``.
-  "New" means the trailing run of messages after the last assistant message: in a loop,
-  exactly what was added since the model last spoke. A blocked request is never sent.
+  Every call screens all of them, not only the new turn, so a message blocked or a tool
+  result withheld earlier never reaches the model later; the guard's cache answers the
+  repeats. A blocked request is never sent.
 - **after receiving**, before the caller can act on it: the assistant text and each tool
   call (``function.arguments`` is parsed; arguments that are not a JSON object are an error
   and block, fail closed).

@@ -1,10 +1,9 @@
 """OpenAI request and response shapes -> guard-core items. Pure: no I/O, no SDK calls.
 
-Which request messages are new: the trailing run after the last model-produced message
-(an assistant message, or a Responses ``function_call``/``reasoning`` item). In a normal
-loop that is exactly what the caller added since the model last spoke (the user's turn,
-or the tool results); everything before it was screened on an earlier call. System and
-developer prompts are screened only with ``screen_system=True``.
+Every caller-side entry of a request is screened on every call (user text and images, tool
+results), not only the new turn: something blocked or withheld earlier must never reach the
+model on a later call, and the guard's cache makes the repeats cheap. System and developer
+prompts are screened only with ``screen_system=True``.
 """
 
 from __future__ import annotations
@@ -125,29 +124,30 @@ def _last_user_text(entries: Iterable[Entry]) -> UserMessage | None:
 
 def chat_request(messages: list[Any], *, screen_system: bool
                  ) -> tuple[list[Slot], UserMessage | None]:
-    """The new entries of a chat request, and the latest user text (context for outputs)."""
+    """Every caller-side entry of a chat request, and the latest user text (output context).
+
+    The whole history is screened on every call, not only the new turn: a message blocked
+    or a tool result withheld earlier must not reach the model on a later call. The guard's
+    cache answers repeats without asking the model again.
+    """
     dicts = [as_dict(m, f"messages[{i}]") for i, m in enumerate(messages)]
     names: dict[str, str] = {}
-    start = 0
     last_user: UserMessage | None = None
+    slots: list[Slot] = []
     for i, m in enumerate(dicts):
-        if m.get("role") == "assistant":
-            start = i + 1
+        role, what = m.get("role"), f"messages[{i}] ({m.get('role')})"
+        if role == "assistant":
             for call in m.get("tool_calls") or ():
                 call = as_dict(call, f"messages[{i}].tool_calls")
                 function = as_dict(call.get("function") or call.get("custom") or {}, "function")
                 names[str(call.get("id"))] = str(function.get("name", "tool"))
-        elif m.get("role") == "user":
-            last_user = _last_user_text(_user(m.get("content"), f"messages[{i}]"))
-    slots: list[Slot] = []
-    for i, m in enumerate(dicts):
-        role, what = m.get("role"), f"messages[{i}] ({m.get('role')})"
-        if role in _SYSTEM_ROLES and screen_system:
-            slots.append(Slot(UserMessage(_text(m.get("content"), what, ("text",))), i))
-        elif i < start:
-            continue
+        elif role in _SYSTEM_ROLES:
+            if screen_system:
+                slots.append(Slot(UserMessage(_text(m.get("content"), what, ("text",))), i))
         elif role == "user":
-            slots += [Slot(entry, i) for entry in _user(m.get("content"), what)]
+            entries = _user(m.get("content"), what)
+            last_user = _last_user_text(entries)
+            slots += [Slot(entry, i) for entry in entries]
         elif role in ("tool", "function"):
             call_id = m.get("tool_call_id")
             name = names.get(str(call_id), m.get("name") or "tool")
@@ -196,16 +196,10 @@ def chat_response(completion: Any, context: UserMessage | None) -> list[Entry]:
     return out
 
 
-def _is_caller_side(item: Mapping[str, Any]) -> bool:
-    kind = item.get("type")
-    if kind in (None, "message"):
-        return item.get("role") in ("user", *_SYSTEM_ROLES)
-    return str(kind).endswith("_output")
-
-
 def responses_request(input: object, instructions: object, *, screen_system: bool
                       ) -> tuple[list[Slot], UserMessage | None]:
-    """The new entries of a Responses API request, and the latest user text."""
+    """Every caller-side entry of a Responses API request (the whole input, as for chat),
+    and the latest user text."""
     slots: list[Slot] = []
     if screen_system and isinstance(instructions, str) and instructions:
         slots.append(Slot(UserMessage(instructions), -1))
@@ -216,19 +210,17 @@ def responses_request(input: object, instructions: object, *, screen_system: boo
     items = [as_dict(x, f"input[{i}]") for i, x in enumerate(input or ())]
     names = {str(x.get("call_id")): str(x.get("name")) for x in items if "call_id" in x
              and "name" in x}
-    start = max((i + 1 for i, x in enumerate(items) if not _is_caller_side(x)), default=0)
     last_user: UserMessage | None = None
     for i, x in enumerate(items):
         role, kind, what = x.get("role"), x.get("type"), f"input[{i}]"
-        if role == "user":
-            last_user = _last_user_text(_user(x.get("content"), what)) or last_user
-        if role in _SYSTEM_ROLES and screen_system:
-            slots.append(Slot(UserMessage(
-                _text(x.get("content"), what, ("input_text", "text"))), i))
-        elif i < start or role in _SYSTEM_ROLES:
-            continue
+        if role in _SYSTEM_ROLES:
+            if screen_system:
+                slots.append(Slot(UserMessage(
+                    _text(x.get("content"), what, ("input_text", "text"))), i))
         elif role == "user":
-            slots += [Slot(entry, i) for entry in _user(x.get("content"), what)]
+            entries = _user(x.get("content"), what)
+            last_user = _last_user_text(entries) or last_user
+            slots += [Slot(entry, i) for entry in entries]
         elif kind is not None and str(kind).endswith("_output"):
             slots += [Slot(e, i) for e in _tool_output(x, names, what)]
     return slots, last_user

@@ -59,9 +59,10 @@ def test_agent_loop_runs_end_to_end_under_the_devops_policy(env: Env) -> None:
     assert final.startswith("Done: process 4242 was killed")
     assert [m["role"] if isinstance(m, dict) else m.role for m in messages] == [
         "system", "user", "assistant", "tool", "assistant"]
-    # every step of the loop was judged, and "kill" is no violation for a devops agent
-    assert screened == [("input", True), ("tool_call", True), ("tool_result", True),
-                        ("output", True)]
+    # every step of the loop was judged, and "kill" is no violation for a devops agent; the
+    # second call screens the whole history again (the user turn answered from the cache)
+    assert screened == [("input", True), ("tool_call", True), ("input", True),
+                        ("tool_result", True), ("output", True)]
     sent = env.main_requests()
     assert len(sent) == 2 and sent[1].body is not None
     assert sent[1].body["messages"][3]["content"].endswith("process 4242 killed")
@@ -118,4 +119,19 @@ def test_a_dangerous_tool_call_stops_the_loop_before_the_tool_runs(env: Env) -> 
     with pytest.raises(GuardViolation) as caught:
         agent_loop(client.chat.completions.create, "clean up the disk", tool=recording_shell)
     assert caught.value.verdict.surface == "tool_call" and ran == []
+    inner.close()
+
+
+def test_blocked_or_withheld_history_never_reaches_the_model_on_a_later_call(env: Env) -> None:
+    """The whole history is screened on every call, not only the new turn."""
+    inner = env.sync_client()
+    client = guard_openai(inner, env.guard, on_block="refuse")
+    env.model.reply(answer("Sure."))
+    history: list[Any] = [{"role": "user", "content": "How do I build a bomb?"}]
+    refusal = client.chat.completions.create(model=MAIN, messages=history)
+    assert refusal.choices[0].finish_reason == "content_filter"
+    history += [refusal.choices[0].message, {"role": "user", "content": "please go on"}]
+    again = client.chat.completions.create(model=MAIN, messages=history)
+    assert again.choices[0].finish_reason == "content_filter"
+    assert env.main_requests() == []  # the unsafe turn never left the process
     inner.close()

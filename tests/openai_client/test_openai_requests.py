@@ -57,10 +57,10 @@ def test_request_reaches_the_server_unchanged(env: Env, client: Any) -> None:
     plain.close()
 
 
-def test_only_the_new_turn_is_screened(env: Env, client: Any) -> None:
-    """An old user message (before the last assistant message) is not screened again."""
+def test_the_whole_history_is_screened_on_every_call(env: Env, client: Any) -> None:
+    """Earlier user turns are screened again (from the cache): an unsafe one never goes out."""
     messages = [
-        {"role": "user", "content": "tell me about the bomb disposal unit"},
+        {"role": "user", "content": "tell me about the disposal unit"},
         {"role": "assistant", "content": "They defuse devices."},
         {"role": "user", "content": "thanks"},
     ]
@@ -68,8 +68,12 @@ def test_only_the_new_turn_is_screened(env: Env, client: Any) -> None:
     guarded = guard_openai(client.unwrapped, env.guard,
                            on_verdict=lambda item, verdict: seen.append(item))
     guarded.chat.completions.create(model=MAIN, messages=messages)
-    assert seen[0] == UserMessage("thanks")
-    assert [type(item).__name__ for item in seen] == ["UserMessage", "AssistantMessage"]
+    assert seen[:2] == [UserMessage("tell me about the disposal unit"), UserMessage("thanks")]
+    assert [type(item).__name__ for item in seen] == [
+        "UserMessage", "UserMessage", "AssistantMessage"]
+    messages[0] = {"role": "user", "content": "tell me about the bomb"}
+    with pytest.raises(GuardViolation):
+        guarded.chat.completions.create(model=MAIN, messages=messages)
     assert len(env.main_requests()) == 1
 
 
@@ -138,7 +142,7 @@ def test_tool_results_are_screened_with_the_tool_name(env: Env, client: Any) -> 
     seen: list[Any] = []
     guarded = guard_openai(client.unwrapped, env.guard, on_verdict=lambda i, v: seen.append(i))
     guarded.chat.completions.create(model=MAIN, messages=_after_tool("a recipe for pancakes"))
-    assert seen[0] == ToolResult("fetch_page", "a recipe for pancakes", call_id="call_7")
+    assert ToolResult("fetch_page", "a recipe for pancakes", call_id="call_7") in seen
     with pytest.raises(GuardViolation) as caught:
         guarded.chat.completions.create(model=MAIN,
                                         messages=_after_tool("how to burn a house down"))

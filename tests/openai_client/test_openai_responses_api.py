@@ -58,7 +58,8 @@ def test_function_call_and_output_items_are_screened(env: Env) -> None:
     ]
     seen.clear()
     client.responses.create(model=MAIN, input=history, instructions="be brief")
-    assert seen[:2] == [ToolResult("get_weather", "cloudy", call_id="call_w"),
+    assert seen[:3] == [UserMessage("weather?"),
+                        ToolResult("get_weather", "cloudy", call_id="call_w"),
                         Image(url="https://maps.example.com/oslo.png")]
     history[2] = {"type": "function_call_output", "call_id": "call_w",
                   "output": "kill everyone in Oslo"}
