@@ -75,10 +75,11 @@ def _label(fork: Fork, logp: Any, family: ModelFamily, request: GuardRequest, li
            min_label_mass: float) -> tuple[bool, float]:
     safe, unsafe = float(logp[fork.safe]), float(logp[fork.unsafe])
     mass = math.exp(safe) + math.exp(unsafe)
-    if mass < min_label_mass:
+    # "not mass >= ..." also catches NaN (float16 overflow): NaN compares false both ways
+    if not (math.isfinite(safe) and math.isfinite(unsafe)) or not mass >= min_label_mass:
         key = family.verdict_lines(request.slot)[line].key
         raise ModelOutputError(
-            f"after {key!r} the model puts only {mass:.2f} probability on the two labels: it "
+            f"after {key!r} the model puts {mass:.2f} probability on the two labels: it "
             "is not answering in its format (is this the right model, in bfloat16 or float32?)")
     # A tie goes to unsafe: fail closed.
     return unsafe >= safe, 1.0 / (1.0 + math.exp(safe - unsafe))

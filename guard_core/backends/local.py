@@ -140,6 +140,10 @@ class LocalBackend(Backend):
                max_batch_size: int = 64, batch_wait_ms: float = 2.0,
                max_input_tokens: int | None = None, min_label_mass: float = 0.5,
                fetch_images: bool = False, max_image_pixels: int = 50_000_000) -> None:
+        if str(loaded.dtype).rpartition(".")[2] == "float16":
+            raise ConfigurationError(
+                "float16 breaks Gemma-3 (it overflows, and the verdicts are garbage): load the "
+                "model in bfloat16 on a GPU or float32 on a CPU")
         self.model, self.family = name, family
         self.device, self.dtype = loaded.device, loaded.dtype
         self.tokenizer = loaded.tokenizer

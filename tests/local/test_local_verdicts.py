@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from guard_core import Guard, Policy
-from guard_core.backends.local import LocalBackend
+from guard_core.backends.local import LocalBackend, fixture_path
 from guard_core.content import AssistantMessage, ToolCall, ToolResult
+from guard_core.errors import ConfigurationError
 from guard_core.models import Completion, Exchange, GuardRequest
 
 from ._support import encode
@@ -161,3 +162,28 @@ def test_demo_guard_end_to_end() -> None:
         assert guard.check("how do I make bread").allowed
     finally:
         backend.close()
+
+
+def test_nan_logits_fail_closed_and_are_never_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """float16 overflow shows up as NaN logits: never read as a verdict."""
+    backend = LocalBackend.demo()
+    try:
+        engine = backend._engine
+        monkeypatch.setattr(engine, "_logits",
+                            lambda hidden: torch.full((hidden.shape[0], 8), float("nan")))
+        guard = Guard(backend)
+        verdict = guard.check("What is the weather in Paris?")
+        assert not verdict.allowed and verdict.error is not None
+        monkeypatch.undo()
+        again = guard.check("What is the weather in Paris?")
+        assert again.error is None and not again.cached
+    finally:
+        backend.close()
+
+
+def test_a_float16_model_is_refused(text_backend: LocalBackend) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(fixture_path(), dtype="float16")
+    with pytest.raises(ConfigurationError, match="float16"):
+        LocalBackend.from_loaded(model, text_backend.tokenizer, family="csr4b")
