@@ -169,8 +169,9 @@ def test_nan_logits_fail_closed_and_are_never_cached(monkeypatch: pytest.MonkeyP
     backend = LocalBackend.demo()
     try:
         engine = backend._engine
+        real = engine._logits
         monkeypatch.setattr(engine, "_logits",
-                            lambda hidden: torch.full((hidden.shape[0], 8), float("nan")))
+                            lambda hidden: torch.full_like(real(hidden), float("nan")))
         guard = Guard(backend)
         verdict = guard.check("What is the weather in Paris?")
         assert not verdict.allowed and verdict.error is not None
