@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, TypeAlias
 
@@ -16,9 +17,11 @@ from guard_core.content import Surface
 from guard_core.errors import GuardViolation
 from guard_core.policy import Action
 
-__all__ = ["Decision", "PolicyRef", "Verdict"]
+__all__ = ["DECISION_RANK", "Decision", "PolicyRef", "Verdict", "strongest"]
 
 Decision: TypeAlias = Literal["allow", "block", "redact", "drop", "flag"]
+DECISION_RANK: dict[Decision, int] = {"allow": 0, "flag": 1, "redact": 2, "drop": 3, "block": 4}
+"""How strong each decision is: when parts of one thing are judged, the strongest applies."""
 
 
 class PolicyRef(NamedTuple):
@@ -153,3 +156,17 @@ _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|<>~"})
 
 def _md_escape(text: str) -> str:
     return text.translate(_MD_SPECIAL).replace("\n", "<br>")
+
+
+def strongest(verdicts: Iterable[Verdict]) -> Verdict | None:
+    """The verdict whose decision is strongest (block > drop > redact > flag > allow).
+
+    A flag on one part must never hide a block on another part of the same thing.
+
+    >>> ref = PolicyRef("p", "v")
+    >>> parts = [Verdict(False, "tool_result", ref, action="flag"),
+    ...          Verdict(False, "image", ref, action="block")]
+    >>> strongest(parts).surface
+    'image'
+    """
+    return max(verdicts, key=lambda v: DECISION_RANK[v.decision], default=None)

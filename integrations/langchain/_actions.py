@@ -18,7 +18,7 @@ from typing import Any
 
 from guard_core.guard import Guard
 from guard_core.policy import Action
-from guard_core.verdict import Decision, Verdict
+from guard_core.verdict import DECISION_RANK, Decision, Verdict
 
 __all__ = [
     "AGENT_KEY",
@@ -32,7 +32,6 @@ __all__ = [
 
 AGENT_KEY = "guard_agent"
 DEFAULT_REFUSAL = "I can't help with that request."
-_RANK: dict[Decision, int] = {"allow": 0, "flag": 1, "redact": 2, "drop": 3, "block": 4}
 
 
 def agent_from(guard: Guard, explicit: str | None, metadata: Mapping[str, Any] | None,
@@ -69,7 +68,7 @@ def worst(verdicts: Sequence[Verdict], override: Action | None = None
     best: tuple[Decision, Verdict | None] = ("allow", None)
     for verdict in verdicts:
         d = decision(verdict, override)
-        if _RANK[d] > _RANK[best[0]]:
+        if DECISION_RANK[d] > DECISION_RANK[best[0]]:
             best = (d, verdict)
     return best
 

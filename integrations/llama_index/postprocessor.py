@@ -29,7 +29,7 @@ from guard_core.content import Item
 from guard_core.errors import ContentError
 from guard_core.guard import Guard
 from guard_core.policy import Policy
-from guard_core.verdict import Verdict
+from guard_core.verdict import DECISION_RANK, Verdict
 
 from ._convert import node_items, withheld_text
 
@@ -126,21 +126,26 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
 
     def _apply(self, nodes: Sequence[NodeWithScore], owners: Sequence[int],
                verdicts: Sequence[Verdict]) -> list[NodeWithScore]:
-        per_node: dict[int, Verdict] = {}
-        for owner, verdict in zip(owners, verdicts, strict=True):
-            if owner not in per_node or (per_node[owner].allowed and not verdict.allowed):
-                per_node[owner] = verdict
         policy = self.guard.policy_for(self.agent)
+        # per node, the strongest action over all its parts (text, image): a flagged text
+        # must never let a dropped image through
+        per_node: dict[int, tuple[Verdict, NodeAction]] = {}
+        for owner, verdict in zip(owners, verdicts, strict=True):
+            if verdict.allowed:
+                continue
+            action = self._action_for(policy, verdict)
+            held = per_node.get(owner)
+            if held is None or DECISION_RANK[action] > DECISION_RANK[held[1]]:
+                per_node[owner] = (verdict, action)
         if self.on_verdict is not None:
             for owner, verdict in zip(owners, verdicts, strict=True):
                 self.on_verdict(nodes[owner], verdict)
         out: list[NodeWithScore] = []
         for index, scored in enumerate(nodes):
-            if index not in per_node or per_node[index].allowed:
-                out.append(scored)  # nothing to judge (empty node) or judged safe
+            if index not in per_node:
+                out.append(scored)  # judged safe, or nothing to judge (empty node)
                 continue
-            verdict = per_node[index]
-            action = self._action_for(policy, verdict)
+            verdict, action = per_node[index]
             if action == "redact":
                 out.append(NodeWithScore(node=self._redacted(scored.node, verdict),
                                          score=scored.score))

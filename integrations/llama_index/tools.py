@@ -24,7 +24,7 @@ from llama_index.core.tools.types import AsyncBaseTool
 
 from guard_core.errors import GuardViolation
 from guard_core.guard import Guard
-from guard_core.verdict import Verdict
+from guard_core.verdict import Verdict, strongest
 
 from ._convert import call_item, output_items, tool_kwargs, withheld_text
 
@@ -56,7 +56,7 @@ class _Screen:
         """The error output for a blocked call, or None when it may run."""
         if verdict.allowed:
             return None
-        if verdict.decision == "flag" and verdict.error is None:
+        if verdict.decision == "flag":  # never for a verdict with an error: that is "block"
             logger.warning("tool %s: call flagged, running it: %s", self.name, verdict.reason)
             return None
         return ToolOutput(
@@ -68,10 +68,10 @@ class _Screen:
     def judged(self, output: ToolOutput, verdicts: Sequence[Verdict],
                arguments: dict[str, Any]) -> ToolOutput:
         """The output the model may read: itself, or a marker if any part is unsafe."""
-        bad = next((v for v in verdicts if not v.allowed), None)
-        if bad is None:
+        bad = strongest(verdicts)  # a flagged part never hides a blocked one
+        if bad is None or bad.allowed:
             return output
-        if bad.decision == "flag" and bad.error is None:
+        if bad.decision == "flag":
             logger.warning("tool %s: output flagged, passing it on: %s", self.name, bad.reason)
             return output
         return ToolOutput(

@@ -256,3 +256,12 @@ def test_poison_in_metadata_is_screened(guard: Guard) -> None:
     out = GuardNodePostprocessor(guard).postprocess_nodes(
         [NodeWithScore(node=node), NodeWithScore(node=hidden)])
     assert [n.node.node_id for n in out] == ["h"]  # judged on what the LLM would read
+
+
+def test_a_flagged_text_never_lets_an_unsafe_image_of_the_same_node_through() -> None:
+    """Per node the strongest action over its parts applies (here: the image's drop)."""
+    guard = Guard(ScriptedBackend(), Policy(actions={"retrieval": "flag"}))
+    node = ImageNode(text="a bomb story", image_url="https://example.com/bomb.png")
+    kept = GuardNodePostprocessor(guard, action="drop").postprocess_nodes(
+        [NodeWithScore(node=node)], query_str="stories")
+    assert kept == []
