@@ -105,13 +105,30 @@ def _with_meta(message: BaseMessage, verdict: Verdict, decided: str, **update: A
     return message.model_copy(update={"response_metadata": meta, **update})
 
 
-def _no_calls(message: BaseMessage) -> dict[str, Any]:
-    if not isinstance(message, AIMessage):
-        return {}
-    update: dict[str, Any] = {"tool_calls": [], "invalid_tool_calls": []}
+def _without_calls(message: AIMessage, removed: set[str | None] | None = None
+                   ) -> dict[str, Any]:
+    """The fields that drop the ``removed`` tool calls (all when None) from every place a
+    parser reads them: ``tool_calls``, the chunks, and the provider's raw
+    ``additional_kwargs`` (``JsonOutputToolsParser`` falls back to those)."""
+    def keep(call: Any) -> bool:
+        return removed is not None and call.get("id") not in removed
+
+    raw = dict(message.additional_kwargs)
+    if "tool_calls" in raw:
+        raw["tool_calls"] = [c for c in raw["tool_calls"] or () if keep(c)]
+    if removed is None:
+        raw.pop("function_call", None)
+    update: dict[str, Any] = {"tool_calls": [c for c in message.tool_calls if keep(c)],
+                              "additional_kwargs": raw}
+    if removed is None:
+        update["invalid_tool_calls"] = []
     if isinstance(message, AIMessageChunk):
-        update["tool_call_chunks"] = []
+        update["tool_call_chunks"] = [c for c in message.tool_call_chunks if keep(c)]
     return update
+
+
+def _no_calls(message: BaseMessage) -> dict[str, Any]:
+    return _without_calls(message) if isinstance(message, AIMessage) else {}
 
 
 @dataclass
@@ -134,10 +151,7 @@ class _Message(Node):
                 update["content"] = redaction(v)
         if bad_calls:
             # A tool call cannot be half-redacted: it is removed so it never runs.
-            update["tool_calls"] = [c for c in message.tool_calls if c.get("id") not in bad_calls]
-            if isinstance(message, AIMessageChunk):
-                update["tool_call_chunks"] = [c for c in message.tool_call_chunks
-                                              if c.get("id") not in bad_calls]
+            update.update(_without_calls(message, bad_calls))
         return _with_meta(message, verdict, "redact", **update)
 
     def flagged(self, verdict: Verdict) -> Any:
