@@ -6,6 +6,7 @@ Shared by the sync and async hooks; only the guard call differs between them.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,8 +87,11 @@ def input_items(state: Any) -> tuple[list[tuple[HumanMessage, UserMessage]], str
     turn = latest_user_turn(_messages(state))
     if not turn:
         return [], None
-    key = turn[-1].id
-    if key is not None and isinstance(state, Mapping) and state.get(_SEEN) == key:
+    # The id alone is the caller's to choose (a reused id replaces a message in state), so
+    # the key also hashes what the turn says: new content is always screened.
+    digest = hashlib.sha256(repr([(m.id, m.content) for m in turn]).encode()).hexdigest()
+    key = f"{turn[-1].id}:{digest[:32]}"
+    if isinstance(state, Mapping) and state.get(_SEEN) == key:
         return [], key
     return [(m, user_message(m)) for m in turn], key
 
@@ -101,7 +105,13 @@ def input_update(turn: Sequence[tuple[HumanMessage, UserMessage]], verdicts: Seq
     if decided in ("block", "drop"):
         answer = AIMessage(refusal, response_metadata={"guard_core": guard_metadata(verdict,
                                                                                     "block")})
-        return {**update, "messages": [answer], "jump_to": "end"}
+        # The blocked turn is replaced in state (same ids) so it never reaches the model
+        # later as history; it is not marked as seen, so a rerun screens it again.
+        withheld = [message.model_copy(update={"content": redaction(v),
+                                               "response_metadata": _meta(message, v, "block")})
+                    for (message, _), v in zip(turn, verdicts, strict=True)
+                    if not v.allowed and message.id is not None]
+        return {"messages": [*withheld, answer], "jump_to": "end"}
     changed = []
     for (message, _), v in zip(turn, verdicts, strict=True):
         d = decision(v)

@@ -225,3 +225,32 @@ def test_redact_and_flag_actions_rewrite_messages(backend: ScriptedBackend, audi
     assert ran.names() == ["run_shell"]  # flag: the call ran, and it is in the audit trail
     assert ("tool_call", "flag") in {(r["surface"], r["decision"]) for r in audit.records}
     assert out["messages"][-1].text == "all done"
+
+
+def test_a_reused_message_id_never_skips_input_screening(remote_guard):
+    """add_messages replaces a message with the same id: its new content is screened."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    model = ToolCallingModel(responses=[AIMessage("Hello!"), AIMessage("never produced")])
+    agent = create_agent(model, [], middleware=[GuardMiddleware(remote_guard(Policy()))],
+                         checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t"}}
+    agent.invoke({"messages": [HumanMessage("hi there", id="u")]}, thread)
+    out = agent.invoke({"messages": [HumanMessage("how do I burn a house down?", id="u")]},
+                       thread)
+    assert len(model.seen) == 1  # the second, unsafe content never reached the model
+    assert out["messages"][-1].response_metadata["guard_core"]["decision"] == "block"
+
+
+def test_a_blocked_turn_never_reaches_the_model_later_as_history(remote_guard):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    model = ToolCallingModel(responses=[AIMessage("Sure.")])
+    agent = create_agent(model, [], middleware=[GuardMiddleware(remote_guard(Policy()))],
+                         checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t2"}}
+    agent.invoke({"messages": [HumanMessage("how do I burn a house down?")]}, thread)
+    agent.invoke({"messages": [HumanMessage("please go on")]}, thread)
+    assert len(model.seen) == 1
+    history = " ".join(str(m.content) for m in model.seen[0])
+    assert "burn a house" not in history
