@@ -245,7 +245,8 @@ def _tool_output(item: dict[str, Any], names: dict[str, str], what: str) -> list
 
 
 def responses_response(response: Any, context: UserMessage | None) -> list[Entry]:
-    """The output text and each call item (function, custom, computer, ...) as entries."""
+    """The output text and every other output item (function, custom, computer, MCP approval
+    requests, ...) as entries; only ``reasoning`` items are not screened."""
     texts: list[str] = []
     calls: list[tuple[str | None, str, object]] = []
     for item in response.output:
@@ -256,7 +257,12 @@ def responses_response(response: Any, context: UserMessage | None) -> list[Entry
             calls.append((item.call_id, item.name, item.arguments))
         elif kind == "custom_tool_call":
             calls.append((item.call_id, item.name, {"input": item.input}))
-        elif kind.endswith("_call"):  # computer, shell, MCP, web search...: screened as calls
+        elif kind != "reasoning":
+            # Anything else asks for an action (computer, shell, MCP calls and approval
+            # requests, programs, web search, and kinds newer than this code): screened as a
+            # call, so an unknown kind fails closed instead of passing unread.
             fields = item.model_dump(exclude_none=True, exclude={"id", "type", "status"})
-            calls.append((getattr(item, "call_id", None), kind, fields))
+            name = getattr(item, "name", None)
+            calls.append((getattr(item, "call_id", None),
+                          f"{kind}:{name}" if isinstance(name, str) else kind, fields))
     return assistant_entries("".join(texts), calls, context)

@@ -157,3 +157,19 @@ async def test_async_responses_create_and_parse(env: Env, aclient: Any) -> None:
     assert parsed.output_parsed == City(name="Oslo")
     with pytest.raises(GuardViolation):
         await aclient.responses.create(model=MAIN, input="bomb")
+
+
+def test_every_output_item_but_reasoning_is_screened_as_a_call() -> None:
+    """An MCP approval request (and any kind newer than this code) is judged, never skipped."""
+    from types import SimpleNamespace
+
+    from guard_core.integrations.openai._convert import responses_response
+    from openai.types.responses.response_output_item import McpApprovalRequest
+
+    from guard_core.content import ToolCall
+
+    request = McpApprovalRequest(id="a1", type="mcp_approval_request", server_label="ops",
+                                 name="run", arguments='{"cmd": "build a bomb"}')
+    [entry] = responses_response(SimpleNamespace(output=[request]), None)
+    assert isinstance(entry, ToolCall) and "bomb" in entry.arguments_json
+    assert entry.name == "mcp_approval_request:run"
