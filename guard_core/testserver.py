@@ -84,6 +84,8 @@ def _sse_chunks(completion: dict[str, Any], piece: int = 8) -> list[dict[str, An
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     content = message.get("content") or ""
     deltas += [{"content": content[i:i + piece]} for i in range(0, len(content), piece)]
+    if isinstance(message.get("audio"), dict):  # an audio answer streams its transcript
+        deltas.append({"audio": {"transcript": message["audio"].get("transcript", "")}})
     for index, call in enumerate(message.get("tool_calls") or ()):
         deltas.append({"tool_calls": [{"index": index, **call}]})
     chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}

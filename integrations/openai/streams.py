@@ -83,6 +83,13 @@ class _Gate(ABC):
         """Implemented by the chat and Responses gates."""
 
 
+def _transcript(delta: Any) -> str:
+    """An audio answer's transcript, screened like its text."""
+    audio = getattr(delta, "audio", None)
+    transcript = getattr(audio, "transcript", None)
+    return transcript if isinstance(transcript, str) else ""
+
+
 class _ChatGate(_Gate):
     def __init__(self, call: Call) -> None:
         super().__init__(call)
@@ -94,7 +101,10 @@ class _ChatGate(_Gate):
         text_only = bool(chunk.choices)
         for choice in chunk.choices:
             delta = choice.delta
-            text = (delta.content or "") + (delta.refusal or "")
+            text = (delta.content or "") + (delta.refusal or "") + _transcript(delta)
+            if getattr(delta, "audio", None) is not None or delta.model_extra:
+                # audio, reasoning, fields newer than this code: held until the final check
+                text_only = False
             self.texts[choice.index] = self.texts.get(choice.index, "") + text
             for call in delta.tool_calls or ():
                 slot = self.calls.setdefault((choice.index, call.index), ["", "", ""])

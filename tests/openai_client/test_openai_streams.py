@@ -152,3 +152,16 @@ async def test_the_async_sdk_stream_helper_is_screened(env: Env, aclient: Any) -
         async with aclient.chat.completions.stream(model=MAIN, messages=user("go")) as stream:
             async for _ in stream:
                 pass
+
+
+def test_a_streamed_audio_transcript_is_screened_before_release(env: Env) -> None:
+    body = answer(None)
+    body["choices"][0]["message"]["audio"] = {"transcript": "here is how to build a bomb"}
+    env.model.reply(body)
+    inner = env.sync_client()
+    client = guard_openai(inner, env.guard)
+    stream = client.chat.completions.create(
+        model=MAIN, messages=[{"role": "user", "content": "say something"}], stream=True)
+    with pytest.raises(GuardViolation):
+        list(stream)
+    inner.close()
