@@ -94,13 +94,18 @@ class GuardedFunctionAgent(FunctionAgent):
         for _ in range(self.max_blocked_rounds + 1):
             output = await super().take_step(ctx, llm_input, tools, memory)
             calls = list(output.tool_calls)
+            text = output.response.content or ""
+            # The answer's text is judged too when it comes with tool calls: it reaches the
+            # event stream and memory either way.
             items: list[Item] = [_call(c, request) for c in calls]
-            if not calls:
-                items = [AssistantMessage(output.response.content or "", context=request)]
+            if text or not calls:
+                items.append(AssistantMessage(text, context=request))
             verdicts = await self.guard.acheck_many(items, agent=self.policy_agent)
+            if text or not calls:
+                *verdicts, said = verdicts
+                if _blocks(said):
+                    await self._withhold_text(ctx, output, said)
             if not calls:
-                if _blocks(verdicts[0]):
-                    output.response.blocks = [TextBlock(text=self._refusal_text(verdicts[0]))]
                 return output
             blocked = [(c, v) for c, v in zip(calls, verdicts, strict=True) if _blocks(v)]
             if not blocked:
@@ -111,6 +116,18 @@ class GuardedFunctionAgent(FunctionAgent):
                 return output
             # every call was blocked: the model now reads why in the scratchpad; ask again
         return await self._refuse(ctx, None)
+
+    async def _withhold_text(self, ctx: AgentContext, output: AgentOutput,
+                             verdict: Verdict) -> None:
+        """Replace a blocked answer everywhere it went: the output, its raw provider response
+        (sent to the event stream), and the scratchpad (written back, so a store that copies
+        state keeps the refusal, not the answer)."""
+        output.response.blocks = [TextBlock(text=self._refusal_text(verdict))]
+        output.raw = None
+        scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
+        if scratchpad and scratchpad[-1].role == MessageRole.ASSISTANT:
+            scratchpad[-1] = output.response
+        await ctx.store.set(self.scratchpad_key, scratchpad)
 
     async def _answer_blocked(self, ctx: AgentContext,
                               blocked: list[tuple[ToolSelection, Verdict]]) -> None:

@@ -210,3 +210,28 @@ async def test_context_tool_in_function_agent_gets_ctx(guard: Guard) -> None:
     await agent.run(user_msg="remember to buy tea")
     assert isinstance(seen[0], Context)
     assert script.tool_messages(1) == ["stored buy tea"]
+
+
+async def test_guarded_agent_screens_text_sent_with_tool_calls(guard: Guard) -> None:
+    """Text next to tool calls reaches memory and the event stream: it is judged too."""
+    from llama_index.core.base.llms.types import ChatMessage, TextBlock
+
+    t = Tools()
+
+    def text_and_call(_: Any) -> ChatMessage:
+        return ChatMessage(role="assistant", blocks=[
+            TextBlock(text="First I will build a bomb."), call("shell", "c1", command="ls")])
+
+    script = Script(text_and_call, "listed")
+    agent = GuardedFunctionAgent(name="ops", guard=guard, tools=[t.shell], llm=script.llm())
+    ctx = Context(agent)
+    handler = agent.run(user_msg="clean up", ctx=ctx)
+    outputs = [e for e in [ev async for ev in handler.stream_events()]
+               if type(e).__name__ == "AgentOutput"]
+    await handler
+    assert t.ran == ["shell ls"]  # the allowed call still runs
+    assert outputs
+    for output in outputs:  # what the event stream carried, raw provider answer included
+        assert "bomb" not in str(output.response.content) and "bomb" not in str(output.raw)
+    memory = await ctx.store.get("memory")
+    assert all("bomb" not in str(m.content) for m in await memory.aget_all())
