@@ -10,10 +10,16 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+    convert_to_messages,
+)
 from langgraph.types import Command
 
-from guard_core.content import Item, ToolCall, UserMessage
+from guard_core.content import Item, ToolCall, ToolResult, UserMessage
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict
 
@@ -171,20 +177,49 @@ def refuse_call(call: Mapping[str, Any], verdict: Verdict) -> ToolMessage | None
     )
 
 
-def _result_messages(result: Any) -> list[ToolMessage]:
+ToolResultShape = ToolMessage | Command[Any] | list[Any]
+
+
+def normalize_result(result: Any, tool_call: Mapping[str, Any]) -> ToolResultShape:
+    """A tool's result in a shape whose every message can be screened.
+
+    Messages in a ``Command`` update written as dicts or tuples become messages (LangGraph
+    would convert them after the middleware, unscreened); a list is taken element by element;
+    anything else cannot be screened and becomes an error ``ToolMessage`` (fail closed).
+    """
     if isinstance(result, ToolMessage):
+        return result
+    if isinstance(result, Command):
+        update = result.update
+        if isinstance(update, Mapping) and update.get("messages"):
+            messages = convert_to_messages(update["messages"])
+            return dataclasses.replace(result, update={**update, "messages": messages})
+        return result  # no messages: nothing reaches the model
+    if isinstance(result, list):
+        return [normalize_result(r, tool_call) for r in result]
+    return ToolMessage(
+        content=f"[tool result withheld by guard-core: the tool returned a "
+                f"{type(result).__name__}, which cannot be screened]",
+        tool_call_id=str(tool_call.get("id")), name=str(tool_call.get("name")), status="error")
+
+
+def _result_messages(result: Any) -> list[BaseMessage]:
+    if isinstance(result, BaseMessage):
         return [result]
     if isinstance(result, Command) and isinstance(result.update, Mapping):
-        return [m for m in result.update.get("messages") or () if isinstance(m, ToolMessage)]
+        return [m for m in result.update.get("messages") or () if isinstance(m, BaseMessage)]
+    if isinstance(result, list):
+        return [m for r in result for m in _result_messages(r)]
     return []
 
 
-def result_items(result: Any) -> list[tuple[ToolMessage, list[Item]]]:
-    """Each tool message a tool produced, with the items to screen in it."""
-    return [(m, tool_result_items(m)) for m in _result_messages(result)]
+def result_items(result: ToolResultShape) -> list[tuple[BaseMessage, list[Item]]]:
+    """Each message a tool produced, with the items to screen in it."""
+    return [(m, tool_result_items(m) if isinstance(m, ToolMessage)
+             else [ToolResult(m.name or "tool", m.text)]) for m in _result_messages(result)]
 
 
-def _screened(message: ToolMessage, verdicts: Sequence[Verdict]) -> ToolMessage:
+def _screened(message: BaseMessage, verdicts: Sequence[Verdict]) -> BaseMessage:
     decided, verdict = worst(verdicts)
     if verdict is None:
         return message
@@ -193,21 +228,28 @@ def _screened(message: ToolMessage, verdicts: Sequence[Verdict]) -> ToolMessage:
         return message.model_copy(update={"response_metadata": meta})
     if decided == "redact":
         return message.model_copy(update={"content": redaction(verdict), "response_metadata": meta})
+    withheld = f"[tool result withheld by guard-core: {verdict.reason}]"
+    if not isinstance(message, ToolMessage):
+        return message.model_copy(update={"content": withheld, "response_metadata": meta})
     return message.model_copy(update={
-        "content": f"[tool result withheld by guard-core: {verdict.reason}]",
-        "status": "error", "artifact": None, "response_metadata": meta})
+        "content": withheld, "status": "error", "artifact": None, "response_metadata": meta})
 
 
-def screen_results(result: ToolMessage | Command[Any],
-                   groups: Sequence[tuple[ToolMessage, list[Item]]],
-                   verdicts: Sequence[Verdict]) -> ToolMessage | Command[Any]:
-    """``result`` with every tool message redacted, withheld or flagged per its verdicts."""
+def screen_results(result: ToolResultShape, groups: Sequence[tuple[BaseMessage, list[Item]]],
+                   verdicts: Sequence[Verdict]) -> Any:
+    """``result`` with every message redacted, withheld or flagged per its verdicts."""
     flat = iter(verdicts)
     replaced = {id(m): _screened(m, [next(flat) for _ in items]) for m, items in groups}
-    if isinstance(result, ToolMessage):
+    return _rebuilt(result, replaced)
+
+
+def _rebuilt(result: Any, replaced: Mapping[int, BaseMessage]) -> Any:
+    if isinstance(result, BaseMessage):
         return replaced.get(id(result), result)
-    if isinstance(result, Command) and replaced:
-        assert isinstance(result.update, Mapping)
+    if isinstance(result, list):
+        return [_rebuilt(r, replaced) for r in result]
+    if isinstance(result, Command) and isinstance(result.update, Mapping) \
+            and result.update.get("messages"):
         messages = [replaced.get(id(m), m) for m in result.update["messages"]]
         return dataclasses.replace(result, update={**result.update, "messages": messages})
     return result

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, NotRequired, cast
 
 from guard_core.backends.base import Backend
 from guard_core.errors import ConfigurationError, MissingDependencyError
@@ -30,6 +30,7 @@ from ._actions import DEFAULT_REFUSAL
 from ._agent_steps import (
     input_items,
     input_update,
+    normalize_result,
     output_items,
     output_update,
     refuse_call,
@@ -161,10 +162,11 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         refusal = refuse_call(request.tool_call, self.guard.check(call, agent=agent))
         if refusal is not None:
             return refusal
-        result = handler(request)
+        result = normalize_result(handler(request), request.tool_call)
         groups = result_items(result)
         verdicts = self.guard.check_many([i for _, items in groups for i in items], agent=agent)
-        return screen_results(result, groups, verdicts)
+        # a list result (accepted by this LangGraph's ToolNode) comes back as a list
+        return cast("ToolMessage | Command[Any]", screen_results(result, groups, verdicts))
 
     async def awrap_tool_call(
         self, request: ToolCallRequest,
@@ -175,8 +177,9 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         refusal = refuse_call(request.tool_call, await self.guard.acheck(call, agent=agent))
         if refusal is not None:
             return refusal
-        result = await handler(request)
+        result = normalize_result(await handler(request), request.tool_call)
         groups = result_items(result)
         verdicts = await self.guard.acheck_many([i for _, items in groups for i in items],
                                                 agent=agent)
-        return screen_results(result, groups, verdicts)
+        # a list result (accepted by this LangGraph's ToolNode) comes back as a list
+        return cast("ToolMessage | Command[Any]", screen_results(result, groups, verdicts))
