@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import httpx2
 from openai import AsyncStream, Stream
 
+from guard_core.content import AssistantMessage
 from guard_core.verdict import Verdict
 
 from . import _convert, _refusal
@@ -162,13 +163,14 @@ class _ResponsesGate(_Gate):
 
     def final(self) -> list[_convert.Entry]:
         context = self.call.context
-        if self.final_response is not None:
-            return self.call.keep(_convert.responses_response(self.final_response, context))
-        # the stream ended early: screen every item that finished and every text seen
-        entries = _convert.responses_response(
-            _Output([self.done[i] for i in sorted(self.done)]), context)
-        for index, text in sorted(self.texts.items()):
-            if index not in self.done:
+        # the final response when there is one, else every item that finished ...
+        source = self.final_response or _Output([self.done[i] for i in sorted(self.done)])
+        entries = _convert.responses_response(source, context)
+        # ... and always the delta text: that is what the caller receives, whatever the final
+        # output says (a failed response can come with an empty output)
+        judged = {e.text for e in entries if isinstance(e, AssistantMessage)}
+        for _, text in sorted(self.texts.items()):
+            if text and text not in judged:
                 entries += _convert.assistant_entries(text, (), context)
         return self.call.keep(entries)
 

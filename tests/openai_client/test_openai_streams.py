@@ -165,3 +165,25 @@ def test_a_streamed_audio_transcript_is_screened_before_release(env: Env) -> Non
     with pytest.raises(GuardViolation):
         list(stream)
     inner.close()
+
+
+def test_responses_stream_screens_the_delta_text_even_when_the_final_output_is_empty() -> None:
+    """What the caller receives is the deltas: they are judged, whatever the final output."""
+    from types import SimpleNamespace
+
+    from guard_core.integrations.openai._screen import Call, Options
+    from guard_core.integrations.openai.streams import gate_for
+    from openai.types.responses import ResponseTextDeltaEvent
+
+    from guard_core import Guard
+    from guard_core.testing import ScriptedBackend
+
+    call = Call(Guard(ScriptedBackend()), Options(), "responses",
+                {"model": MAIN, "input": "tell me something"})
+    gate = gate_for(call)
+    gate.add(ResponseTextDeltaEvent(type="response.output_text.delta", delta="build a bomb",
+                                     item_id="m1", output_index=0, content_index=0,
+                                     logprobs=[], sequence_number=1))
+    gate.add(SimpleNamespace(type="response.failed", response=SimpleNamespace(output=[])))
+    texts = [getattr(e, "text", "") for e in gate.final()]
+    assert any("bomb" in t for t in texts)
