@@ -233,6 +233,13 @@ def _tool_output(item: dict[str, Any], names: dict[str, str], what: str) -> list
     if output is None or isinstance(output, str):
         text = output or ""
     elif isinstance(output, Mapping):
+        if "image_url" in output:  # a computer-use screenshot: judged as the image it is
+            rest = {k: v for k, v in output.items() if k not in ("image_url", "type")}
+            entries: list[Entry] = [_image(output["image_url"], what)]
+            if rest:
+                entries.append(ToolResult(name, json.dumps(rest, ensure_ascii=False,
+                                                           default=str), call_id=call_id))
+            return entries
         text = json.dumps(output, ensure_ascii=False, default=str)
     else:
         parts = [as_dict(p, f"{what} output part") for p in output]
