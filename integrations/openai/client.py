@@ -138,7 +138,9 @@ class _Generating(_Proxy):
     def stream(self, **kwargs: Any) -> Any:
         """The SDK's ``stream`` helper, run over the screened ``create(stream=True)``."""
         if self._gc_mode != "plain":
-            return self._gc_inner.stream(**kwargs)  # raw/streaming wrappers have none
+            raise ConfigurationError(
+                "stream() on with_raw_response / with_streaming_response is not screened; "
+                "use the plain client's stream() or create(stream=True)")
         if given(kwargs, "response_id") is not None:
             raise ConfigurationError(
                 "resuming a stored response (response_id=) is not screened; "
@@ -175,12 +177,21 @@ class _AsyncCompletions(_AsyncGenerating):
     _api = "chat"
 
 
+def _refuse_compact(**kwargs: Any) -> Any:
+    """Refused: a compacted conversation is written by the model and not screened."""
+    raise ConfigurationError(
+        "client.responses.compact is not screened by guard_openai; compact with the "
+        "unwrapped client deliberately, then screen what you keep")
+
+
 class _Responses(_Generating):
     _api = "responses"
+    compact = staticmethod(_refuse_compact)
 
 
 class _AsyncResponses(_AsyncGenerating):
     _api = "responses"
+    compact = staticmethod(_refuse_compact)
 
 
 class _Chat(_Proxy):

@@ -141,3 +141,14 @@ def test_beta_paths_to_the_model_are_not_a_bypass(env: Env, client: Any) -> None
         client.beta.responses.create(model=MAIN, input="hi")
     assert client.beta.responses.input_items is not None  # the rest is forwarded
     assert env.main_requests() == []
+
+
+def test_model_calls_the_wrapper_cannot_screen_are_refused(env: Env) -> None:
+    inner = env.sync_client()
+    client = guard_openai(inner, env.guard)
+    with pytest.raises(ConfigurationError, match="compact"):
+        client.responses.compact(model=MAIN, input="summarise")
+    with pytest.raises(ConfigurationError, match="not screened"):
+        client.chat.completions.with_raw_response.stream(model=MAIN, messages=[])
+    assert env.main_requests() == []
+    inner.close()
