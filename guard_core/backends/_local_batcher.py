@@ -66,6 +66,16 @@ class MicroBatcher:
     # -- the worker ---------------------------------------------------------------------------
 
     def _work(self) -> None:
+        try:
+            self._loop()
+        finally:
+            # However the worker ends (close, or an error it re-raised), nobody may wait on it:
+            # later submissions are answered as closed, queued ones are failed now.
+            with self._lock:
+                self._closed = True
+            self._drain()
+
+    def _loop(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -86,7 +96,6 @@ class MicroBatcher:
                 jobs.append(nxt)
                 count += len(nxt[0])
             self._run_jobs(jobs)
-        self._drain()
 
     def _run_jobs(self, jobs: list[_Job]) -> None:
         live = [(requests, future) for requests, future in jobs

@@ -14,7 +14,7 @@ from guard_core import Guard, Policy
 from guard_core.backends._local_engine import Reads
 from guard_core.backends.local import LocalBackend
 from guard_core.content import AssistantMessage, Image, UserMessage
-from guard_core.errors import BackendError
+from guard_core.errors import BackendError, BackendUnavailable
 from guard_core.models import Completion, Exchange, GuardRequest
 
 from ._support import encode, png
@@ -163,3 +163,19 @@ def test_a_closed_backend_answers_errors() -> None:
     assert isinstance(outcome, BackendError) and "closed" in str(outcome)
     verdict = Guard(backend, Policy(on_error="allow")).check("after")
     assert verdict.allowed and verdict.error is not None  # only because the policy says so
+
+
+def test_a_dead_worker_never_leaves_a_caller_waiting() -> None:
+    """A worker that dies (a BaseException it re-raises) closes the batcher: no hang."""
+    from guard_core.backends._local_batcher import MicroBatcher
+
+    def run(requests: Any) -> Any:
+        raise SystemExit("the worker dies")
+
+    batcher = MicroBatcher(run)
+    request = GuardRequest(family="csr4b", messages=({"role": "user", "content": "x"},),
+                           max_tokens=8, slot="prompt", mode="fast", prompt="x")
+    first = batcher.submit([request]).result(timeout=10)
+    assert isinstance(first[0], BackendError)
+    later = batcher.submit([request]).result(timeout=10)  # hung for ever before
+    assert isinstance(later[0], BackendUnavailable)
