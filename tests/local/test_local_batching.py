@@ -165,6 +165,7 @@ def test_a_closed_backend_answers_errors() -> None:
     assert verdict.allowed and verdict.error is not None  # only because the policy says so
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_worker_never_leaves_a_caller_waiting() -> None:
     """A worker that dies (a BaseException it re-raises) closes the batcher: no hang."""
     from guard_core.backends._local_batcher import MicroBatcher
@@ -177,5 +178,7 @@ def test_a_dead_worker_never_leaves_a_caller_waiting() -> None:
                            max_tokens=8, slot="prompt", mode="fast", prompt="x")
     first = batcher.submit([request]).result(timeout=10)
     assert isinstance(first[0], BackendError)
+    assert batcher._thread is not None
+    batcher._thread.join(10)  # the worker re-raised and ended, inside this test
     later = batcher.submit([request]).result(timeout=10)  # hung for ever before
     assert isinstance(later[0], BackendUnavailable)
