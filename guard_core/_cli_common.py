@@ -94,13 +94,8 @@ def build_item(surface: str, text: str, *, context: str | None = None, tool: str
     request = UserMessage(context) if context is not None else None
     if surface == "output":
         return AssistantMessage(text, context=request)
-    if surface == "tool_call":
-        try:
-            arguments = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise ContentError(f"tool_call arguments must be a JSON object such as "
-                               f'{{"path": "/tmp"}}, got invalid JSON: {exc}') from None
-        return ToolCall(tool or "tool", arguments, context=request)
+    if surface == "tool_call":  # ToolCall parses the JSON and says what is wrong with it
+        return ToolCall(tool or "tool", text, context=request)
     if surface == "tool_result":
         return ToolResult(tool or "tool", text)
     if surface == "retrieval":

@@ -106,8 +106,9 @@ def _exchanges(item: Item, policy: Policy, windowing: Windowing) -> list[Exchang
         caption = user[: windowing.window_chars]
         exchanges = [Exchange(caption, image=image) for image in images]
         if len(user) > windowing.window_chars:
-            # The caption holds one window; the rest of a long text is screened on its own.
-            exchanges += [Exchange(window) for window in windowing.split(user)]
+            # The caption holds the first window; the rest of a long text is screened on
+            # its own.
+            exchanges += [Exchange(window) for window in windowing.split(user)[1:]]
         return exchanges
     if assistant is not None:
         return [Exchange(user, assistant=window) for window in windowing.split(assistant)]
@@ -164,15 +165,15 @@ def combine(p: Plan, judgements: list[Judgement], scores: list[float | None], mo
             continue  # unsafe only in categories this policy does not care about
         if judgement.unsafe:
             unsafe = True
-            categories += [c for c in cats if c not in categories]
+            categories += [c for c in cats
+                           if c not in categories and c not in policy.exclude_categories]
     reasons = [j.reasoning for j in judgements if j.reasoning]
     known = [s for s in scores if s is not None]
     return Verdict(
         allowed=not unsafe,
         surface=p.surface,
         policy=_ref(policy),
-        categories=tuple(c for c in categories if c not in policy.exclude_categories) or
-        tuple(categories),
+        categories=tuple(categories),
         reasoning="\n---\n".join(reasons) if reasons else None,
         score=max(known) if known and len(known) == len(scores) else None,
         model=model,

@@ -125,7 +125,7 @@ def test_screen_tool_call_sends_the_call_with_its_user_request(
 def test_screen_bad_tool_arguments_is_a_usage_error_before_any_request(
         guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["screen", "{not json", "--surface", "tool_call"]) == 2
-    assert "must be a JSON object" in capsys.readouterr().err
+    assert "arguments are not valid JSON" in capsys.readouterr().err
     assert guard_env.posts() == []
 
 
