@@ -93,8 +93,9 @@ def bench_prefill(backend: LocalBackend, item_tokens: int, n: int, repeats: int
     assert plan is not None
 
     def rows(reuse: bool) -> list[Reads]:
-        return [Reads(e, plan.first.context, (len(e.ids) + len(plan.first.context) - 1,), reuse)
-                for e in encoded]
+        labels = (plan.first.safe, plan.first.unsafe)
+        return [Reads(e, plan.first.context, (len(e.ids) + len(plan.first.context) - 1,),
+                      labels, reuse) for e in encoded]
 
     def run(reuse: bool) -> Callable[[], object]:
         def go() -> None:

@@ -30,8 +30,9 @@ class MicroBatcher:
     """Merges concurrent submissions into batches run by one worker thread."""
 
     def __init__(self, run: Runner, *, wait_s: float = 0.002, max_requests: int = 256,
-                 name: str = "guard-local") -> None:
+                 name: str = "guard-local", on_stop: Callable[[], None] | None = None) -> None:
         self._run = run
+        self._on_stop = on_stop  # run once, by the worker as it ends (or by close)
         self.wait_s = wait_s
         self.max_requests = max_requests
         self._name = name
@@ -60,7 +61,9 @@ class MicroBatcher:
             self._closed = True
             thread = self._thread
             self._queue.put(None)
-        if thread is not None and thread is not threading.current_thread():
+        if thread is None:
+            self._stopped()
+        elif thread is not threading.current_thread():
             thread.join(timeout)
 
     # -- the worker ---------------------------------------------------------------------------
@@ -74,6 +77,14 @@ class MicroBatcher:
             with self._lock:
                 self._closed = True
             self._drain()
+            self._stopped()
+
+    def _stopped(self) -> None:
+        # On the worker's own thread: a close() whose join timed out mid-batch cannot race
+        # the model state that on_stop releases.
+        if self._on_stop is not None:
+            on_stop, self._on_stop = self._on_stop, None
+            on_stop()
 
     def _loop(self) -> None:
         stopping = False

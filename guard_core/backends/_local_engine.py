@@ -3,10 +3,15 @@
 Single-pass verdicts use **right padding**: every row is ``[shared prefix | own tokens | pad]``,
 so each real token sees exactly what it would see alone (causal attention never looks right,
 and the sliding-window layers count the same real tokens), and the verdict logits are read at
-each row's own positions. The shared prefix is run once per policy and its KV cache reused
-for every batch (the cached layers are referenced, never modified: a batch works on a
-shallow copy). Generation (think / categories modes) uses ``model.generate`` with the usual
-left padding, and reuses the cached prefix when a batch holds a single request.
+each row's own positions. Only the log-probabilities of the few label tokens asked for leave
+the device (the vocabulary's log-sum-exp is taken there), not a vocabulary-wide row.
+
+The shared prefix is run once per policy and its KV cache reused for every batch. A batch
+reads it through a *view*: each layer returns ``prefix + this batch's states`` to attention
+and keeps nothing, so a forward pass never holds every layer's batch-wide KV at once (on the
+4B model that is ~4 KB per token per layer, gigabytes for a full batch) and the cached
+tensors are never modified. Generation (think / categories modes) uses ``model.generate``
+with the usual left padding, and reuses the cached prefix when a batch holds one request.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ class Stats:
 
 @dataclass(frozen=True)
 class Reads:
-    """One row of a single pass: its inputs, the answer tokens appended, where to read."""
+    """One row of a single pass: its inputs, the answer tokens appended, where to read,
+    and which next tokens' log-probabilities to read there."""
 
     encoded: Encoded
     answer: tuple[int, ...]
     positions: tuple[int, ...]  # indices into ids + answer whose next-token logits we want
+    tokens: tuple[int, ...]  # the token ids whose log-probabilities are read at each position
     use_prefix: bool = True
 
 
@@ -50,9 +57,10 @@ class _Prefix:
     ids: tuple[int, ...]
     cache: Any
 
-    def expand(self, batch: int) -> Any:
+    def expand(self, batch: int, *, keep: bool = True) -> Any:
         """A cache for ``batch`` rows that starts with this prefix; the original is untouched
-        (layers replace their tensors on update, so sharing them is safe)."""
+        (layers replace their tensors on update, so sharing them is safe). With
+        ``keep=False`` the layers keep nothing a forward pass adds (see the module doc)."""
         new = copy.copy(self.cache)
         new.layers = []
         for layer in self.cache.layers:
@@ -60,8 +68,32 @@ class _Prefix:
             if getattr(layer, "is_initialized", False) and layer.keys is not None:
                 twin.keys = layer.keys.expand(batch, -1, -1, -1)
                 twin.values = layer.values.expand(batch, -1, -1, -1)
+                if not keep:
+                    twin.__class__ = _view_class(type(layer))
             new.layers.append(twin)
         return new
+
+
+_VIEW_CLASSES: dict[type, type] = {}
+
+
+def _view_class(layer_class: type) -> type:
+    """``layer_class`` whose ``update`` returns ``kept + new`` states and stores nothing.
+
+    A subclass rather than a wrapper, so the cache's ``isinstance`` checks still hold; its
+    masks are sized before any update (from the prefix length), which is what we want."""
+    found = _VIEW_CLASSES.get(layer_class)
+    if found is None:
+        def update(self: Any, key_states: Any, value_states: Any, *args: Any, **kwargs: Any
+                   ) -> tuple[Any, Any]:
+            import torch
+
+            return (torch.cat([self.keys, key_states], dim=-2),
+                    torch.cat([self.values, value_states], dim=-2))
+
+        found = _VIEW_CLASSES[layer_class] = type(
+            f"PrefixView{layer_class.__name__}", (layer_class,), {"update": update})
+    return found
 
 
 @dataclass
@@ -75,7 +107,7 @@ class Engine:
     max_batch_tokens: int = 8192
     max_batch_rows: int = 64
     prefix_cache: bool = True
-    max_prefixes: int = 4
+    max_prefixes: int = 8
     stats: Stats = field(default_factory=Stats)
     _prefixes: OrderedDict[tuple[int, ...], _Prefix] = field(default_factory=OrderedDict)
 
@@ -103,10 +135,15 @@ class Engine:
             self._prefixes.popitem(last=False)
         return found
 
+    def clear(self) -> None:
+        """Drop the cached prefixes (their KV memory); call from the model's thread."""
+        self._prefixes.clear()
+
     # -- single pass ----------------------------------------------------------------------
 
     def read(self, rows: Sequence[Reads]) -> list[Any]:
-        """Log-probabilities (float32, one row per position) at each row's ``positions``."""
+        """Per row, a float32 CPU tensor ``[len(positions), len(tokens)]``: the
+        log-probability of each of its ``tokens`` next, at each of its ``positions``."""
         out: list[Any] = [None] * len(rows)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, row in enumerate(rows):
@@ -157,15 +194,20 @@ class Engine:
                     own = row.encoded.token_type_ids
                     types[r, :len(own)] = torch.tensor(own)
             kwargs["token_type_ids"] = types.to(self.device)
-        cache = prefix.expand(len(rows)) if prefix is not None else None
+        cache = prefix.expand(len(rows), keep=False) if prefix is not None else None
         hidden = self.model.model(
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
             past_key_values=cache, use_cache=cache is not None, **kwargs).last_hidden_state
         self.stats.forward_passes += 1
         self.stats.tokens_computed += sum(len(s) for s in seqs)
         picked = [hidden[r, [p - skip for p in row.positions]] for r, row in enumerate(rows)]
-        logits = self._logits(torch.cat(picked)).float().log_softmax(-1).cpu()
-        return list(torch.split(logits, [len(row.positions) for row in rows]))
+        wanted = [row.tokens for row in rows for _ in row.positions]
+        most = max(len(t) for t in wanted)  # ragged rows repeat their last id, then are cut
+        index = torch.tensor([t + t[-1:] * (most - len(t)) for t in wanted], device=self.device)
+        logits = self._logits(torch.cat(picked)).float()
+        logp = (logits.gather(-1, index) - logits.logsumexp(-1, keepdim=True)).cpu()
+        return [part[:, :len(row.tokens)] for row, part in
+                zip(rows, torch.split(logp, [len(row.positions) for row in rows]), strict=True)]
 
     def _logits(self, hidden: Any) -> Any:
         import torch

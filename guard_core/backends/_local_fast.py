@@ -40,40 +40,47 @@ def read_verdicts(engine: Engine, family: ModelFamily, requests: Sequence[GuardR
     for i, encoded, plan in items:
         n = len(encoded.ids)
         first_at = n + len(plan.first.context) - 1
+        labels = _labels(plan.first)
         if requests[i].slot == "response" and plan.second is not None:
             answer = plan.second[0].context
-            rows.append(Reads(encoded, answer, (first_at, n + len(answer) - 1)))
+            rows.append(Reads(encoded, answer, (first_at, n + len(answer) - 1),
+                              labels + _labels(plan.second[0])))
         else:
-            rows.append(Reads(encoded, plan.first.context, (first_at,)))
+            rows.append(Reads(encoded, plan.first.context, (first_at,), labels))
     again: list[tuple[int, Encoded, Fork]] = []  # the prompt line read harmful
     for (i, encoded, plan), logp in zip(items, engine.read(rows), strict=True):
         request = requests[i]
         try:
-            first, p_first = _label(plan.first, logp[0], family, request, 0, min_label_mass)
+            first, p_first = _label(logp[0, 0:2], family, request, 0, min_label_mass)
             if plan.second is None or request.slot != "response":
                 outcomes[i] = _completion(family, request, (first,), p_first, model)
             elif first:
                 again.append((i, encoded, plan.second[1]))
             else:
-                second, p = _label(plan.second[0], logp[1], family, request, 1, min_label_mass)
+                second, p = _label(logp[1, 2:4], family, request, 1, min_label_mass)
                 outcomes[i] = _completion(family, request, (False, second), p, model)
         except ModelOutputError as exc:
             outcomes[i] = exc
     if not again:
         return
-    redo = [Reads(encoded, fork.context, (len(encoded.ids) + len(fork.context) - 1,))
-            for _, encoded, fork in again]
-    for (i, _, fork), logp in zip(again, engine.read(redo), strict=True):
+    redo = [Reads(encoded, fork.context, (len(encoded.ids) + len(fork.context) - 1,),
+                  _labels(fork)) for _, encoded, fork in again]
+    for (i, _, _), logp in zip(again, engine.read(redo), strict=True):
         try:
-            second, p = _label(fork, logp[0], family, requests[i], 1, min_label_mass)
+            second, p = _label(logp[0, 0:2], family, requests[i], 1, min_label_mass)
             outcomes[i] = _completion(family, requests[i], (True, second), p, model)
         except ModelOutputError as exc:
             outcomes[i] = exc
 
 
-def _label(fork: Fork, logp: Any, family: ModelFamily, request: GuardRequest, line: int,
+def _labels(fork: Fork) -> tuple[int, int]:
+    """The tokens read for a verdict line: (first token of safe, of unsafe)."""
+    return fork.safe, fork.unsafe
+
+
+def _label(pair: Any, family: ModelFamily, request: GuardRequest, line: int,
            min_label_mass: float) -> tuple[bool, float]:
-    safe, unsafe = float(logp[fork.safe]), float(logp[fork.unsafe])
+    safe, unsafe = float(pair[0]), float(pair[1])
     mass = math.exp(safe) + math.exp(unsafe)
     # "not mass >= ..." also catches NaN (float16 overflow): NaN compares false both ways
     if not (math.isfinite(safe) and math.isfinite(unsafe)) or not mass >= min_label_mass:

@@ -16,7 +16,7 @@ from typing import Any
 from guard_core.errors import ConfigurationError, MissingDependencyError
 from guard_core.models import ModelFamily
 
-__all__ = ["Loaded", "load_model", "resolve_device", "resolve_dtype"]
+__all__ = ["Loaded", "check_tuning", "load_model", "resolve_device", "resolve_dtype"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +105,19 @@ def load_model(source: str, family: ModelFamily, *, device: Any = None, dtype: A
     model.to(resolved)
     model.eval()
     return Loaded(model, tokenizer, processor, resolved, resolved_dtype)
+
+
+def check_tuning(options: dict[str, Any]) -> None:
+    """Refuse a tuning option that cannot work, before any model is loaded."""
+    for name in ("max_cached_prefixes", "max_batch_tokens", "max_batch_size",
+                 "max_input_tokens", "max_image_pixels"):
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ConfigurationError(f"LocalBackend({name}={value!r}): give a whole number >= 1")
+    for name, top in (("batch_wait_ms", 10_000.0), ("min_label_mass", 1.0)):
+        value = options.get(name)
+        if value is not None and not (isinstance(value, (int, float))
+                                      and not isinstance(value, bool) and 0 <= value <= top):
+            raise ConfigurationError(f"LocalBackend({name}={value!r}): give a number from 0 "
+                                     f"to {top:g}")

@@ -38,7 +38,7 @@ from guard_core.backends._local_engine import Engine, Stats
 from guard_core.backends._local_fast import FastItem, read_verdicts
 from guard_core.backends._local_images import ImageLoader
 from guard_core.backends._local_inputs import Encoded, Encoder
-from guard_core.backends._local_load import Loaded, load_model
+from guard_core.backends._local_load import Loaded, check_tuning, load_model
 from guard_core.backends.base import Backend, Outcome
 from guard_core.errors import BackendError, ConfigurationError, ContentError, GuardError
 from guard_core.models import Completion, GuardRequest, ModelFamily, family_for_model
@@ -79,6 +79,9 @@ class LocalBackend(Backend):
         local_files_only: never touch the network (``HF_HUB_OFFLINE=1`` works too).
         single_pass: read fast-mode verdicts from logits (True) or generate them.
         prefix_cache: reuse the KV cache of the policy prefix shared by requests.
+        max_cached_prefixes: how many policies' prefix KV caches are kept (least recently
+            used goes first); one per policy in use, ~100 MB each for a 1,500-token policy
+            on the 4B model.
         max_batch_tokens: padded tokens per forward pass (rows x longest row).
         batch_wait_ms: how long the worker waits for concurrent callers to join a batch.
         max_input_tokens: refuse longer requests (default: the model's context).
@@ -98,6 +101,7 @@ class LocalBackend(Backend):
         revision: str | None = None,
         single_pass: bool = True,
         prefix_cache: bool = True,
+        max_cached_prefixes: int = 8,
         max_batch_tokens: int | None = None,
         max_batch_size: int = 64,
         batch_wait_ms: float = 2.0,
@@ -107,14 +111,19 @@ class LocalBackend(Backend):
         max_image_pixels: int = 50_000_000,
         attn_implementation: str | None = None,
     ) -> None:
+        check_tuning(dict(max_cached_prefixes=max_cached_prefixes,
+                           max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
+                           batch_wait_ms=batch_wait_ms, max_input_tokens=max_input_tokens,
+                           min_label_mass=min_label_mass, max_image_pixels=max_image_pixels))
         source = os.fspath(model)
         resolved = _local_family(source, family)
         loaded = load_model(source, resolved, device=device, dtype=dtype,
                             local_files_only=local_files_only, revision=revision,
                             attn_implementation=attn_implementation)
         self._setup(source, resolved, loaded, single_pass=single_pass, prefix_cache=prefix_cache,
-                    max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
-                    batch_wait_ms=batch_wait_ms, max_input_tokens=max_input_tokens,
+                    max_cached_prefixes=max_cached_prefixes, max_batch_tokens=max_batch_tokens,
+                    max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms,
+                    max_input_tokens=max_input_tokens,
                     min_label_mass=min_label_mass, fetch_images=fetch_images,
                     max_image_pixels=max_image_pixels)
 
@@ -128,6 +137,7 @@ class LocalBackend(Backend):
         tuning options (``single_pass``, ``prefix_cache``, ``max_batch_tokens``,
         ``min_label_mass``, ...).
         """
+        check_tuning(options)
         resolved = _local_family(name or "", family)
         param = next(model.parameters())
         loaded = Loaded(model.eval(), tokenizer, processor, param.device, param.dtype)
@@ -136,7 +146,8 @@ class LocalBackend(Backend):
         return backend
 
     def _setup(self, name: str, family: ModelFamily, loaded: Loaded, *, single_pass: bool = True,
-               prefix_cache: bool = True, max_batch_tokens: int | None = None,
+               prefix_cache: bool = True, max_cached_prefixes: int = 8,
+               max_batch_tokens: int | None = None,
                max_batch_size: int = 64, batch_wait_ms: float = 2.0,
                max_input_tokens: int | None = None, min_label_mass: float = 0.5,
                fetch_images: bool = False, max_image_pixels: int = 50_000_000) -> None:
@@ -158,10 +169,12 @@ class LocalBackend(Backend):
             model=loaded.model, device=loaded.device, pad_id=pad if pad is not None else 0,
             eos_ids=tuple(sorted(t for t in eos if isinstance(t, int) and t >= 0)),
             max_batch_tokens=max_batch_tokens or (32768 if loaded.device.type == "cuda" else 8192),
-            max_batch_rows=max_batch_size, prefix_cache=prefix_cache)
+            max_batch_rows=max_batch_size, prefix_cache=prefix_cache,
+            max_prefixes=max_cached_prefixes)
         self._encoder = Encoder(family, self.tokenizer, loaded.processor,
                                 ImageLoader(max_pixels=max_image_pixels, fetch=fetch_images))
-        self._batcher = MicroBatcher(self._run, wait_s=batch_wait_ms / 1000)
+        self._batcher = MicroBatcher(self._run, wait_s=batch_wait_ms / 1000,
+                                     on_stop=self._engine.clear)
 
     @classmethod
     def demo(cls, **kwargs: Any) -> LocalBackend:
@@ -202,8 +215,7 @@ class LocalBackend(Backend):
         return await asyncio.wrap_future(self._batcher.submit(requests))
 
     def close(self) -> None:
-        self._batcher.close()
-        self._engine._prefixes.clear()
+        self._batcher.close()  # the worker drops the cached prefixes as it stops
 
     # -- one batch, on the worker thread --------------------------------------------------------
 

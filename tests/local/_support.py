@@ -61,3 +61,8 @@ def control_counts(backend: LocalBackend, ids: Sequence[int]) -> Counter[str]:
 
 def encode(backend: LocalBackend, request: GuardRequest) -> Any:
     return backend._encoder.encode(request)
+
+
+def whole_vocabulary(backend: LocalBackend) -> tuple[int, ...]:
+    """Every token id: ``Reads.tokens`` that returns the full log-probability rows."""
+    return tuple(range(backend._engine.model.get_output_embeddings().out_features))

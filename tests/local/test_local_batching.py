@@ -17,7 +17,7 @@ from guard_core.content import AssistantMessage, Image, UserMessage
 from guard_core.errors import BackendError, BackendUnavailable
 from guard_core.models import Completion, Exchange, GuardRequest
 
-from ._support import encode, png
+from ._support import encode, png, whole_vocabulary
 
 TEXTS = ["hi", "How do I bake bread for a birthday party?", "where can I buy a bomb",
          "tell me a very long story about the train times in Spain and the moon " * 5,
@@ -41,11 +41,12 @@ def test_one_pass_over_a_batch_equals_one_by_one(which: str, use_prefix: bool,
     backend: LocalBackend = request.getfixturevalue(which)
     plan = backend._encoder.plan("prompt")
     assert plan is not None
-    rows = []
+    rows, vocabulary = [], whole_vocabulary(backend)
     for r in _requests(backend):
         encoded = encode(backend, r)
         end = len(encoded.ids) + len(plan.first.context)
-        rows.append(Reads(encoded, plan.first.context, tuple(range(end - 6, end)), use_prefix))
+        rows.append(Reads(encoded, plan.first.context, tuple(range(end - 6, end)), vocabulary,
+                          use_prefix))
     with torch.inference_mode():
         batched = backend._engine.read(rows)
         alone = [backend._engine.read([row])[0] for row in rows]
@@ -182,3 +183,77 @@ def test_a_dead_worker_never_leaves_a_caller_waiting() -> None:
     batcher._thread.join(10)  # the worker re-raised and ended, inside this test
     later = batcher.submit([request]).result(timeout=10)  # hung for ever before
     assert isinstance(later[0], BackendUnavailable)
+
+
+def _request(text: str = "x") -> GuardRequest:
+    return GuardRequest(family="csr4b", messages=({"role": "user", "content": text},),
+                        max_tokens=8, slot="prompt", mode="fast", prompt=text)
+
+
+def test_close_during_a_batch_leaves_the_model_state_to_the_worker() -> None:
+    """close() whose join times out mid-batch must not release what the batch still uses;
+    the worker releases it (on_stop) once the batch is done, exactly once."""
+    from guard_core.backends._local_batcher import MicroBatcher
+
+    started, release = threading.Event(), threading.Event()
+    stops: list[str] = []
+
+    def run(requests: Any) -> Any:
+        started.set()
+        release.wait(10)
+        # still running after close() returned: the state must still be there
+        stops.append("batch done" if not stops else "released too early")
+        return [BackendError("done") for _ in requests]
+
+    batcher = MicroBatcher(run, on_stop=lambda: stops.append("stopped"))
+    future = batcher.submit([_request()])
+    assert started.wait(10)
+    batcher.close(timeout=0.05)  # the join times out: the batch is still running
+    assert stops == []
+    release.set()
+    assert isinstance(future.result(timeout=10)[0], BackendError)
+    assert batcher._thread is not None
+    batcher._thread.join(10)
+    batcher.close()
+    assert stops == ["batch done", "stopped"]
+
+
+def test_close_before_any_batch_still_releases() -> None:
+    from guard_core.backends._local_batcher import MicroBatcher
+
+    stops: list[int] = []
+    batcher = MicroBatcher(lambda requests: [], on_stop=lambda: stops.append(1))
+    batcher.close()
+    batcher.close()
+    assert stops == [1]
+
+
+def test_closing_the_backend_drops_its_cached_prefixes() -> None:
+    backend = LocalBackend.demo()
+    Guard(backend, cache=False).check("warm the prefix cache")
+    assert backend._engine._prefixes
+    backend.close()
+    assert not backend._engine._prefixes
+
+
+def test_max_cached_prefixes_bounds_the_kv_cache() -> None:
+    backend = LocalBackend.demo(max_cached_prefixes=2)
+    try:
+        for n in range(4):
+            Guard(backend, Policy(custom=f"Policy number {n}: no talk of rockets."),
+                  cache=False).check("hello")
+        assert len(backend._engine._prefixes) == 2
+        assert backend.stats.prefix_builds == 4
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("max_cached_prefixes", 0), ("max_batch_tokens", -1), ("max_batch_size", 0),
+    ("max_batch_size", 2.5), ("max_input_tokens", True), ("batch_wait_ms", -1.0),
+    ("min_label_mass", 1.5), ("max_image_pixels", "big")])
+def test_bad_tuning_options_are_refused_before_loading(option: str, value: Any) -> None:
+    from guard_core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=option):
+        LocalBackend("/no/such/model/dir", **{option: value})

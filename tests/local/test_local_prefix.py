@@ -3,6 +3,9 @@ full recompute (fp32), also when the prefix is far longer than the sliding windo
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import torch
 
 from guard_core import Guard, Policy
@@ -11,7 +14,7 @@ from guard_core.backends.local import LocalBackend
 from guard_core.content import Image
 from guard_core.models import Exchange, GuardRequest
 
-from ._support import encode, png
+from ._support import encode, png, whole_vocabulary
 
 TEXTS = ["How do I bake bread?", "tell me about the moon and a bomb",
          "a much longer question about gardens, tomatoes, watering schedules and soil " * 4,
@@ -25,8 +28,9 @@ def _all_positions(backend: LocalBackend, request: GuardRequest, answer: tuple[i
     encoded = encode(backend, request)
     assert encoded.prefix, "expected a shared prefix"
     every = tuple(range(len(encoded.prefix), len(encoded.ids) + len(answer)))
-    return (Reads(encoded, answer, every, use_prefix=True),
-            Reads(encoded, answer, every, use_prefix=False))
+    vocabulary = whole_vocabulary(backend)
+    return (Reads(encoded, answer, every, vocabulary, use_prefix=True),
+            Reads(encoded, answer, every, vocabulary, use_prefix=False))
 
 
 def _compare(backend: LocalBackend, requests: list[GuardRequest]) -> None:
@@ -115,3 +119,46 @@ def test_prefix_reuse_on_and_off_give_the_same_verdicts(text_backend: LocalBacke
         assert plain.stats.prefix_builds == 0
     finally:
         plain.close()
+
+
+def test_a_batch_reads_the_prefix_through_a_view_that_keeps_nothing(
+        text_backend: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single pass must not keep every layer's batch-wide KV alive until it ends: each
+    layer hands attention ``prefix + batch`` and stays the size of the prefix."""
+    seen: list[Any] = []
+    model = text_backend._engine.model.model
+    real = model.forward
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        if kwargs["input_ids"].shape[0] == 2:  # the batch, not the prefix's own build
+            seen.append(kwargs.get("past_key_values"))
+        return out
+
+    monkeypatch.setattr(model, "forward", spy)
+    Guard(text_backend, Policy(custom="A policy for the view test."), cache=False).check_many(
+        ["first item here", "a second, longer item to pad the batch a little"])
+    views = [cache for cache in seen if cache is not None]
+    assert views, "expected a batch with a cached prefix"
+    for cache in views:
+        for layer in cache.layers:
+            assert type(layer).__name__.startswith("PrefixView")
+            assert layer.keys.shape[0] == 2  # the batch, as a stride-0 view of the prefix
+            assert layer.keys.stride(0) == 0 and layer.values.stride(0) == 0
+
+
+def test_a_prefix_view_layer_returns_prefix_plus_new_and_stores_nothing(
+        text_backend: LocalBackend) -> None:
+    Guard(text_backend, Policy(custom="Yet another policy for one test."), cache=False).check("x")
+    prefix = next(p for p in text_backend._engine._prefixes.values()
+                  if "one test" in text_backend.tokenizer.decode(list(p.ids)))
+    view = prefix.expand(3, keep=False)
+    for original, layer in zip(prefix.cache.layers, view.layers, strict=True):
+        assert isinstance(layer, type(original))  # the cache's isinstance checks hold
+        kept = layer.keys.shape
+        new = torch.randn(3, kept[1], 5, kept[3])
+        keys, values = layer.update(new, new.clone())
+        assert keys.shape == (3, kept[1], kept[2] + 5, kept[3])
+        torch.testing.assert_close(keys[:, :, -5:], new)
+        torch.testing.assert_close(keys[:, :, :kept[2]], original.keys.expand(3, -1, -1, -1))
+        assert layer.keys.shape == kept and values.shape == keys.shape
