@@ -1,13 +1,14 @@
 """The pure steps of ``GuardMiddleware``: agent state -> items, verdicts -> state updates.
 
+The tool-result steps live in ``_tool_results`` and are re-exported here.
+
 Shared by the sync and async hooks; only the guard call differs between them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import (
@@ -15,11 +16,9 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     ToolMessage,
-    convert_to_messages,
 )
-from langgraph.types import Command
 
-from guard_core.content import Item, ToolCall, ToolResult, UserMessage
+from guard_core.content import Item, ToolCall, UserMessage
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict
 
@@ -29,13 +28,15 @@ from ._convert import (
     context_of,
     latest_user_turn,
     tool_call,
-    tool_result_items,
     user_message,
 )
+from ._tool_results import ToolResultShape, normalize_result, result_items, screen_results
 
 __all__ = [
+    "ToolResultShape",
     "input_items",
     "input_update",
+    "normalize_result",
     "output_items",
     "output_update",
     "refuse_call",
@@ -88,8 +89,10 @@ def _meta(message: BaseMessage, verdict: Verdict, decided: str) -> dict[str, Any
 
 # -- input --------------------------------------------------------------------------------------
 
-def input_items(state: Any) -> tuple[list[tuple[HumanMessage, UserMessage]], str | None]:
-    """The user turn not yet screened by this agent, and its key."""
+def input_items(state: Any, allow: Collection[str] = ()
+                ) -> tuple[list[tuple[HumanMessage, UserMessage]], str | None]:
+    """The user turn not yet screened by this agent, and its key (a block the guard
+    cannot read raises :class:`ContentError` unless its type is in ``allow``)."""
     turn = latest_user_turn(_messages(state))
     if not turn:
         return [], None
@@ -99,7 +102,7 @@ def input_items(state: Any) -> tuple[list[tuple[HumanMessage, UserMessage]], str
     key = f"{turn[-1].id}:{digest[:32]}"
     if isinstance(state, Mapping) and state.get(_SEEN) == key:
         return [], key
-    return [(m, user_message(m)) for m in turn], key
+    return [(m, user_message(m, allow)) for m in turn], key
 
 
 def input_update(turn: Sequence[tuple[HumanMessage, UserMessage]], verdicts: Sequence[Verdict],
@@ -131,19 +134,20 @@ def input_update(turn: Sequence[tuple[HumanMessage, UserMessage]], verdicts: Seq
 
 # -- output -------------------------------------------------------------------------------------
 
-def output_items(state: Any) -> tuple[AIMessage | None, list[Item]]:
-    """The model's latest answer and its tool calls, with the user turn as context."""
+def output_items(state: Any, allow: Collection[str] = ()) -> tuple[AIMessage | None, list[Item]]:
+    """The model's latest answer (text, images) and its tool calls, with the user turn as
+    context."""
     messages = _messages(state)
     if not messages or not isinstance(messages[-1], AIMessage):
         return None, []
-    return messages[-1], assistant_items(messages[-1], context_of(messages))
+    return messages[-1], assistant_items(messages[-1], context_of(messages), allow)
 
 
 def output_update(message: AIMessage, items: Sequence[Item], verdicts: Sequence[Verdict],
                   refusal: str) -> dict[str, Any] | None:
     # Tool-call verdicts are enforced (and served from the cache) in wrap_tool_call,
-    # where a block lets the agent go on; here only the answer's text is acted on.
-    text = [v for item, v in zip(items, verdicts, strict=True) if item.surface == "output"]
+    # where a block lets the agent go on; here only the answer (text, images) is acted on.
+    text = [v for item, v in zip(items, verdicts, strict=True) if item.surface != "tool_call"]
     decided, verdict = worst(text)
     if verdict is None:
         return None
@@ -175,81 +179,3 @@ def refuse_call(call: Mapping[str, Any], verdict: Verdict) -> ToolMessage | None
         tool_call_id=call.get("id") or "", name=call.get("name"), status="error",
         response_metadata={"guard_core": guard_metadata(verdict, "block")},
     )
-
-
-ToolResultShape = ToolMessage | Command[Any] | list[Any]
-
-
-def normalize_result(result: Any, tool_call: Mapping[str, Any]) -> ToolResultShape:
-    """A tool's result in a shape whose every message can be screened.
-
-    Messages in a ``Command`` update written as dicts or tuples become messages (LangGraph
-    would convert them after the middleware, unscreened); a list is taken element by element;
-    anything else cannot be screened and becomes an error ``ToolMessage`` (fail closed).
-    """
-    if isinstance(result, ToolMessage):
-        return result
-    if isinstance(result, Command):
-        update = result.update
-        if isinstance(update, Mapping) and update.get("messages"):
-            messages = convert_to_messages(update["messages"])
-            return dataclasses.replace(result, update={**update, "messages": messages})
-        return result  # no messages: nothing reaches the model
-    if isinstance(result, list):
-        return [normalize_result(r, tool_call) for r in result]
-    return ToolMessage(
-        content=f"[tool result withheld by guard-core: the tool returned a "
-                f"{type(result).__name__}, which cannot be screened]",
-        tool_call_id=str(tool_call.get("id")), name=str(tool_call.get("name")), status="error")
-
-
-def _result_messages(result: Any) -> list[BaseMessage]:
-    if isinstance(result, BaseMessage):
-        return [result]
-    if isinstance(result, Command) and isinstance(result.update, Mapping):
-        return [m for m in result.update.get("messages") or () if isinstance(m, BaseMessage)]
-    if isinstance(result, list):
-        return [m for r in result for m in _result_messages(r)]
-    return []
-
-
-def result_items(result: ToolResultShape) -> list[tuple[BaseMessage, list[Item]]]:
-    """Each message a tool produced, with the items to screen in it."""
-    return [(m, tool_result_items(m) if isinstance(m, ToolMessage)
-             else [ToolResult(m.name or "tool", m.text)]) for m in _result_messages(result)]
-
-
-def _screened(message: BaseMessage, verdicts: Sequence[Verdict]) -> BaseMessage:
-    decided, verdict = worst(verdicts)
-    if verdict is None:
-        return message
-    meta = _meta(message, verdict, decided)
-    if decided == "flag":
-        return message.model_copy(update={"response_metadata": meta})
-    if decided == "redact":
-        return message.model_copy(update={"content": redaction(verdict), "response_metadata": meta})
-    withheld = f"[tool result withheld by guard-core: {verdict.reason}]"
-    if not isinstance(message, ToolMessage):
-        return message.model_copy(update={"content": withheld, "response_metadata": meta})
-    return message.model_copy(update={
-        "content": withheld, "status": "error", "artifact": None, "response_metadata": meta})
-
-
-def screen_results(result: ToolResultShape, groups: Sequence[tuple[BaseMessage, list[Item]]],
-                   verdicts: Sequence[Verdict]) -> Any:
-    """``result`` with every message redacted, withheld or flagged per its verdicts."""
-    flat = iter(verdicts)
-    replaced = {id(m): _screened(m, [next(flat) for _ in items]) for m, items in groups}
-    return _rebuilt(result, replaced)
-
-
-def _rebuilt(result: Any, replaced: Mapping[int, BaseMessage]) -> Any:
-    if isinstance(result, BaseMessage):
-        return replaced.get(id(result), result)
-    if isinstance(result, list):
-        return [_rebuilt(r, replaced) for r in result]
-    if isinstance(result, Command) and isinstance(result.update, Mapping) \
-            and result.update.get("messages"):
-        messages = [replaced.get(id(m), m) for m in result.update["messages"]]
-        return dataclasses.replace(result, update={**result.update, "messages": messages})
-    return result

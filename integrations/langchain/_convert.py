@@ -5,17 +5,20 @@ How each LangChain object maps onto a surface:
 - ``HumanMessage``: ``UserMessage(text, images)``; image content blocks in any format
   LangChain normalises (OpenAI ``image_url``, base64 ``image`` blocks, Anthropic
   ``source``) become :class:`~guard_core.content.Image`.
-- ``AIMessage``: ``AssistantMessage(text)`` (when it has text) and one ``ToolCall`` per
-  ``tool_calls`` entry, each with the latest user turn as context.
+- ``AIMessage``: ``AssistantMessage(text)`` (when it has text), its images, and one
+  ``ToolCall`` per ``tool_calls`` entry, each with the latest user turn as context.
 - ``ToolMessage``: ``ToolResult(name, text)`` (+ its images).
 - ``Document``: ``RetrievedChunk(page_content, source=metadata["source"])``.
+
+A message's text is its ``text`` blocks plus the text of its ``text-plain`` blocks and
+text ``file`` blocks; a block the guard cannot read (audio, video, binary files,
+``non_standard``) raises :class:`ContentError` unless its type is in ``allow`` (the
+adapters' ``allow_unscreened``); see ``_blocks``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
@@ -33,12 +36,14 @@ from guard_core.content import (
 )
 from guard_core.errors import ContentError
 
+from ._blocks import read_blocks
+
 __all__ = [
     "assistant_items",
     "chunk",
     "context_of",
     "latest_user_turn",
-    "message_images",
+    "message_parts",
     "text_item",
     "tool_call",
     "tool_result_items",
@@ -46,33 +51,18 @@ __all__ = [
 ]
 
 
-def _image(block: Mapping[str, Any]) -> Image:
-    mime = block.get("mime_type")
-    if block.get("url"):
-        return Image(url=str(block["url"]), mime_type=mime)
-    if block.get("base64"):
-        try:
-            data = base64.b64decode(str(block["base64"]), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ContentError(f"image content block is not valid base64: {exc}") from None
-        return Image(data=data, mime_type=mime)
-    # A provider file id cannot be read here; failing closed beats passing it unscreened.
-    raise ContentError(
-        "cannot screen an image given only by a provider file id; send it as a URL or "
-        "base64 content block so the guard can see it"
-    )
+def message_parts(message: BaseMessage, allow: Collection[str] = ()
+                  ) -> tuple[str, tuple[Image, ...]]:
+    """A message's whole text (text blocks, then readable documents) and its images."""
+    texts, images = read_blocks(message, allow)
+    text = "\n\n".join(t for t in (message.text, *texts) if t) if texts else message.text
+    return text, tuple(images)
 
 
-def message_images(message: BaseMessage) -> tuple[Image, ...]:
-    """Every image in a message's content blocks."""
-    if isinstance(message.content, str):
-        return ()
-    return tuple(_image(block) for block in message.content_blocks if block["type"] == "image")
-
-
-def user_message(message: BaseMessage) -> UserMessage:
-    """A human turn (text + images) as user input."""
-    return UserMessage(message.text, images=message_images(message))
+def user_message(message: BaseMessage, allow: Collection[str] = ()) -> UserMessage:
+    """A human turn (text, attached text documents and images) as user input."""
+    text, images = message_parts(message, allow)
+    return UserMessage(text, images=images)
 
 
 def latest_user_turn(messages: Sequence[BaseMessage]) -> list[HumanMessage]:
@@ -102,21 +92,27 @@ def tool_call(call: Mapping[str, Any], context: UserMessage | None = None) -> To
     return ToolCall(call["name"], call.get("args") or {}, id=call.get("id"), context=context)
 
 
-def assistant_items(message: AIMessage, context: UserMessage | None = None) -> list[Item]:
-    """The model's text (if any) and each of its tool calls."""
+def assistant_items(message: AIMessage, context: UserMessage | None = None,
+                    allow: Collection[str] = ()) -> list[Item]:
+    """The model's text (if any), its images and each of its tool calls."""
+    text, images = message_parts(message, allow)
     items: list[Item] = []
-    if message.text.strip():
-        items.append(AssistantMessage(message.text, context=context))
+    if text.strip():
+        items.append(AssistantMessage(text, context=context))
+    items += images
     items += [tool_call(call, context) for call in message.tool_calls]
     return items
 
 
-def tool_result_items(message: ToolMessage) -> list[Item]:
-    """A tool's output: its text as a ``ToolResult`` and any images it returned."""
+def tool_result_items(message: BaseMessage, allow: Collection[str] = ()) -> list[Item]:
+    """A tool's output (a ``ToolMessage``, or any message a tool returned in a
+    ``Command``): its text as a ``ToolResult`` and any images it returned."""
     name = message.name or "tool"
-    items: list[Item] = [ToolResult(name, message.text, call_id=message.tool_call_id)]
+    text, images = message_parts(message, allow)
+    call_id = message.tool_call_id if isinstance(message, ToolMessage) else None
+    items: list[Item] = [ToolResult(name, text, call_id=call_id)]
     items += [Image(data=i.data, url=i.url, mime_type=i.mime_type, caption=f"output of {name}")
-              for i in message_images(message)]
+              for i in images]
     return items
 
 

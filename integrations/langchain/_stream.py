@@ -2,8 +2,10 @@
 
 The pure bookkeeping shared by the sync and async stream loops of ``GuardRunnable``.
 Screening is cumulative (every check sees all text so far), so a harmful sentence split
-across chunks is still seen whole. Once a chunk carrying tool-call fragments arrives,
-everything after it waits for the final check (half a tool call cannot be judged).
+across chunks is still seen whole. Once a chunk carrying tool-call fragments or a content
+block other than text (an image, a document, audio) arrives, everything after it waits for
+the final check of the whole message (half a tool call cannot be judged, and those blocks
+are screened, or refused, only by that check).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from guard_core.policy import Action
 from guard_core.verdict import Verdict
 
 from ._actions import decision
+from ._blocks import carries_blocks
 from ._convert import text_item
 
 __all__ = ["Incremental", "streamable"]
@@ -53,8 +56,9 @@ class Incremental:
         """Take one chunk; True when a screening is due."""
         self.final = chunk if self.final is None else self.final + chunk
         self.pending.append(chunk)
-        if isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks:
-            self.holding = True
+        if (isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks) \
+                or (isinstance(chunk, BaseMessageChunk) and carries_blocks(chunk)):
+            self.holding = True  # judged only whole: half a call, an image, a document
         self.text += _text(chunk)
         return not self.holding and len(self.text) - self.checked >= self.every
 

@@ -9,7 +9,7 @@ elements removed, a refusal in place of a blocked leaf, or a raised ``GuardViola
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -210,28 +210,32 @@ def _mismatch(value: object, surface: Surface) -> ContentError:
                         f"{tip}")
 
 
-def _message(message: BaseMessage, surface: Surface, context: UserMessage | None) -> Node | None:
+def _message(message: BaseMessage, surface: Surface, context: UserMessage | None,
+             allow: Collection[str]) -> Node | None:
     if surface == "input" and isinstance(message, HumanMessage):
-        return _Message(message, [user_message(message)])
+        return _Message(message, [user_message(message, allow)])
     if surface in ("output", "tool_call") and isinstance(message, AIMessage):
         if surface == "tool_call":
             return _Message(message, [tool_call(c, context) for c in message.tool_calls])
-        return _Message(message, assistant_items(message, context))
+        return _Message(message, assistant_items(message, context, allow))
     if surface == "tool_result" and isinstance(message, ToolMessage):
-        return _Message(message, tool_result_items(message))
+        return _Message(message, tool_result_items(message, allow))
     return None
 
 
 def walk(value: Any, surface: Surface, *, top: bool = True,
-         context: UserMessage | None = None) -> Node:
-    """The tree of ``value`` on ``surface``; ``top`` values of another surface are an error."""
+         context: UserMessage | None = None, allow: Collection[str] = ()) -> Node:
+    """The tree of ``value`` on ``surface``; ``top`` values of another surface are an error.
+
+    A message block the guard cannot read raises :class:`ContentError` unless its type is
+    in ``allow``."""
     if isinstance(value, str):
         return _Text(value, [text_item(value, surface)])
     if isinstance(value, StringPromptValue):
         return _Text(value, [text_item(value.text, surface)],
                      wrap=lambda text: StringPromptValue(text=text))
     if isinstance(value, BaseMessage):
-        node = _message(value, surface, context)
+        node = _message(value, surface, context, allow)
         if node is None and top:
             raise _mismatch(value, surface)
         return node or Node(value)
@@ -243,14 +247,16 @@ def walk(value: Any, surface: Surface, *, top: bool = True,
         return Node(value)
     if isinstance(value, ChatPromptValue):
         return _many(value.messages, surface, context,
-                     lambda messages: ChatPromptValue(messages=messages))
+                     lambda messages: ChatPromptValue(messages=messages), allow)
     if isinstance(value, Mapping):
         if surface == "tool_call" and "name" in value and "args" in value:
             return Node(value, [tool_call(value, context)])
-        return _Dict(value, children={k: walk(v, surface, top=False, context=context)
+        return _Dict(value, children={k: walk(v, surface, top=False, context=context,
+                                               allow=allow)
                                       for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return _many(value, surface, context, type(value) if type(value) in (list, tuple) else list)
+        return _many(value, surface, context,
+                     type(value) if type(value) in (list, tuple) else list, allow)
     if isinstance(value, _SCALARS) and not top:
         return Node(value)
     raise ContentError(
@@ -260,12 +266,12 @@ def walk(value: Any, surface: Surface, *, top: bool = True,
 
 
 def _many(values: Sequence[Any], surface: Surface, context: UserMessage | None,
-          rebuild: Callable[[list[Any]], Any]) -> _Many:
+          rebuild: Callable[[list[Any]], Any], allow: Collection[str]) -> _Many:
     children = []
     for value in values:
         if isinstance(value, HumanMessage):
             context = UserMessage(value.text)  # the request later answers and calls respond to
-        children.append(walk(value, surface, top=False, context=context))
+        children.append(walk(value, surface, top=False, context=context, allow=allow))
     return _Many(values, children=children, rebuild=rebuild)
 
 

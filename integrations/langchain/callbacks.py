@@ -28,7 +28,7 @@ True
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -38,11 +38,13 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from guard_core._unscreened import allowed_types
 from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
 from guard_core.errors import ConfigurationError, GuardViolation
 from guard_core.guard import Guard
 
 from ._actions import agent_from, decision
+from ._blocks import UNSCREENABLE_TYPES
 from ._convert import (
     assistant_items,
     chunk,
@@ -70,6 +72,11 @@ class GuardCallbackHandler(BaseCallbackHandler):
     ``create_agent``'s ``lc_agent_name``, or ``langgraph_node`` when it names an agent of
     the policy set), else the default policy. Every verdict is audited by the guard.
 
+    A message block the guard models cannot judge (``audio``, ``video``, binary ``file``,
+    ``non_standard``) aborts the run with :class:`~guard_core.errors.ContentError`
+    unless its type is named in ``allow_unscreened`` (then it passes unjudged);
+    ``text-plain`` documents are screened as text.
+
     Example::
 
         handler = GuardCallbackHandler(guard)
@@ -79,12 +86,15 @@ class GuardCallbackHandler(BaseCallbackHandler):
     raise_error: bool = True
     run_inline: bool = False  # async runs call us in a worker thread, off the event loop
 
-    def __init__(self, guard: Guard, *, agent: str | None = None) -> None:
+    def __init__(self, guard: Guard, *, agent: str | None = None,
+                 allow_unscreened: Collection[str] = ()) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(
                 f"GuardCallbackHandler needs a Guard, got {type(guard).__name__}")
         self.guard = guard
         self.agent = agent
+        self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
+                                              "GuardCallbackHandler")
         self._runs: dict[UUID, _Run] = {}
         self._lock = threading.Lock()
 
@@ -125,7 +135,8 @@ class GuardCallbackHandler(BaseCallbackHandler):
                             **kwargs: Any) -> None:
         run = self._start(run_id, metadata,
                           context=context_of(messages[-1]) if messages else None)
-        items = [user_message(m) for prompt in messages for m in latest_user_turn(prompt)]
+        items = [user_message(m, self.allow_unscreened)
+                 for prompt in messages for m in latest_user_turn(prompt)]
         self._enforce(items, run.agent)
 
     def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
@@ -141,7 +152,8 @@ class GuardCallbackHandler(BaseCallbackHandler):
             for generation in generations:
                 if isinstance(generation, ChatGeneration) and isinstance(generation.message,
                                                                          AIMessage):
-                    items += assistant_items(generation.message, run.context)
+                    items += assistant_items(generation.message, run.context,
+                                             self.allow_unscreened)
                 elif generation.text.strip():
                     items.append(AssistantMessage(generation.text, context=run.context))
         self._enforce(items, run.agent)
@@ -162,7 +174,7 @@ class GuardCallbackHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         run = self._end(run_id)
         if isinstance(output, ToolMessage):
-            items = tool_result_items(output)
+            items = tool_result_items(output, self.allow_unscreened)
         else:
             items = [ToolResult(run.name, output if isinstance(output, str) else str(output))]
         self._enforce(items, run.agent)

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Annotated, Any, NotRequired, cast
 
 from guard_core.backends.base import Backend
@@ -26,6 +26,8 @@ try:
 except ImportError:  # the middleware needs `langchain` itself, not only langchain-core
     raise MissingDependencyError("langchain", "langchain") from None
 
+from guard_core._unscreened import allowed_types
+
 from ._actions import DEFAULT_REFUSAL
 from ._agent_steps import (
     input_items,
@@ -39,6 +41,7 @@ from ._agent_steps import (
     screen_results,
     tool_context,
 )
+from ._blocks import UNSCREENABLE_TYPES
 
 __all__ = ["AgentResolver", "GuardMiddleware", "GuardState"]
 
@@ -73,6 +76,13 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
     the agent's ``create_agent(name=...)``; ``langgraph_node`` when it names a known agent;
     else the policy set's default. So one middleware serves every agent in a graph.
 
+    Message content blocks the guard models cannot judge (``audio``, ``video``, binary
+    ``file``, ``non_standard``): in the user turn or the model's answer they raise
+    :class:`~guard_core.errors.ContentError` (the model never sees the turn); in a tool
+    result the message is withheld as an error ``ToolMessage`` and the agent goes on.
+    ``text-plain`` documents are screened as text. ``allow_unscreened`` names the block
+    types that may pass unjudged instead (e.g. ``{"audio"}``).
+
     Model tokens streamed with ``stream_mode="messages"`` leave before ``after_model``
     runs; stream ``values``/``updates`` (or put a buffered ``GuardRunnable`` after the
     model) when nothing unscreened may reach the user.
@@ -87,7 +97,8 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
 
     def __init__(self, guard: Guard | Policy | PolicySet, *, backend: Backend | None = None,
                  agent: str | AgentResolver | None = None, context_key: str = "guard_agent",
-                 refusal: str = DEFAULT_REFUSAL, name: str | None = None) -> None:
+                 refusal: str = DEFAULT_REFUSAL, allow_unscreened: Collection[str] = (),
+                 name: str | None = None) -> None:
         super().__init__()
         if isinstance(guard, Policy | PolicySet):
             if backend is None:
@@ -102,6 +113,8 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         self.agent = agent
         self.context_key = context_key
         self.refusal = refusal
+        self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
+                                              "GuardMiddleware")
         self.tools = []
         self._name = name
 
@@ -117,7 +130,7 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
 
     @hook_config(can_jump_to=["end"])
     def before_model(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        turn, key = input_items(state)
+        turn, key = input_items(state, self.allow_unscreened)
         if not turn:
             return None
         verdicts = self.guard.check_many([i for _, i in turn], agent=self._agent(state, runtime))
@@ -126,7 +139,7 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
     @hook_config(can_jump_to=["end"])
     async def abefore_model(self, state: GuardState, runtime: Runtime[Any]
                             ) -> dict[str, Any] | None:
-        turn, key = input_items(state)
+        turn, key = input_items(state, self.allow_unscreened)
         if not turn:
             return None
         verdicts = await self.guard.acheck_many([i for _, i in turn],
@@ -137,7 +150,7 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
 
     @hook_config(can_jump_to=["end"])
     def after_model(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        message, items = output_items(state)
+        message, items = output_items(state, self.allow_unscreened)
         if message is None or not items:
             return None
         verdicts = self.guard.check_many(items, agent=self._agent(state, runtime))
@@ -146,7 +159,7 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
     @hook_config(can_jump_to=["end"])
     async def aafter_model(self, state: GuardState, runtime: Runtime[Any]
                            ) -> dict[str, Any] | None:
-        message, items = output_items(state)
+        message, items = output_items(state, self.allow_unscreened)
         if message is None or not items:
             return None
         verdicts = await self.guard.acheck_many(items, agent=self._agent(state, runtime))
@@ -162,8 +175,8 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         refusal = refuse_call(request.tool_call, self.guard.check(call, agent=agent))
         if refusal is not None:
             return refusal
-        result = normalize_result(handler(request), request.tool_call)
-        groups = result_items(result)
+        result = normalize_result(handler(request), request.tool_call, self.allow_unscreened)
+        groups = result_items(result, self.allow_unscreened)
         verdicts = self.guard.check_many([i for _, items in groups for i in items], agent=agent)
         # a list result (accepted by this LangGraph's ToolNode) comes back as a list
         return cast("ToolMessage | Command[Any]", screen_results(result, groups, verdicts))
@@ -177,8 +190,9 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         refusal = refuse_call(request.tool_call, await self.guard.acheck(call, agent=agent))
         if refusal is not None:
             return refusal
-        result = normalize_result(await handler(request), request.tool_call)
-        groups = result_items(result)
+        result = normalize_result(await handler(request), request.tool_call,
+                                  self.allow_unscreened)
+        groups = result_items(result, self.allow_unscreened)
         verdicts = await self.guard.acheck_many([i for _, items in groups for i in items],
                                                 agent=agent)
         # a list result (accepted by this LangGraph's ToolNode) comes back as a list

@@ -10,19 +10,21 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any, Literal, get_args
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
+from guard_core._unscreened import allowed_types
 from guard_core.content import Surface
 from guard_core.errors import ConfigurationError, GuardError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.policy import Action
 
 from ._actions import DEFAULT_REFUSAL, agent_from
+from ._blocks import UNSCREENABLE_TYPES
 from ._stream import Incremental, streamable
 from ._tree import Node, Rules, walk
 
@@ -53,6 +55,12 @@ class GuardRunnable(Runnable[Any, Any]):
     (Inner steps' own events, such as ``astream_events``' ``on_chat_model_stream``, are
     not this chain's output and are not held back.)
 
+    Message content blocks the guard models cannot judge (``audio``, ``video``, binary
+    ``file``, ``non_standard``, an image given only by a provider file id) raise
+    :class:`~guard_core.errors.ContentError`; ``text-plain`` documents and text files are
+    screened as text. ``allow_unscreened`` names the block types that may pass unjudged
+    instead (e.g. ``{"audio"}`` when audio is transcribed and screened elsewhere).
+
     The agent whose policy judges is resolved as in ``_actions`` (``agent=``,
     ``configurable["guard_agent"]``, ``create_agent(name=...)``, ``langgraph_node``).
 
@@ -65,7 +73,8 @@ class GuardRunnable(Runnable[Any, Any]):
     def __init__(self, guard: Guard, surface: Surface = "input", *, on_block: OnBlock = "raise",
                  action: Action | None = None, agent: str | None = None,
                  refusal: str = DEFAULT_REFUSAL, streaming: Streaming = "buffer",
-                 stream_chars: int = 200, name: str | None = None) -> None:
+                 stream_chars: int = 200, allow_unscreened: Collection[str] = (),
+                 name: str | None = None) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(f"GuardRunnable needs a Guard, got {type(guard).__name__}")
         if surface not in _SURFACES:
@@ -85,6 +94,8 @@ class GuardRunnable(Runnable[Any, Any]):
         self.rules = Rules(on_block=on_block, action=action, refusal=refusal)
         self.streaming = streaming
         self.stream_chars = stream_chars
+        self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
+                                              "GuardRunnable")
         self.name = name or f"Guard[{surface}]"
 
     def __repr__(self) -> str:
@@ -112,13 +123,13 @@ class GuardRunnable(Runnable[Any, Any]):
 
     def _screen(self, value: Any, run_manager: CallbackManagerForChainRun,
                 config: RunnableConfig) -> Any:
-        node = walk(value, self.surface)
+        node = walk(value, self.surface, allow=self.allow_unscreened)
         return self._finish(node, self.guard.check_many(node.all_items(),
                                                         agent=self._agent(config)))
 
     async def _ascreen(self, value: Any, run_manager: AsyncCallbackManagerForChainRun,
                        config: RunnableConfig) -> Any:
-        node = walk(value, self.surface)
+        node = walk(value, self.surface, allow=self.allow_unscreened)
         return self._finish(node, await self.guard.acheck_many(node.all_items(),
                                                                agent=self._agent(config)))
 
@@ -141,7 +152,7 @@ class GuardRunnable(Runnable[Any, Any]):
         groups: dict[str | None, list[int]] = {}
         for i, (value, cfg) in enumerate(zip(inputs, config, strict=True)):
             try:
-                nodes.append(walk(value, self.surface))
+                nodes.append(walk(value, self.surface, allow=self.allow_unscreened))
                 groups.setdefault(self._agent(cfg), []).append(i)
             except GuardError as exc:
                 nodes.append(exc)
@@ -221,7 +232,7 @@ class GuardRunnable(Runnable[Any, Any]):
                             raise GuardViolation(verdict)
                         break  # nothing left yet: judge what there is as a whole below
                     yield from state.release()
-            node = walk(state.final, self.surface)
+            node = walk(state.final, self.surface, allow=self.allow_unscreened)
             verdicts = self.guard.check_many(node.all_items(), agent=agent)
             yield from state.last(verdicts, lambda: self._finish(node, verdicts))
             return
@@ -248,7 +259,7 @@ class GuardRunnable(Runnable[Any, Any]):
                     for chunk in state.release():
                         yield chunk
                 pending = await anext(chunks, _END)
-            node = walk(state.final, self.surface)
+            node = walk(state.final, self.surface, allow=self.allow_unscreened)
             verdicts = await self.guard.acheck_many(node.all_items(), agent=agent)
             for chunk in state.last(verdicts, lambda: self._finish(node, verdicts)):
                 yield chunk

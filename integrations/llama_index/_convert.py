@@ -1,28 +1,31 @@
 """LlamaIndex objects -> guard-core items, and the markers that replace withheld content.
 
-Pure functions, no I/O beyond reading an image file a node points at. Image URLs are handed
-to the guard as URLs and never fetched here (``ImageNode.resolve_image`` would fetch them,
-so it is never called).
+Pure functions, no I/O beyond reading an image or document file a node or block points at.
+Image URLs are handed to the guard as URLs and never fetched here
+(``ImageNode.resolve_image`` would fetch them, so it is never called); a document given
+only by URL cannot be read, so it is not screenable (see ``_blocks``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from llama_index.core.base.llms.types import ImageBlock, TextBlock
+from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, Node
 from llama_index.core.tools import ToolMetadata, ToolOutput
 
+from guard_core._unscreened import refuse
 from guard_core.content import Image, Item, RetrievedChunk, ToolCall, ToolResult
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict
 
+from ._blocks import image_item, read_blocks
+
 __all__ = [
     "call_item",
+    "image_item",
+    "message_parts",
     "node_items",
     "output_items",
     "tool_kwargs",
@@ -30,38 +33,13 @@ __all__ = [
 ]
 
 
-def image_item(*, data_b64: bytes | str | None = None, path: str | Path | None = None,
-               url: object = None, mime_type: str | None = None, caption: str | None = None,
-               where: str) -> Image | None:
-    """One :class:`Image` from whichever of base64 data, file path or URL is set."""
-    try:
-        if data_b64:
-            try:
-                data = base64.b64decode(data_b64, validate=True)
-            except (binascii.Error, ValueError):
-                raise ContentError(f"{where}: image is not valid base64") from None
-            return Image(data=data, mime_type=mime_type, caption=caption)
-        if path:
-            try:
-                raw = Path(path).read_bytes()
-            except OSError as exc:
-                raise ContentError(f"{where}: cannot read image file {str(path)!r}: "
-                                   f"{exc.strerror or exc}") from None
-            return Image(data=raw, mime_type=mime_type, caption=caption)
-        if url:
-            return Image(url=str(url), caption=caption)
-    except ContentError as exc:
-        if str(exc).startswith(where):
-            raise
-        raise ContentError(f"{where}: {exc}") from None
-    return None
-
-
-def node_items(node: BaseNode, query: str | None) -> list[Item]:
+def node_items(node: BaseNode, query: str | None, allow: Collection[str] = ()) -> list[Item]:
     """What the LLM would read from ``node``: its text (with LLM-visible metadata) and image.
 
     An image node gives two items, its text as a chunk and its image (captioned with the
-    text), so the text is screened even under a policy that does not screen images.
+    text), so the text is screened even under a policy that does not screen images. A
+    ``Node``'s audio or video resource cannot be judged: :class:`ContentError` unless
+    ``audio`` / ``video`` is in ``allow``.
     """
     text = node.get_content(metadata_mode=MetadataMode.LLM)
     source = node.node_id
@@ -74,10 +52,14 @@ def node_items(node: BaseNode, query: str | None) -> list[Item]:
     if isinstance(node, ImageNode):
         image = image_item(data_b64=node.image, path=node.image_path, url=node.image_url,
                            mime_type=node.image_mimetype, caption=text or None, where=where)
-    elif isinstance(node, Node) and node.image_resource is not None:
+    elif isinstance(node, Node):
+        for kind, resource in (("audio", node.audio_resource), ("video", node.video_resource)):
+            if resource is not None:
+                refuse(kind, where, allow, what=f"{kind} resource")
         res = node.image_resource
-        image = image_item(data_b64=res.data, path=res.path, url=res.url,
-                           mime_type=res.mimetype, caption=text or None, where=where)
+        if res is not None:
+            image = image_item(data_b64=res.data, path=res.path, url=res.url,
+                               mime_type=res.mimetype, caption=text or None, where=where)
     if image is not None:
         items.append(image)
     return items
@@ -111,24 +93,28 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def output_items(name: str, output: ToolOutput) -> list[Item]:
-    """A tool's output as the model will read it: its text, then each image block."""
-    text = "\n".join(b.text for b in output.blocks if isinstance(b, TextBlock))
+def output_items(name: str, output: ToolOutput, allow: Collection[str] = ()) -> list[Item]:
+    """A tool's output as the model will read it: its text (text blocks, text documents,
+    citations), then each image. A block the guard cannot read raises
+    :class:`ContentError` unless its type is in ``allow``."""
+    texts, images = read_blocks(output.blocks, f"tool {name!r} output", allow)
+    text = "\n".join(texts)
     items: list[Item] = [ToolResult(name, text)] if text.strip() else []
-    for i, block in enumerate(output.blocks):
-        if isinstance(block, ImageBlock):
-            data = block.image if isinstance(block.image, bytes) else None
-            image = image_item(data_b64=data, path=block.path, url=block.url,
-                               mime_type=block.image_mimetype,
-                               where=f"tool {name!r} output image {i}")
-            if image is not None:
-                items.append(image)
-    if not items and output.raw_output not in (None, ""):
-        # blocks of a kind we cannot read (audio, documents): judge their text form
-        items.append(ToolResult(name, str(output.raw_output)))
+    items += images
+    if not output.blocks and output.raw_output not in (None, ""):
+        items.append(ToolResult(name, str(output.raw_output)))  # no blocks: judge its str
     return items
 
 
-def withheld_text(what: str, verdict: Verdict) -> str:
-    """The marker the model reads instead of withheld content."""
-    return f"[guard-core: {what} withheld: {verdict.reason}]"
+def message_parts(message: ChatMessage, where: str, allow: Collection[str] = ()
+                  ) -> tuple[str, list[Image]]:
+    """A chat message's text (text blocks, text documents, citations) and its images."""
+    texts, images = read_blocks(message.blocks, where, allow)
+    return "\n".join(texts), images
+
+
+def withheld_text(what: str, verdict: Verdict | ContentError) -> str:
+    """The marker the model reads instead of withheld content (judged unsafe, or
+    holding a block the guard cannot read)."""
+    reason = verdict.reason if isinstance(verdict, Verdict) else str(verdict)
+    return f"[guard-core: {what} withheld: {reason}]"

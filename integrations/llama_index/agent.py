@@ -12,7 +12,7 @@ still screened before it runs / before the model reads it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from llama_index.core.agent.workflow import AgentOutput, FunctionAgent, ToolCallResult
@@ -23,12 +23,14 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import AsyncBaseTool, BaseTool, ToolOutput
 
+from guard_core._unscreened import allowed_types
 from guard_core.content import AssistantMessage, Item, ToolCall, UserMessage
 from guard_core.errors import GuardViolation
 from guard_core.guard import Guard
-from guard_core.verdict import Verdict
+from guard_core.verdict import Verdict, strongest
 
-from ._convert import call_item
+from ._blocks import UNSCREENABLE_TYPES
+from ._convert import call_item, message_parts
 from .tools import guard_tools
 
 __all__ = ["GuardedFunctionAgent"]
@@ -50,6 +52,13 @@ class GuardedFunctionAgent(FunctionAgent):
     :func:`guard_tools` (outputs screened; calls already screened here), so in an
     ``AgentWorkflow`` each agent's tools are judged under that agent's policy.
 
+    The user's message is screened with its images; text documents and citation blocks
+    count as text. A block the guard models cannot judge (``AudioBlock``, ``VideoBlock``, a
+    ``DocumentBlock`` that is not text) in the user's message or the model's answer raises
+    :class:`~guard_core.errors.ContentError`, and in a tool's output withholds that output,
+    unless its type is named in ``allow_unscreened`` (e.g. ``{"audio"}``: then it passes
+    unjudged).
+
     ``streaming`` defaults to False: with True, token deltas reach the event stream before
     the whole answer could be judged (the stored answer is still screened).
     Tools from a ``tool_retriever`` are screened on the call, not the output: wrap them
@@ -63,17 +72,25 @@ class GuardedFunctionAgent(FunctionAgent):
     guard: Any = Field(exclude=True, description="The guard_core.Guard that judges this agent.")
     guard_agent: str | None = Field(default=None, description="Policy agent name (default: name).")
     screen_input: bool = True
+    allow_unscreened: tuple[str, ...] = Field(
+        default=(),
+        description="Block types the guard cannot judge that may pass unjudged: audio, "
+                    "video, document.")
     max_blocked_rounds: int = Field(default=3, ge=0)
     refusal: str = Field(default="I can't help with that: {reason}.",
                          description="What a blocked answer becomes; {reason} is filled in.")
 
-    def __init__(self, *, guard: Guard, streaming: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, guard: Guard, streaming: bool = False,
+                 allow_unscreened: Collection[str] = (), **kwargs: Any) -> None:
         if not isinstance(guard, Guard):
             raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
-        super().__init__(guard=guard, streaming=streaming, **kwargs)
+        allow = tuple(sorted(allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
+                                           "GuardedFunctionAgent")))
+        super().__init__(guard=guard, streaming=streaming, allow_unscreened=allow, **kwargs)
         if self.tools:
             wrapped: list[BaseTool | Callable[..., Any]] = [
-                *guard_tools(self.tools, guard, self.policy_agent, screen_calls=False)]
+                *guard_tools(self.tools, guard, self.policy_agent, screen_calls=False,
+                             allow_unscreened=allow)]
             self.tools = wrapped
 
     @property
@@ -83,28 +100,32 @@ class GuardedFunctionAgent(FunctionAgent):
 
     async def take_step(self, ctx: AgentContext, llm_input: list[ChatMessage],
                         tools: Sequence[AsyncBaseTool], memory: BaseMemory) -> AgentOutput:
-        text = _last_user_text(llm_input)
-        request = UserMessage(text) if text is not None else None
+        user = _last_user(llm_input)
+        request = UserMessage(user.content or "") if user is not None else None  # as context
         scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
-        if self.screen_input and request is not None and not scratchpad \
+        if self.screen_input and user is not None and not scratchpad \
                 and llm_input[-1].role == MessageRole.USER:
-            verdict = await self.guard.acheck(request, agent=self.policy_agent)
+            text, images = message_parts(user, "user message", self.allow_unscreened)
+            verdict = await self.guard.acheck(UserMessage(text, images=tuple(images)),
+                                              agent=self.policy_agent)
             if _blocks(verdict):
                 return await self._refuse(ctx, verdict)
         for _ in range(self.max_blocked_rounds + 1):
             output = await super().take_step(ctx, llm_input, tools, memory)
             calls = list(output.tool_calls)
-            text = output.response.content or ""
-            # The answer's text is judged too when it comes with tool calls: it reaches the
-            # event stream and memory either way.
-            items: list[Item] = [_call(c, request) for c in calls]
+            text, images = message_parts(output.response, "the model's answer",
+                                         self.allow_unscreened)
+            # The answer (text, images) is judged too when it comes with tool calls: it
+            # reaches the event stream and memory either way.
+            answer: list[Item] = [*images]
             if text or not calls:
-                items.append(AssistantMessage(text, context=request))
-            verdicts = await self.guard.acheck_many(items, agent=self.policy_agent)
-            if text or not calls:
-                *verdicts, said = verdicts
-                if _blocks(said):
-                    await self._withhold_text(ctx, output, said)
+                answer.insert(0, AssistantMessage(text, context=request))
+            verdicts = await self.guard.acheck_many([*(_call(c, request) for c in calls),
+                                                     *answer], agent=self.policy_agent)
+            said = strongest(verdicts[len(calls):])
+            verdicts = verdicts[:len(calls)]
+            if said is not None and _blocks(said):
+                await self._withhold_text(ctx, output, said)
             if not calls:
                 return output
             blocked = [(c, v) for c, v in zip(calls, verdicts, strict=True) if _blocks(v)]
@@ -164,8 +185,8 @@ def _call(selection: ToolSelection, request: UserMessage | None) -> ToolCall:
     return ToolCall(item.name, item.arguments, id=selection.tool_id, context=request)
 
 
-def _last_user_text(messages: Sequence[ChatMessage]) -> str | None:
+def _last_user(messages: Sequence[ChatMessage]) -> ChatMessage | None:
     for message in reversed(messages):
         if message.role == MessageRole.USER:
-            return message.content or ""
+            return message
     return None

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 from llama_index.core.bridge.pydantic import Field
@@ -25,6 +25,7 @@ from llama_index.core.schema import (
     QueryBundle,
 )
 
+from guard_core._unscreened import allowed_types
 from guard_core.content import Item
 from guard_core.errors import ContentError
 from guard_core.guard import Guard
@@ -37,6 +38,7 @@ __all__ = ["GuardNodePostprocessor", "NodeAction"]
 
 NodeAction = Literal["drop", "redact", "flag"]
 _ACTIONS = ("drop", "redact", "flag")
+_MEDIA = frozenset({"audio", "video"})  # what a node holds that the guard cannot judge
 
 
 class GuardNodePostprocessor(BaseNodePostprocessor):
@@ -63,6 +65,11 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
       and embedding text (redacted nodes carry it too). A node the
       guard could not judge (backend error) is dropped even here: fail closed.
 
+    A ``Node`` with an audio or video resource cannot be judged by the guard models: it
+    raises :class:`~guard_core.errors.ContentError` (as an unreadable image does) unless
+    ``allow_unscreened`` names that kind (``{"audio"}``, ``{"video"}``); the node's text
+    and image are screened either way.
+
     Redacted and flagged nodes are copies; the index's own nodes are never modified.
 
     Example::
@@ -74,17 +81,22 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
     action: NodeAction = Field(default="drop", description="drop, redact or flag")
     agent: str | None = Field(default=None, description="Agent whose policy judges nodes.")
     metadata_key: str = Field(default="guard_verdict")
+    allow_unscreened: tuple[str, ...] = Field(
+        default=(),
+        description="Node media the guard cannot judge that may pass unjudged: audio, video.")
     on_verdict: Callable[[NodeWithScore, Verdict], None] | None = Field(
         default=None, exclude=True,
         description="Called with each node and verdict (an image node: text, then image).")
 
     def __init__(self, guard: Guard, action: NodeAction = "drop", agent: str | None = None,
-                 **kwargs: Any) -> None:
+                 *, allow_unscreened: Collection[str] = (), **kwargs: Any) -> None:
         if not isinstance(guard, Guard):
             raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
         if action not in _ACTIONS:
             raise ValueError(f"action must be one of {', '.join(_ACTIONS)}; got {action!r}")
-        fields: dict[str, Any] = {"guard": guard, "action": action, "agent": agent, **kwargs}
+        allow = tuple(sorted(allowed_types(allow_unscreened, _MEDIA, "GuardNodePostprocessor")))
+        fields: dict[str, Any] = {"guard": guard, "action": action, "agent": agent,
+                                  "allow_unscreened": allow, **kwargs}
         super().__init__(**fields)
 
     @classmethod
@@ -119,7 +131,7 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
         items: list[Item] = []
         owners: list[int] = []
         for index, scored in enumerate(nodes):
-            for item in node_items(scored.node, query):
+            for item in node_items(scored.node, query, self.allow_unscreened):
                 items.append(item)
                 owners.append(index)
         return items, owners

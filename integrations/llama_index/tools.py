@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from llama_index.core.tools import BaseTool, FunctionTool, ToolMetadata, ToolOutput
 from llama_index.core.tools.types import AsyncBaseTool
 
-from guard_core.errors import GuardViolation
+from guard_core._unscreened import allowed_types
+from guard_core.content import Item
+from guard_core.errors import ContentError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict, strongest
 
+from ._blocks import UNSCREENABLE_TYPES
 from ._convert import call_item, output_items, tool_kwargs, withheld_text
 
 __all__ = ["GuardedFunctionTool", "GuardedTool", "guard_tool", "guard_tools"]
@@ -37,9 +40,11 @@ class _Screen:
     """The screening both wrappers share; only the inner call differs."""
 
     def __init__(self, tool: BaseTool, guard: Guard, agent: str | None,
-                 screen_calls: bool, screen_outputs: bool, skip: str | None) -> None:
+                 screen_calls: bool, screen_outputs: bool, skip: str | None,
+                 allow: Collection[str]) -> None:
         if not isinstance(guard, Guard):
             raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
+        self.allow = allowed_types(allow, UNSCREENABLE_TYPES, "guard_tools")
         self.inner = tool
         self.guard = guard
         self.agent = agent
@@ -64,6 +69,17 @@ class _Screen:
                     "do not retry it with the same arguments.",
             tool_name=self.name, raw_input=arguments, raw_output=None, is_error=True,
             exception=GuardViolation(verdict))
+
+    def items(self, output: ToolOutput, arguments: dict[str, Any]
+              ) -> tuple[list[Item], ToolOutput | None]:
+        """The items to screen, or the withheld output when the guard cannot read it."""
+        try:
+            return output_items(self.name, output, self.allow), None
+        except ContentError as exc:
+            return [], ToolOutput(
+                content=withheld_text(f"output of tool {self.name!r}", exc),
+                tool_name=self.name, raw_input=arguments, raw_output=None, is_error=True,
+                exception=exc)
 
     def judged(self, output: ToolOutput, verdicts: Sequence[Verdict],
                arguments: dict[str, Any]) -> ToolOutput:
@@ -90,7 +106,9 @@ class _Screen:
         output = call()
         if not self.screen_outputs:
             return output
-        items = output_items(self.name, output)
+        items, withheld = self.items(output, arguments)
+        if withheld is not None:
+            return withheld
         return self.judged(output, self.guard.check_many(items, agent=self.agent)
                            if items else [], arguments)
 
@@ -105,7 +123,9 @@ class _Screen:
         output: ToolOutput = await call()
         if not self.screen_outputs:
             return output
-        items = output_items(self.name, output)
+        items, withheld = self.items(output, arguments)
+        if withheld is not None:
+            return withheld
         return self.judged(output, await self.guard.acheck_many(items, agent=self.agent)
                            if items else [], arguments)
 
@@ -114,8 +134,10 @@ class GuardedTool(AsyncBaseTool):
     """Any LlamaIndex tool behind the guard; same metadata, so the LLM sees the same tool."""
 
     def __init__(self, tool: BaseTool, guard: Guard, agent: str | None = None, *,
-                 screen_calls: bool = True, screen_outputs: bool = True) -> None:
-        self._screen = _Screen(tool, guard, agent, screen_calls, screen_outputs, None)
+                 screen_calls: bool = True, screen_outputs: bool = True,
+                 allow_unscreened: Collection[str] = ()) -> None:
+        self._screen = _Screen(tool, guard, agent, screen_calls, screen_outputs, None,
+                               allow_unscreened)
 
     @property
     def metadata(self) -> ToolMetadata:
@@ -150,12 +172,13 @@ class GuardedFunctionTool(FunctionTool):
     """
 
     def __init__(self, tool: FunctionTool, guard: Guard, agent: str | None = None, *,
-                 screen_calls: bool = True, screen_outputs: bool = True) -> None:
+                 screen_calls: bool = True, screen_outputs: bool = True,
+                 allow_unscreened: Collection[str] = ()) -> None:
         super().__init__(fn=tool.fn, async_fn=tool.async_fn, metadata=tool.metadata)
         self.requires_context = tool.requires_context
         self.ctx_param_name = tool.ctx_param_name
         self._screen = _Screen(tool, guard, agent, screen_calls, screen_outputs,
-                               tool.ctx_param_name)
+                               tool.ctx_param_name, allow_unscreened)
         self._inner_fn = tool
 
     @property
@@ -183,7 +206,8 @@ class GuardedFunctionTool(FunctionTool):
 
 
 def guard_tool(tool: BaseTool | Callable[..., Any], guard: Guard, agent: str | None = None, *,
-               screen_calls: bool = True, screen_outputs: bool = True) -> AsyncBaseTool:
+               screen_calls: bool = True, screen_outputs: bool = True,
+               allow_unscreened: Collection[str] = ()) -> AsyncBaseTool:
     """Wrap one tool (a plain function becomes a ``FunctionTool`` first, as agents do)."""
     if isinstance(tool, GuardedTool | GuardedFunctionTool):
         tool = tool.inner  # re-wrapping replaces the guard settings, never stacks them
@@ -191,7 +215,8 @@ def guard_tool(tool: BaseTool | Callable[..., Any], guard: Guard, agent: str | N
         if not callable(tool):
             raise TypeError(f"not a LlamaIndex tool or a function: {type(tool).__name__}")
         tool = FunctionTool.from_defaults(tool)
-    options: dict[str, Any] = {"screen_calls": screen_calls, "screen_outputs": screen_outputs}
+    options: dict[str, Any] = {"screen_calls": screen_calls, "screen_outputs": screen_outputs,
+                               "allow_unscreened": allow_unscreened}
     if isinstance(tool, FunctionTool):
         return GuardedFunctionTool(tool, guard, agent, **options)
     return GuardedTool(tool, guard, agent, **options)
@@ -199,7 +224,8 @@ def guard_tool(tool: BaseTool | Callable[..., Any], guard: Guard, agent: str | N
 
 def guard_tools(tools: Sequence[BaseTool | Callable[..., Any]], guard: Guard,
                 agent: str | None = None, *, screen_calls: bool = True,
-                screen_outputs: bool = True) -> list[AsyncBaseTool]:
+                screen_outputs: bool = True,
+                allow_unscreened: Collection[str] = ()) -> list[AsyncBaseTool]:
     """Wrap LlamaIndex tools so every call is screened before it runs and its output after.
 
     Each call's arguments are judged as a ``tool_call`` under ``agent``'s policy; a block
@@ -209,6 +235,12 @@ def guard_tools(tools: Sequence[BaseTool | Callable[..., Any]], guard: Guard,
     (``is_error=True``, or ``False`` under a ``redact`` action). A ``flag`` action lets the
     call or output through and logs a warning. Name, description and schema are unchanged.
 
+    An output block the guard models cannot judge (``AudioBlock``, ``VideoBlock``, a
+    ``DocumentBlock`` that is not text) withholds the whole output the same way
+    (``is_error=True``, the reason says what to do) unless its type is named in
+    ``allow_unscreened`` (e.g. ``{"audio"}``: such blocks then pass unjudged). Text
+    documents and citation blocks are screened as text.
+
     Example::
 
         agent = FunctionAgent(tools=guard_tools([search, shell], guard, agent="devops"), llm=llm)
@@ -216,4 +248,5 @@ def guard_tools(tools: Sequence[BaseTool | Callable[..., Any]], guard: Guard,
     if isinstance(tools, BaseTool) or callable(tools):
         raise TypeError("guard_tools takes a list of tools; use guard_tool() for one")
     return [guard_tool(t, guard, agent, screen_calls=screen_calls,
-                       screen_outputs=screen_outputs) for t in tools]
+                       screen_outputs=screen_outputs, allow_unscreened=allow_unscreened)
+            for t in tools]

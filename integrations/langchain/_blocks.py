@@ -1,0 +1,142 @@
+"""A LangChain message's content blocks -> what the guard reads: text and images.
+
+Every standard block type of ``message.content_blocks`` has a rule; none is dropped:
+
+- ``text``: the message's own text (``message.text``), screened by the caller.
+- ``text-plain`` (an attached ``.txt`` / ``.md`` document): its title, context and text
+  (inline or base64) are screened as text of the same message.
+- ``file`` with a text MIME type and base64 data: its decoded text, likewise.
+- ``image``: an :class:`~guard_core.content.Image` (URL or base64).
+- ``non_standard`` blocks a LangChain tool may return (``json``, ``search_result``,
+  ``custom_tool_call_output``): their text (JSON for ``json``).
+- ``reasoning`` and the tool-call blocks: not content of the turn (tool calls are screened
+  one by one from ``message.tool_calls``).
+- everything else (``audio``, ``video``, a binary or remote ``file``, a ``text-plain``
+  given only by URL / file id, an image given only by a provider file id, any other
+  ``non_standard`` block and any unknown type): the guard cannot read it, so it fails closed
+  with a :class:`~guard_core.errors.ContentError` unless its type is in ``allow``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from guard_core._unscreened import decode_text, is_text_mime, refuse
+from guard_core.content import Image
+from guard_core.errors import ContentError
+
+__all__ = ["UNSCREENABLE_TYPES", "carries_blocks", "read_blocks"]
+
+UNSCREENABLE_TYPES = frozenset({"audio", "video", "file", "text-plain", "image", "non_standard"})
+"""The block types ``allow_unscreened`` may name (each only when the guard cannot read it)."""
+
+_NOT_CONTENT = frozenset({"text", "reasoning", "tool_call", "tool_call_chunk",
+                          "invalid_tool_call", "server_tool_call", "server_tool_call_chunk",
+                          "server_tool_result"})
+
+
+def _b64(block: Mapping[str, Any], what: str) -> bytes:
+    try:
+        return base64.b64decode(str(block["base64"]), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ContentError(f"{what} content block is not valid base64: {exc}") from None
+
+
+def _image(block: Mapping[str, Any], where: str, allow: Collection[str]) -> Image | None:
+    mime = block.get("mime_type")
+    if block.get("url"):
+        return Image(url=str(block["url"]), mime_type=mime)
+    if block.get("base64"):
+        return Image(data=_b64(block, "image"), mime_type=mime)
+    # A provider file id cannot be read here; failing closed beats passing it unscreened.
+    refuse("image", where, allow, what="image given only by a provider file id")
+    return None
+
+
+def _document_text(block: Mapping[str, Any]) -> str | None:
+    """The text of a ``text-plain`` or text ``file`` block; None when it cannot be read."""
+    kind = block["type"]
+    text: str | None = None
+    if kind == "text-plain" and isinstance(block.get("text"), str):
+        text = block["text"]
+    elif block.get("base64") and (kind == "text-plain" or is_text_mime(block.get("mime_type"))):
+        text = decode_text(_b64(block, kind))
+    if text is None:
+        return None
+    extra = [block.get(k) for k in ("title", "context") if kind == "text-plain"]
+    return "\n".join(str(p) for p in (*extra, text) if p)
+
+
+def _tool_block_text(value: Mapping[str, Any]) -> str | None:
+    """The text of the provider blocks a LangChain tool may return (``json``,
+    ``search_result``, ``custom_tool_call_output``); None for any other block."""
+    kind = value.get("type")
+    if kind == "json":
+        return json.dumps(value.get("json"), ensure_ascii=False, default=str)
+    if kind == "custom_tool_call_output":
+        output = value.get("output")
+        return output if isinstance(output, str) else json.dumps(output, default=str)
+    if kind == "search_result":
+        parts = [value.get("title"), value.get("source")]
+        for part in value.get("content") or ():
+            if not (isinstance(part, Mapping) and part.get("type") == "text"):
+                return None  # anything but text inside: not screenable as a whole
+            parts.append(part.get("text"))
+        return "\n".join(str(p) for p in parts if p)
+    return None
+
+
+def read_blocks(message: BaseMessage, allow: Collection[str] = ()
+                ) -> tuple[list[str], list[Image]]:
+    """The text beyond ``message.text`` and the images in ``message``'s content blocks.
+
+    Raises :class:`ContentError` for a block the guard cannot read whose type is not in
+    ``allow`` (a type in ``allow`` is passed over unjudged).
+    """
+    if isinstance(message.content, str):
+        return [], []
+    where = type(message).__name__
+    texts: list[str] = []
+    images: list[Image] = []
+    for block in message.content_blocks:
+        kind = str(block.get("type"))
+        if kind in _NOT_CONTENT:
+            continue
+        if kind == "image":
+            image = _image(block, where, allow)
+            if image is not None:
+                images.append(image)
+        elif kind in ("text-plain", "file"):
+            text = _document_text(block)
+            if text is not None:
+                texts.append(text)
+            else:
+                mime = block.get("mime_type")
+                refuse(kind, where, allow,
+                       what=f"{kind!r} content block" + (f" ({mime})" if mime else ""))
+        elif kind == "non_standard":
+            inner = block.get("value")
+            text = _tool_block_text(inner) if isinstance(inner, Mapping) else None
+            if text is not None:
+                texts.append(text)
+            else:
+                named = inner.get("type") if isinstance(inner, Mapping) else None
+                refuse(kind, where, allow, what=f"'non_standard' content block ({named!r})")
+        elif kind in UNSCREENABLE_TYPES:
+            refuse(kind, where, allow)
+        else:  # a type newer than this adapter: judged like a provider-specific block
+            refuse("non_standard", where, allow, what=f"{kind!r} content block")
+    return texts, images
+
+
+def carries_blocks(message: BaseMessage) -> bool:
+    """Whether ``message`` has content beyond text and tool-call fragments."""
+    if isinstance(message.content, str):
+        return False
+    return any(str(b.get("type")) not in _NOT_CONTENT for b in message.content_blocks)

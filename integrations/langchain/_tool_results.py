@@ -1,0 +1,123 @@
+"""The tool-result steps of ``GuardMiddleware``: a tool's result -> the messages to screen,
+and verdicts -> the result the model reads (redacted, withheld or flagged).
+
+Every shape LangGraph's ``ToolNode`` accepts is handled (a ``ToolMessage``, a ``Command``
+whose update carries messages, a list of those); anything else, and any message holding a
+content block the guard cannot read, is withheld as an error message (fail closed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+from langchain_core.messages import BaseMessage, ToolMessage, convert_to_messages
+from langgraph.types import Command
+
+from guard_core.content import Item
+from guard_core.errors import ContentError
+from guard_core.verdict import Verdict
+
+from ._actions import guard_metadata, redaction, worst
+from ._convert import tool_result_items
+
+__all__ = ["ToolResultShape", "normalize_result", "result_items", "screen_results"]
+
+
+def _meta(message: BaseMessage, verdict: Verdict, decided: str) -> dict[str, Any]:
+    return {**message.response_metadata, "guard_core": guard_metadata(verdict, decided)}  # type: ignore[arg-type]
+
+
+ToolResultShape = ToolMessage | Command[Any] | list[Any]
+_M = TypeVar("_M", bound=BaseMessage)
+
+
+def normalize_result(result: Any, tool_call: Mapping[str, Any],
+                     allow: Collection[str] = ()) -> ToolResultShape:
+    """A tool's result in a shape whose every message can be screened.
+
+    Messages in a ``Command`` update written as dicts or tuples become messages (LangGraph
+    would convert them after the middleware, unscreened); a list is taken element by element;
+    a message holding a content block the guard cannot read (audio, video, a binary file;
+    unless its type is in ``allow``) and anything else that cannot be screened become error
+    messages saying why (fail closed).
+    """
+    if isinstance(result, ToolMessage):
+        return _readable(result, allow)
+    if isinstance(result, Command):
+        update = result.update
+        if isinstance(update, Mapping) and update.get("messages"):
+            messages = [_readable(m, allow) for m in convert_to_messages(update["messages"])]
+            return dataclasses.replace(result, update={**update, "messages": messages})
+        return result  # no messages: nothing reaches the model
+    if isinstance(result, list):
+        return [normalize_result(r, tool_call, allow) for r in result]
+    return ToolMessage(
+        content=f"[tool result withheld by guard-core: the tool returned a "
+                f"{type(result).__name__}, which cannot be screened]",
+        tool_call_id=str(tool_call.get("id")), name=str(tool_call.get("name")), status="error")
+
+
+def _readable(message: _M, allow: Collection[str]) -> _M:
+    """``message``, or (a block the guard cannot read) a copy withholding its content."""
+    try:
+        tool_result_items(message, allow)
+    except ContentError as exc:
+        update: dict[str, Any] = {"content": f"[tool result withheld by guard-core: {exc}]"}
+        if isinstance(message, ToolMessage):
+            update.update(status="error", artifact=None)
+        return message.model_copy(update=update)
+    return message
+
+
+def _result_messages(result: Any) -> list[BaseMessage]:
+    if isinstance(result, BaseMessage):
+        return [result]
+    if isinstance(result, Command) and isinstance(result.update, Mapping):
+        return [m for m in result.update.get("messages") or () if isinstance(m, BaseMessage)]
+    if isinstance(result, list):
+        return [m for r in result for m in _result_messages(r)]
+    return []
+
+
+def result_items(result: ToolResultShape, allow: Collection[str] = ()
+                 ) -> list[tuple[BaseMessage, list[Item]]]:
+    """Each message a tool produced, with the items to screen in it."""
+    return [(m, tool_result_items(m, allow)) for m in _result_messages(result)]
+
+
+def _screened(message: BaseMessage, verdicts: Sequence[Verdict]) -> BaseMessage:
+    decided, verdict = worst(verdicts)
+    if verdict is None:
+        return message
+    meta = _meta(message, verdict, decided)
+    if decided == "flag":
+        return message.model_copy(update={"response_metadata": meta})
+    if decided == "redact":
+        return message.model_copy(update={"content": redaction(verdict), "response_metadata": meta})
+    withheld = f"[tool result withheld by guard-core: {verdict.reason}]"
+    if not isinstance(message, ToolMessage):
+        return message.model_copy(update={"content": withheld, "response_metadata": meta})
+    return message.model_copy(update={
+        "content": withheld, "status": "error", "artifact": None, "response_metadata": meta})
+
+
+def screen_results(result: ToolResultShape, groups: Sequence[tuple[BaseMessage, list[Item]]],
+                   verdicts: Sequence[Verdict]) -> Any:
+    """``result`` with every message redacted, withheld or flagged per its verdicts."""
+    flat = iter(verdicts)
+    replaced = {id(m): _screened(m, [next(flat) for _ in items]) for m, items in groups}
+    return _rebuilt(result, replaced)
+
+
+def _rebuilt(result: Any, replaced: Mapping[int, BaseMessage]) -> Any:
+    if isinstance(result, BaseMessage):
+        return replaced.get(id(result), result)
+    if isinstance(result, list):
+        return [_rebuilt(r, replaced) for r in result]
+    if isinstance(result, Command) and isinstance(result.update, Mapping) \
+            and result.update.get("messages"):
+        messages = [replaced.get(id(m), m) for m in result.update["messages"]]
+        return dataclasses.replace(result, update={**result.update, "messages": messages})
+    return result
