@@ -14,6 +14,7 @@ first token where the safe and unsafe labels differ).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guard_core.backends._local_images import ImageLoader
+from guard_core.backends._local_tokenizer import private_tokenizer
 from guard_core.errors import ConfigurationError, ContentError
 from guard_core.models import GuardRequest, ModelFamily, Slot
 from guard_core.models.base import VerdictLine, neutralize
@@ -74,7 +76,13 @@ class Encoder:
     def __init__(self, family: ModelFamily, tokenizer: Any, processor: Any | None,
                  images: ImageLoader, *, prefix_probes: int = 64) -> None:
         self.family = family
-        self.tokenizer = tokenizer
+        # Private copies whose added-token tables are built once: see _local_tokenizer.
+        self.tokenizer = private_tokenizer(tokenizer)
+        if processor is not None:
+            shared = getattr(processor, "tokenizer", None)
+            processor = copy.copy(processor)
+            processor.tokenizer = (self.tokenizer if shared is tokenizer
+                                   else private_tokenizer(shared))
         self.processor = processor
         self.images = images
         self._prefixes: OrderedDict[str, tuple[int, ...]] = OrderedDict()

@@ -124,3 +124,21 @@ def test_full_vocab_model_end_to_end(full_vocab_backend: LocalBackend) -> None:
         assert a.error is None and a.score is not None and b.score is not None
         assert a.score == pytest.approx(b.score, abs=1e-5)
     assert full_vocab_backend.stats.prefix_builds == 1
+
+
+def test_the_private_tokenizer_encodes_like_the_real_one(real_tokenizer: Any) -> None:
+    """The memoized copy the encoder uses (~30x faster per request with Gemma's 6,400 added
+    tokens) gives exactly the ids of transformers' own sanitizing path."""
+    from guard_core.backends._local_tokenizer import private_tokenizer
+
+    private = private_tokenizer(real_tokenizer)
+    family = ContentSafetyReasoning4B()
+    for text in (*USER_TEXTS, *INJECTIONS):
+        request = family.render(Exchange(text, text), Policy())
+
+        def ids(tokenizer: Any, request: Any = request) -> list[int]:
+            return list(tokenizer.apply_chat_template(
+                list(request.messages), add_generation_prompt=True, tokenize=True,
+                return_dict=False, sanitize_control_tokens=True))
+
+        assert ids(private) == ids(real_tokenizer), text
