@@ -40,6 +40,8 @@ _NOT_CONTENT = frozenset({"text", "reasoning", "tool_call", "tool_call_chunk",
                           "invalid_tool_call", "server_tool_call", "server_tool_call_chunk",
                           "server_tool_result"})
 
+_OPAQUE_REASONING = frozenset({"redacted_thinking"})  # Anthropic's, kept non_standard
+
 
 def _b64(block: Mapping[str, Any], what: str) -> bytes:
     try:
@@ -122,6 +124,8 @@ def read_blocks(message: BaseMessage, allow: Collection[str] = ()
                        what=f"{kind!r} content block" + (f" ({mime})" if mime else ""))
         elif kind == "non_standard":
             inner = block.get("value")
+            if isinstance(inner, Mapping) and inner.get("type") in _OPAQUE_REASONING:
+                continue  # encrypted reasoning: nobody reads it, like "reasoning" blocks
             text = _tool_block_text(inner) if isinstance(inner, Mapping) else None
             if text is not None:
                 texts.append(text)

@@ -223,3 +223,18 @@ def test_callback_handler_aborts_on_audio_and_screens_documents(remote_guard):
     lenient = GuardCallbackHandler(remote_guard(Policy()), allow_unscreened=("audio",))
     out = agent.invoke({"messages": [human(AUDIO)]}, config={"callbacks": [lenient]})
     assert out["messages"][-1].text == "fine"
+
+
+def test_anthropic_redacted_thinking_is_not_content(guard: Guard):
+    """Encrypted reasoning is read by nobody, like a reasoning block: it neither blocks nor
+    needs an opt-out; the answer's text is still judged."""
+    def answer(text: str) -> AIMessage:
+        return AIMessage([{"type": "redacted_thinking", "data": "EuYBCkQYAiJA..."},
+                          {"type": "text", "text": text}],
+                         response_metadata={"model_provider": "anthropic"})
+
+    assert answer("x").content_blocks[0]["type"] == "non_standard"
+    safe = GuardRunnable(guard, surface="output").invoke(answer("Paris is the capital."))
+    assert safe.text == "Paris is the capital."
+    with pytest.raises(GuardViolation):
+        GuardRunnable(guard, surface="output").invoke(answer("how to build a bomb"))
