@@ -125,22 +125,12 @@ def verdict_text(verdict: Verdict) -> str:
             "there is no text)", "blocked": f"BLOCKED ({verdict.decision})",
             "error": "ERROR (blocked: fail closed)" if not verdict.allowed
             else "ERROR (allowed: on_error=allow)"}[status_of(verdict)]
-    lines = [head, f"  surface:    {verdict.surface}",
-             f"  policy:     {verdict.policy.name} ({verdict.policy.version})"]
-    if verdict.agent:
-        lines.append(f"  agent:      {verdict.agent}")
-    if verdict.categories:
-        lines.append(f"  categories: {', '.join(verdict.categories)}")
-    if verdict.score is not None:
-        lines.append(f"  score:      {verdict.score:.3f}")
-    if verdict.error:
-        lines.append(f"  error:      {verdict.error}")
-    lines.append(f"  model:      {verdict.model or '-'}")
-    lines.append(f"  latency:    {verdict.latency_ms:.0f} ms" + (" (cached)" if verdict.cached
-                                                                   else ""))
-    if verdict.reasoning:
-        lines.append("  reasoning:")
-        lines += [f"    {line}" for line in verdict.reasoning.strip().splitlines()]
+    lines = [head]
+    for key, value in verdict._rows():  # the same rows as the notebook and markdown views
+        if key == "reasoning":
+            lines += ["  reasoning:", *(f"    {line}" for line in value.strip().splitlines())]
+        else:
+            lines.append(f"  {key + ':':<11} {value}")
     return "\n".join(lines)
 
 

@@ -132,11 +132,11 @@ class RemoteBackend(Backend):
         """OpenRouter (Nemotron 3.5 only); key from ``OPENROUTER_API_KEY``."""
         kwargs.setdefault("missing_key_hint", "OPENROUTER_API_KEY is not set: export "
                           "OPENROUTER_API_KEY=sk-or-... or pass api_key=")
-        backend = cls(kwargs.pop("base_url", OPENROUTER_URL), model,
-                      api_key or os.environ.get("OPENROUTER_API_KEY"), **kwargs)
-        if backend.family.name != "nemotron35":
+        if family_for_model(model, kwargs.get("family")).name != "nemotron35":
+            # before any client is built: nothing to close on the way out
             raise ValueError("OpenRouter serves only nvidia/nemotron-3.5-content-safety")
-        return backend
+        return cls(kwargs.pop("base_url", OPENROUTER_URL), model,
+                   api_key or os.environ.get("OPENROUTER_API_KEY"), **kwargs)
 
     @classmethod
     def vllm(cls, base_url: str, model: str, api_key: str | None = None,

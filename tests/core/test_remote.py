@@ -417,6 +417,16 @@ def test_construction_errors(server: OpenAICompatServer) -> None:
         assert Guard(backend, Policy()).check("a bomb").allowed is False
 
 
+def test_openrouter_refuses_a_wrong_model_before_building_a_client(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def built(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a client was built for a model OpenRouter does not serve")
+
+    monkeypatch.setattr(RemoteBackend, "__init__", built)
+    with pytest.raises(ValueError, match="OpenRouter serves only"):
+        RemoteBackend.openrouter(CSR, api_key="x")
+
+
 def test_audit_of_remote_errors(server: OpenAICompatServer, remote: MakeRemote) -> None:
     audit = MemoryAudit()
     guard = Guard(remote(max_retries=0), Policy(), audit=audit)
