@@ -1,7 +1,6 @@
 """One worker thread owns the model; concurrent callers are merged into one batch.
 
-``submit`` queues a list of requests (anything with a ``key``: the local backend sends
-requests its callers already encoded) and returns a :class:`concurrent.futures.Future`. The
+``submit`` queues a list of requests and returns a :class:`concurrent.futures.Future`. The
 worker takes the first job, waits a short window (``wait_s``) for more, and runs all of them
 as one batch, so an agent fan-out of ``acheck`` calls, a LlamaIndex postprocessor and a
 thread pool all become one padded forward pass. Jobs that arrive while a batch runs are
@@ -16,41 +15,33 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Generic, Protocol, TypeVar
 
 from guard_core.backends.base import Outcome
 from guard_core.errors import BackendError, BackendUnavailable
+from guard_core.models import GuardRequest
 
 __all__ = ["MicroBatcher"]
 
-
-class _Keyed(Protocol):
-    @property
-    def key(self) -> str: ...
+Runner = Callable[[Sequence[GuardRequest]], list[Outcome]]
+_Job = tuple[list[GuardRequest], "Future[list[Outcome]]"]
 
 
-Job = TypeVar("Job", bound=_Keyed)
-
-
-class MicroBatcher(Generic[Job]):
+class MicroBatcher:
     """Merges concurrent submissions into batches run by one worker thread."""
 
-    def __init__(self, run: Callable[[Sequence[Job]], list[Outcome]], *, wait_s: float = 0.002,
-                 max_requests: int = 256,
+    def __init__(self, run: Runner, *, wait_s: float = 0.002, max_requests: int = 256,
                  name: str = "guard-local", on_stop: Callable[[], None] | None = None) -> None:
         self._run = run
         self._on_stop = on_stop  # run once, by the worker as it ends (or by close)
         self.wait_s = wait_s
         self.max_requests = max_requests
         self._name = name
-        # (requests, their future), or None: stop
-        self._queue: queue.SimpleQueue[tuple[list[Job], Future[list[Outcome]]] | None] = \
-            queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def submit(self, requests: Sequence[Job]) -> Future[list[Outcome]]:
+    def submit(self, requests: Sequence[GuardRequest]) -> Future[list[Outcome]]:
         future: Future[list[Outcome]] = Future()
         with self._lock:
             if self._closed:
@@ -117,12 +108,12 @@ class MicroBatcher(Generic[Job]):
                 count += len(nxt[0])
             self._run_jobs(jobs)
 
-    def _run_jobs(self, jobs: list[tuple[list[Job], Future[list[Outcome]]]]) -> None:
+    def _run_jobs(self, jobs: list[_Job]) -> None:
         live = [(requests, future) for requests, future in jobs
                 if future.set_running_or_notify_cancel()]  # a cancelled caller is skipped
         if not live:
             return
-        unique: dict[str, Job] = {}
+        unique: dict[str, GuardRequest] = {}
         for requests, _ in live:
             for request in requests:
                 unique.setdefault(request.key, request)

@@ -23,11 +23,11 @@ from typing import Any
 
 from guard_core.backends._local_images import ImageLoader
 from guard_core.backends._local_tokenizer import private_tokenizer
-from guard_core.errors import ConfigurationError, ContentError, GuardError
+from guard_core.errors import ConfigurationError, ContentError
 from guard_core.models import GuardRequest, ModelFamily, Slot
 from guard_core.models.base import VerdictLine, neutralize
 
-__all__ = ["Encoded", "Encoder", "Fork", "Prepared", "VerdictPlan"]
+__all__ = ["Encoded", "Encoder", "Fork", "VerdictPlan"]
 
 _PROBES = ("x", "y")
 _MIN_PREFIX = 8  # shorter shared starts are not worth a cache entry
@@ -59,21 +59,6 @@ class VerdictPlan:
 
     first: Fork
     second: tuple[Fork, Fork] | None = None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A request made ready for the model (in the caller's thread): its inputs and how to
-    read its verdict (``plan`` None: generate), or the error that stops it before the model."""
-
-    request: GuardRequest
-    encoded: Encoded | None = None
-    plan: VerdictPlan | None = None
-    error: GuardError | None = None
-
-    @property
-    def key(self) -> str:
-        return self.request.key
 
 
 def common_start(a: Sequence[int], b: Sequence[int]) -> int:

@@ -16,11 +16,6 @@ How it is fast:
   that line instead, so every verdict equals greedy decoding restricted to the labels.
 - **batching**: ``check_many`` and concurrent callers (threads, ``acheck`` fan-outs) become
   padded forward passes of many requests, sorted by length, at most ``max_batch_tokens``.
-- **pipelining**: callers encode their own requests (templates, tokenizer, images), not the
-  model's worker thread, and async callers do it in the default executor, never on the event
-  loop. On a GPU a call is handed over in pieces of 16 as each is encoded, so encoding
-  overlaps the model's (GIL-free) work; on a CPU the pass needs the same cores and the GIL,
-  and pieces only made batches smaller (measured), so a call goes over whole.
 - **prefix reuse**: the template intro and policy that every request under one policy shares
   are computed once and their KV cache reused for every request.
 
@@ -34,9 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from importlib.resources import files
 from typing import Any
 
@@ -44,7 +37,7 @@ from guard_core.backends._local_batcher import MicroBatcher
 from guard_core.backends._local_engine import Engine, Stats
 from guard_core.backends._local_fast import FastItem, read_verdicts
 from guard_core.backends._local_images import ImageLoader
-from guard_core.backends._local_inputs import Encoded, Encoder, Prepared
+from guard_core.backends._local_inputs import Encoded, Encoder
 from guard_core.backends._local_load import Loaded, check_tuning, load_model
 from guard_core.backends.base import Backend, Outcome
 from guard_core.errors import BackendError, ConfigurationError, ContentError, GuardError
@@ -55,7 +48,6 @@ __all__ = ["DEFAULT_MODEL", "DEMO_MODEL", "LocalBackend", "fixture_path"]
 DEFAULT_MODEL = "nvidia/Nemotron-Content-Safety-Reasoning-4B"
 DEMO_MODEL = "tiny-gemma3-content-safety-reasoning"
 _ANSWER_ROOM = 32  # tokens kept free for a single-pass answer
-_GPU_PIECE = 16  # requests encoded per hand-over to the worker on a GPU: the pipeline's grain
 
 
 def _local_family(source: str, family: str | ModelFamily | None) -> ModelFamily:
@@ -181,10 +173,8 @@ class LocalBackend(Backend):
             max_prefixes=max_cached_prefixes)
         self._encoder = Encoder(family, self.tokenizer, loaded.processor,
                                 ImageLoader(max_pixels=max_image_pixels, fetch=fetch_images))
-        self._encoding = threading.Lock()  # the tokenizer and the encoder's caches
-        self._piece = _GPU_PIECE if loaded.device.type == "cuda" else None
-        self._batcher: MicroBatcher[Prepared] = MicroBatcher(
-            self._run, wait_s=batch_wait_ms / 1000, on_stop=self._engine.clear)
+        self._batcher = MicroBatcher(self._run, wait_s=batch_wait_ms / 1000,
+                                     on_stop=self._engine.clear)
 
     @classmethod
     def demo(cls, **kwargs: Any) -> LocalBackend:
@@ -215,59 +205,43 @@ class LocalBackend(Backend):
     # -- Backend ------------------------------------------------------------------------------
 
     def classify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
-        piece = self._piece or len(requests) or 1
-        futures = [self._batcher.submit(self._prepare(requests[i:i + piece]))
-                   for i in range(0, len(requests), piece)]
-        return [outcome for future in futures for outcome in future.result()]
+        if not requests:
+            return []
+        return self._batcher.submit(requests).result()
 
     async def aclassify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
-        loop = asyncio.get_running_loop()
-        futures: list[Future[list[Outcome]]] = []
-        piece = self._piece or len(requests) or 1
-        try:
-            for i in range(0, len(requests), piece):
-                prepared = await loop.run_in_executor(None, self._prepare, requests[i:i + piece])
-                futures.append(self._batcher.submit(prepared))
-            return [outcome for future in futures
-                    for outcome in await asyncio.wrap_future(future)]
-        finally:
-            for future in futures:  # a cancelled caller's pieces are skipped, not computed
-                future.cancel()
+        if not requests:
+            return []
+        return await asyncio.wrap_future(self._batcher.submit(requests))
 
     def close(self) -> None:
         self._batcher.close()  # the worker drops the cached prefixes as it stops
 
-    # -- encoding, in the caller's thread --------------------------------------------------------
-
-    def _prepare(self, requests: Sequence[GuardRequest]) -> list[Prepared]:
-        with self._encoding:
-            return [self._prepare_one(request) for request in requests]
-
-    def _prepare_one(self, request: GuardRequest) -> Prepared:
-        try:
-            encoded = self._encoder.encode(request, with_prefix=self._engine.prefix_cache)
-            plan = self._encoder.plan(request.slot) if self._one_pass(request) else None
-            self._check_length(encoded, _ANSWER_ROOM if plan else request.max_tokens)
-        except GuardError as exc:
-            return Prepared(request, error=exc)
-        except Exception as exc:  # the tokenizer or processor refused this input
-            return Prepared(request, error=ContentError(f"the request could not be encoded: "
-                                                        f"{exc}"))
-        return Prepared(request, encoded, plan)
-
     # -- one batch, on the worker thread --------------------------------------------------------
 
-    def _run(self, prepared: Sequence[Prepared]) -> list[Outcome]:
+    def _run(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
         import torch
 
         self.stats.batches += 1
-        self.stats.requests += len(prepared)
-        requests = [p.request for p in prepared]
-        outcomes: list[Outcome | None] = [p.error for p in prepared]
-        fast: list[FastItem] = [(i, p.encoded, p.plan) for i, p in enumerate(prepared)
-                                if p.encoded is not None and p.plan is not None]
-        slow: list[tuple[int, Encoded]] = [(i, p.encoded) for i, p in enumerate(prepared)
-                                           if p.encoded is not None and p.plan is None]
+        self.stats.requests += len(requests)
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        fast: list[FastItem] = []
+        slow: list[tuple[int, Encoded]] = []
+        for i, request in enumerate(requests):
+            try:
+                encoded = self._encoder.encode(request, with_prefix=self._engine.prefix_cache)
+                plan = self._encoder.plan(request.slot) if self._one_pass(request) else None
+                self._check_length(encoded, _ANSWER_ROOM if plan else request.max_tokens)
+            except GuardError as exc:
+                outcomes[i] = exc
+                continue
+            except Exception as exc:  # the tokenizer or processor refused this input
+                outcomes[i] = ContentError(f"the request could not be encoded: {exc}")
+                continue
+            if plan is not None:
+                fast.append((i, encoded, plan))
+            else:
+                slow.append((i, encoded))
         with torch.inference_mode():
             if fast:
                 self._guarded([i for i, *_ in fast], outcomes, lambda: read_verdicts(
