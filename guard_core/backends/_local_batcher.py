@@ -4,8 +4,11 @@
 worker takes the first job, waits a short window (``wait_s``) for more, and runs all of them
 as one batch, so an agent fan-out of ``acheck`` calls, a LlamaIndex postprocessor and a
 thread pool all become one padded forward pass. Jobs that arrive while a batch runs are
-merged into the next one. Identical requests (same key) in a batch are computed once.
-Callers in any thread or event loop wait on the future; nothing here touches asyncio.
+merged into the next one. The full window is waited only while callers come in company
+(the last batch merged jobs, or more arrived while it ran); a lone caller checking one
+item after another waits ``lone_wait_s`` (0.2 ms), not the window, on every check.
+Identical requests (same key) in a batch are computed once. Callers in any thread or event
+loop wait on the future; nothing here touches asyncio.
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ class MicroBatcher:
     """Merges concurrent submissions into batches run by one worker thread."""
 
     def __init__(self, run: Runner, *, wait_s: float = 0.002, max_requests: int = 256,
-                 name: str = "guard-local", on_stop: Callable[[], None] | None = None) -> None:
+                 name: str = "guard-local", on_stop: Callable[[], None] | None = None,
+                 lone_wait_s: float = 0.0002) -> None:
         self._run = run
         self._on_stop = on_stop  # run once, by the worker as it ends (or by close)
         self.wait_s = wait_s
+        self.lone_wait_s = min(lone_wait_s, wait_s)
+        self.in_company = False  # whether the last batch saw more than one caller
         self.max_requests = max_requests
         self._name = name
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
@@ -94,7 +100,7 @@ class MicroBatcher:
                 break
             jobs = [first]
             count = len(first[0])
-            deadline = time.monotonic() + self.wait_s
+            deadline = time.monotonic() + (self.wait_s if self.in_company else self.lone_wait_s)
             while count < self.max_requests:
                 try:
                     left = deadline - time.monotonic()
@@ -107,6 +113,7 @@ class MicroBatcher:
                 jobs.append(nxt)
                 count += len(nxt[0])
             self._run_jobs(jobs)
+            self.in_company = len(jobs) > 1 or not self._queue.empty()
 
     def _run_jobs(self, jobs: list[_Job]) -> None:
         live = [(requests, future) for requests, future in jobs

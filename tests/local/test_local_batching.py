@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -257,3 +258,41 @@ def test_bad_tuning_options_are_refused_before_loading(option: str, value: Any) 
 
     with pytest.raises(ConfigurationError, match=option):
         LocalBackend("/no/such/model/dir", **{option: value})
+
+
+def test_a_lone_caller_does_not_wait_the_window_on_every_check() -> None:
+    """Sequential checks from one caller skip the merge window (it only delays them); once
+    callers come in company the full window is waited again, and they share a batch."""
+    from guard_core.backends._local_batcher import MicroBatcher
+
+    batches: list[int] = []
+    release = threading.Event()
+    release.set()
+
+    def run(requests: Any) -> Any:
+        release.wait(10)
+        batches.append(len(requests))
+        return [BackendError("done") for _ in requests]
+
+    batcher = MicroBatcher(run, wait_s=1.0)  # a window no lone caller should sit through
+    try:
+        for _ in range(3):
+            batcher.submit([_request()]).result(timeout=0.5)  # took 1 s each before
+        assert batches == [1, 1, 1] and not batcher.in_company
+        release.clear()  # hold the next batch so others arrive while it runs
+        first = batcher.submit([_request("a")])
+        time.sleep(0.2)
+        later = [batcher.submit([_request(f"b{i}")]) for i in range(3)]
+        release.set()
+        first.result(timeout=10)
+        for future in later:
+            future.result(timeout=10)
+        assert batches[3:] == [1, 3] and batcher.in_company  # arrivals during a run: company
+        release.set()
+        a = batcher.submit([_request("c")])
+        time.sleep(0.2)  # inside the full window, which applies again
+        b = batcher.submit([_request("d")])
+        a.result(timeout=10), b.result(timeout=10)
+        assert batches[5:] == [2]
+    finally:
+        batcher.close()
