@@ -3,8 +3,8 @@
 ``apply_chat_template(..., sanitize_control_tokens=True)`` asks the tokenizer for its added
 tokens three times per call (to pick the control tokens, scanning each against the template,
 then to split the marked chat), and a fast tokenizer rebuilds that table from Rust each time.
-Gemma-3 has ~6,400 added tokens, so that was ~33 ms per request with the real tokenizer: ten
-times the cost of tokenizing a 600-token prompt, and more than a GPU needs to judge it.
+Gemma-3 has ~6,400 added tokens, so that was 35-40 ms per request with the real tokenizer:
+fifty times the cost of tokenizing a 600-token prompt, more than a GPU needs to judge it.
 
 :func:`private_tokenizer` returns a copy of the tokenizer with its own Rust tokenizer (the
 caller's object is left as it is, and nothing done to it later reaches the copy), whose
