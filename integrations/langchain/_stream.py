@@ -1,11 +1,13 @@
 """Incremental streaming: release chunks only once the text they carry has been screened.
 
-The pure bookkeeping shared by the sync and async stream loops of ``GuardRunnable``.
-Screening is cumulative (every check sees all text so far), so a harmful sentence split
-across chunks is still seen whole. Once a chunk carrying tool-call fragments or a content
-block other than text (an image, a document, audio) arrives, everything after it waits for
-the final check of the whole message (half a tool call cannot be judged, and those blocks
-are screened, or refused, only by that check).
+The pure bookkeeping shared by the sync and async stream loops of ``GuardRunnable``; what
+each check sees is :class:`guard_core._streaming.StreamText`'s rule: the text since the last
+check plus ``stream_context`` characters before it, so a harmful sentence split across
+chunks or checks is still seen whole, and a stream's guard work grows linearly with its
+length. Once a chunk carrying tool-call fragments or a content block other than text (an
+image, a document, audio) arrives, everything after it waits for the final check of the
+whole message (half a tool call cannot be judged, and those blocks are screened, or
+refused, only by that check). That final check always runs, on the whole message.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk, BaseMessageChunk
 
+from guard_core._streaming import StreamText
 from guard_core.content import Item, Surface
 from guard_core.errors import GuardViolation
 from guard_core.policy import Action
@@ -24,7 +27,7 @@ from ._actions import decision
 from ._blocks import carries_blocks
 from ._convert import text_item
 
-__all__ = ["Incremental", "streamable"]
+__all__ = ["Incremental", "merge", "streamable"]
 
 _TEXT_SURFACES = ("input", "output", "tool_result", "retrieval")
 
@@ -38,32 +41,59 @@ def _text(chunk: Any) -> str:
     return chunk if isinstance(chunk, str) else str(chunk.text)
 
 
-class Incremental:
-    """Chunks held back until screened; ``every`` characters of new text trigger a check."""
+def _add(left: Any, right: Any) -> Any:
+    try:
+        return left + right
+    except TypeError:
+        return right  # not addable: the last chunk is the whole value (LangChain's rule)
 
-    def __init__(self, surface: Surface, every: int, action: Action | None) -> None:
+
+def merge(chunks: Sequence[Any]) -> Any:
+    """The chunks added up, as a left fold of ``+`` would, without its quadratic copying
+    for the usual streams (strings, ``AIMessageChunk``s)."""
+    first, rest = chunks[0], list(chunks[1:])
+    if not rest:
+        return first
+    if all(isinstance(c, str) for c in chunks):
+        return "".join(chunks)
+    if all(isinstance(c, AIMessageChunk) for c in chunks):
+        return first + rest  # LangChain's n-ary merge: one pass
+    for chunk in rest:
+        first = _add(first, chunk)
+    return first
+
+
+class Incremental:
+    """Chunks held back until screened; ``every`` characters of new text trigger a check of
+    them plus ``context`` characters before them."""
+
+    def __init__(self, surface: Surface, every: int, context: int,
+                 action: Action | None) -> None:
         self.surface = surface
-        self.every = every
         self.action = action
+        self.chunks: list[Any] = []  # every chunk taken, added up only for the final check
         self.pending: list[Any] = []
-        self.final: Any = None
-        self.text = ""
-        self.checked = 0
+        self.text = StreamText(every, context)
         self.released = False
         self.holding = False
 
     def push(self, chunk: Any) -> bool:
         """Take one chunk; True when a screening is due."""
-        self.final = chunk if self.final is None else self.final + chunk
+        self.chunks.append(chunk)
         self.pending.append(chunk)
         if (isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks) \
                 or (isinstance(chunk, BaseMessageChunk) and carries_blocks(chunk)):
             self.holding = True  # judged only whole: half a call, an image, a document
-        self.text += _text(chunk)
-        return not self.holding and len(self.text) - self.checked >= self.every
+        self.text.append(_text(chunk))
+        return not self.holding and self.text.due
 
     def item(self) -> Item:
-        return text_item(self.text, self.surface)
+        """What the check due now screens: the new text and its trailing context."""
+        return text_item(self.text.window(), self.surface)
+
+    def whole(self) -> Any:
+        """Everything taken so far as one value, for the final check."""
+        return merge(self.chunks)
 
     def passes(self, verdict: Verdict) -> bool:
         return decision(verdict, self.action) in ("allow", "flag")
@@ -71,7 +101,6 @@ class Incremental:
     def release(self) -> list[Any]:
         """The chunks screened so far, to yield now."""
         out, self.pending = self.pending, []
-        self.checked = len(self.text)
         self.released = self.released or bool(out)
         return out
 

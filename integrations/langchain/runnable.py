@@ -17,6 +17,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackMa
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
+from guard_core._streaming import default_context
 from guard_core._unscreened import allowed_types
 from guard_core.content import Surface
 from guard_core.errors import ConfigurationError, GuardError, GuardViolation
@@ -25,7 +26,7 @@ from guard_core.policy import Action
 
 from ._actions import DEFAULT_REFUSAL, agent_from
 from ._blocks import UNSCREENABLE_TYPES
-from ._stream import Incremental, streamable
+from ._stream import Incremental, merge, streamable
 from ._tree import Node, Rules, walk
 
 __all__ = ["GuardRunnable"]
@@ -52,6 +53,10 @@ class GuardRunnable(Runnable[Any, Any]):
     ``batch`` screens all inputs in one guard round. ``stream`` buffers by default, so
     nothing unscreened leaves; ``streaming="incremental"`` releases text chunks as each
     ``stream_chars`` of new text is screened, and can then only abort (raise) on a block.
+    Each such check sees the new text plus the ``stream_context`` characters before it
+    (default: twice ``stream_chars``, at least the guard's ``Windowing.overlap_chars``), so
+    a passage that long is seen whole wherever it was split, and a stream's guard work
+    grows linearly with its length; the whole message is still screened at the end.
     (Inner steps' own events, such as ``astream_events``' ``on_chat_model_stream``, are
     not this chain's output and are not held back.)
 
@@ -73,8 +78,8 @@ class GuardRunnable(Runnable[Any, Any]):
     def __init__(self, guard: Guard, surface: Surface = "input", *, on_block: OnBlock = "raise",
                  action: Action | None = None, agent: str | None = None,
                  refusal: str = DEFAULT_REFUSAL, streaming: Streaming = "buffer",
-                 stream_chars: int = 200, allow_unscreened: Collection[str] = (),
-                 name: str | None = None) -> None:
+                 stream_chars: int = 200, stream_context: int | None = None,
+                 allow_unscreened: Collection[str] = (), name: str | None = None) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(f"GuardRunnable needs a Guard, got {type(guard).__name__}")
         if surface not in _SURFACES:
@@ -88,12 +93,16 @@ class GuardRunnable(Runnable[Any, Any]):
                 f"streaming must be 'buffer' or 'incremental', got {streaming!r}")
         if stream_chars < 1:
             raise ConfigurationError("stream_chars must be at least 1")
+        if stream_context is not None and stream_context < 0:
+            raise ConfigurationError("stream_context must be at least 0 (or None)")
         self.guard = guard
         self.surface: Surface = surface
         self.agent = agent
         self.rules = Rules(on_block=on_block, action=action, refusal=refusal)
         self.streaming = streaming
         self.stream_chars = stream_chars
+        self.stream_context = (default_context(stream_chars, guard.windowing)
+                               if stream_context is None else stream_context)
         self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
                                               "GuardRunnable")
         self.name = name or f"Guard[{surface}]"
@@ -111,6 +120,10 @@ class GuardRunnable(Runnable[Any, Any]):
 
     def _finish(self, node: Node, verdicts: list[Any]) -> Any:
         return node.build(iter(verdicts), self.rules)
+
+    def _incremental(self) -> Incremental:
+        return Incremental(self.surface, self.stream_chars, self.stream_context,
+                           self.rules.action)
 
     # -- invoke -----------------------------------------------------------------------------
 
@@ -223,7 +236,7 @@ class GuardRunnable(Runnable[Any, Any]):
         if first is _END:
             return
         if self.streaming == "incremental" and streamable(first, self.surface):
-            state = Incremental(self.surface, self.stream_chars, self.rules.action)
+            state = self._incremental()
             for chunk in itertools.chain([first], chunks):
                 if state.push(chunk):
                     verdict = self.guard.check(state.item(), agent=agent)
@@ -232,12 +245,11 @@ class GuardRunnable(Runnable[Any, Any]):
                             raise GuardViolation(verdict)
                         break  # nothing left yet: judge what there is as a whole below
                     yield from state.release()
-            node = walk(state.final, self.surface, allow=self.allow_unscreened)
+            node = walk(state.whole(), self.surface, allow=self.allow_unscreened)
             verdicts = self.guard.check_many(node.all_items(), agent=agent)
             yield from state.last(verdicts, lambda: self._finish(node, verdicts))
             return
-        final = _merge(itertools.chain([first], chunks))
-        yield self._screen(final, run_manager, config)
+        yield self._screen(merge([first, *chunks]), run_manager, config)
 
     async def _atransform(self, chunks: AsyncIterator[Any],
                           run_manager: AsyncCallbackManagerForChainRun,
@@ -247,7 +259,7 @@ class GuardRunnable(Runnable[Any, Any]):
         if first is _END:
             return
         if self.streaming == "incremental" and streamable(first, self.surface):
-            state = Incremental(self.surface, self.stream_chars, self.rules.action)
+            state = self._incremental()
             pending: Any = first
             while pending is not _END:
                 if state.push(pending):
@@ -259,28 +271,12 @@ class GuardRunnable(Runnable[Any, Any]):
                     for chunk in state.release():
                         yield chunk
                 pending = await anext(chunks, _END)
-            node = walk(state.final, self.surface, allow=self.allow_unscreened)
+            node = walk(state.whole(), self.surface, allow=self.allow_unscreened)
             verdicts = await self.guard.acheck_many(node.all_items(), agent=agent)
             for chunk in state.last(verdicts, lambda: self._finish(node, verdicts)):
                 yield chunk
             return
-        final = first
-        async for chunk in chunks:
-            final = _add(final, chunk)
-        yield await self._ascreen(final, run_manager, config)
+        rest = [chunk async for chunk in chunks]
+        yield await self._ascreen(merge([first, *rest]), run_manager, config)
 
 _END: Any = object()
-
-
-def _add(left: Any, right: Any) -> Any:
-    try:
-        return left + right
-    except TypeError:
-        return right  # not addable: the last chunk is the whole value (LangChain's rule)
-
-
-def _merge(chunks: Iterator[Any]) -> Any:
-    final = next(chunks)
-    for chunk in chunks:
-        final = _add(final, chunk)
-    return final

@@ -72,6 +72,7 @@ def guard_openai(
     screen_system: bool = False,
     stream_mode: Literal["buffer", "incremental"] = "buffer",
     screen_every: int = 400,
+    screen_context: int | None = None,
     refusal: RefusalText = default_refusal,
     on_verdict: OnVerdict | None = None,
 ) -> _Client:
@@ -87,9 +88,15 @@ def guard_openai(
         screen_system: also screen system / developer prompts and ``instructions``.
         stream_mode: ``"buffer"`` screens a stream's whole answer before releasing any chunk;
             ``"incremental"`` releases text in steps of ``screen_every`` characters, each
-            step once the text so far passed, and screens the whole at the end. It can only
-            abort: text released before a later step is blocked stays released. Tool calls
-            are held for the final screening in both modes (see ``streams``).
+            step once its new text, with ``screen_context`` characters before it, passed;
+            the whole answer is still screened at the end. It can only abort: text released
+            before a later step is blocked stays released. Tool calls are held for the final
+            screening in both modes (see ``streams``).
+        screen_context: how many characters before a step's new text that step screens too
+            (default: twice ``screen_every``, at least the guard's
+            ``Windowing.overlap_chars``, 1,000 by default): a passage that long is seen whole
+            wherever the steps split it, and each step screens a bounded amount, so a stream
+            costs guard work linear in its length.
         refusal: the refusal text, or a function of the blocking verdict.
         on_verdict: called with ``(item, verdict)`` for every screening (item is None when
             the content could not be turned into an item; the verdict says why).
@@ -107,8 +114,8 @@ def guard_openai(
     if not isinstance(guard, Guard):
         raise ConfigurationError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
     options = Options(agent=agent, on_block=on_block, screen_system=screen_system,
-                      stream_mode=stream_mode, screen_every=screen_every, refusal=refusal,
-                      on_verdict=on_verdict)
+                      stream_mode=stream_mode, screen_every=screen_every,
+                      screen_context=screen_context, refusal=refusal, on_verdict=on_verdict)
     guard.policy_for(agent)  # an unknown agent fails here, not on the first call
     if isinstance(client, openai.AsyncOpenAI):
         wrapped: Any = wrap(client, guard, options, is_async=True)

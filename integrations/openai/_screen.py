@@ -43,6 +43,7 @@ class Options:
     screen_system: bool = False
     stream_mode: Literal["buffer", "incremental"] = "buffer"
     screen_every: int = 400
+    screen_context: int | None = None
     refusal: _refusal.RefusalText = _refusal.default_refusal
     on_verdict: OnVerdict | None = None
 
@@ -55,6 +56,10 @@ class Options:
         if not isinstance(self.screen_every, int) or self.screen_every < 1:
             raise ConfigurationError(f"screen_every must be a positive int of characters, "
                                      f"got {self.screen_every!r}")
+        if self.screen_context is not None and (
+                not isinstance(self.screen_context, int) or self.screen_context < 0):
+            raise ConfigurationError(f"screen_context must be a non-negative int of characters "
+                                     f"or None, got {self.screen_context!r}")
 
 
 class Call:
