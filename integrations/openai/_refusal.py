@@ -35,8 +35,8 @@ from openai.types.responses.response import IncompleteDetails
 
 from guard_core.verdict import Verdict
 
-__all__ = ["RefusalText", "chat_chunks", "chat_completion", "default_refusal", "response",
-           "response_events"]
+__all__ = ["REFUSAL_RESPONSE_PREFIX", "RefusalText", "chat_chunks", "chat_completion",
+           "default_refusal", "response", "response_events"]
 
 RefusalText = str | Callable[[Verdict], str]
 
@@ -48,6 +48,10 @@ def default_refusal(verdict: Verdict) -> str:
 
 def _id(prefix: str) -> str:
     return f"{prefix}-guard-{uuid.uuid4().hex[:16]}"
+
+
+REFUSAL_RESPONSE_PREFIX = "resp-guard-"
+"""How the id of a refusal ``Response`` starts: no server stores it, so it cannot be chained."""
 
 
 def chat_completion(text: str, *, model: str, like: Any = None, choices: int = 1,
@@ -92,9 +96,13 @@ def _message(text: str, parsed: bool) -> Any:
 
 
 def response(text: str, *, model: str, like: Any = None, parsed: bool = False) -> Response:
-    """A refusal ``Response``; ``like`` (the blocked answer) lends id, model, usage, tools."""
+    """A refusal ``Response``; ``like`` (the blocked answer) lends model, usage, tools.
+
+    Never its id: the server stored the blocked answer under that id, and a next call with
+    ``previous_response_id`` set to it would put the blocked output back in the model's
+    context. The refusal's own id is refused as ``previous_response_id`` before sending."""
     parsed = parsed or isinstance(like, ParsedResponse)
-    update = {"status": "incomplete", "incomplete_details": IncompleteDetails(
+    update = {"id": _id("resp"), "status": "incomplete", "incomplete_details": IncompleteDetails(
         reason="content_filter"), "output": [_message(text, parsed)]}
     if like is not None:
         return like.model_copy(update=update)  # type: ignore[no-any-return]

@@ -15,7 +15,7 @@ from openai import NotGiven, Omit
 
 from guard_core.audit import audit_record
 from guard_core.content import Item, ToolResult
-from guard_core.errors import ConfigurationError, GuardViolation
+from guard_core.errors import ConfigurationError, ContentError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import PolicyRef, Verdict
 
@@ -90,6 +90,12 @@ class Call:
             slots, self.context = _convert.chat_request(messages or [],
                                                         screen_system=screen_system)
         else:
+            previous = given(kwargs, "previous_response_id")
+            if isinstance(previous, str) and previous.startswith(_refusal.REFUSAL_RESPONSE_PREFIX):
+                raise ContentError(
+                    f"previous_response_id={previous!r} is a refusal made by the guard, not a "
+                    "stored response: continue from the response before it, or send the "
+                    "conversation as input")
             source = given(kwargs, "input")
             if isinstance(source, Iterable) and not isinstance(source, str):
                 kwargs["input"] = source = list(source)

@@ -11,7 +11,7 @@ from openai.types.responses import Response
 
 from guard_core import GuardViolation
 from guard_core.content import Image, ToolResult, UserMessage
-from guard_core.errors import ConfigurationError
+from guard_core.errors import ConfigurationError, ContentError
 
 from .conftest import MAIN, UNSAFE_PNG, Env, answer
 
@@ -94,7 +94,26 @@ def test_refused_response_is_an_incomplete_response(env: Env) -> None:
         assert refused.incomplete_details.reason == "content_filter"
         assert "blocked" in refused.output_text
         assert all(item.type == "message" for item in refused.output)
-    assert after.id == "resp_test"  # the blocked answer's own id and usage are kept
+    # its own id (the server stored the blocked answer under "resp_test"); usage is kept
+    assert after.id.startswith("resp-guard-") and after.usage is not None
+    inner.close()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_refusal_cannot_be_chained_as_previous_response(env: Env, stream: bool) -> None:
+    """previous_response_id = the blocked answer's id would put its output back in the
+    model's context: the refusal carries another id, and chaining from that is refused
+    before anything is sent."""
+    inner = env.sync_client()
+    client = guard_openai(inner, env.guard, on_block="refuse")
+    env.model.reply(answer(None, tool_calls=UNSAFE_CALL))
+    refused = client.responses.create(model=MAIN, input="go")
+    assert refused.status == "incomplete" and refused.id != "resp_test"
+    sent = len(env.main_requests())
+    with pytest.raises(ContentError, match="refusal made by the guard"):
+        client.responses.create(model=MAIN, input="and then?", stream=stream,
+                                previous_response_id=refused.id)
+    assert len(env.main_requests()) == sent
     inner.close()
 
 
