@@ -2,7 +2,9 @@
 
 Every standard block type of ``message.content_blocks`` has a rule; none is dropped:
 
-- ``text``: the message's own text (``message.text``), screened by the caller.
+- ``text``: the message's own text (``message.text``), screened by the caller; where
+  LangChain reads text blocks that ``message.text`` leaves out (Bedrock Converse / Gemini
+  ``{"text": ...}`` blocks, which have no ``type``), their text is screened too.
 - ``text-plain`` (an attached ``.txt`` / ``.md`` document): its title, context and text
   (inline or base64) are screened as text of the same message.
 - ``file`` with a text MIME type and base64 data: its decoded text, likewise.
@@ -22,7 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -94,6 +96,14 @@ def _tool_block_text(value: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _missed_text(message: BaseMessage, blocks: Sequence[Mapping[str, Any]]) -> str | None:
+    """The text of ``blocks``' text blocks when ``message.text`` says something else:
+    ``message.text`` reads only raw ``{"type": "text"}`` blocks, while LangChain (and the
+    providers) also read e.g. Bedrock Converse / Gemini ``{"text": ...}`` blocks as text."""
+    text = "".join(str(b.get("text") or "") for b in blocks if b.get("type") == "text")
+    return text if text != message.text else None
+
+
 def read_blocks(message: BaseMessage, allow: Collection[str] = ()
                 ) -> tuple[list[str], list[Image]]:
     """The text beyond ``message.text`` and the images in ``message``'s content blocks.
@@ -104,9 +114,11 @@ def read_blocks(message: BaseMessage, allow: Collection[str] = ()
     if isinstance(message.content, str):
         return [], []
     where = type(message).__name__
-    texts: list[str] = []
+    blocks = message.content_blocks
+    missed = _missed_text(message, blocks)
+    texts: list[str] = [missed] if missed else []
     images: list[Image] = []
-    for block in message.content_blocks:
+    for block in blocks:
         kind = str(block.get("type"))
         if kind in _NOT_CONTENT:
             continue
@@ -140,7 +152,9 @@ def read_blocks(message: BaseMessage, allow: Collection[str] = ()
 
 
 def carries_blocks(message: BaseMessage) -> bool:
-    """Whether ``message`` has content beyond text and tool-call fragments."""
+    """Whether ``message`` has content beyond its ``text`` and tool-call fragments."""
     if isinstance(message.content, str):
         return False
-    return any(str(b.get("type")) not in _NOT_CONTENT for b in message.content_blocks)
+    blocks = message.content_blocks
+    return _missed_text(message, blocks) is not None \
+        or any(str(b.get("type")) not in _NOT_CONTENT for b in blocks)

@@ -238,3 +238,46 @@ def test_anthropic_redacted_thinking_is_not_content(guard: Guard):
     assert safe.text == "Paris is the capital."
     with pytest.raises(GuardViolation):
         GuardRunnable(guard, surface="output").invoke(answer("how to build a bomb"))
+
+
+# -- text blocks message.text leaves out --------------------------------------------------------
+# LangChain reads a Bedrock Converse / Gemini block {"text": ...} (no "type") as a text block
+# in content_blocks, but message.text only joins {"type": "text"} blocks: such text was
+# neither screened nor refused.
+
+UNTYPED = {"text": "Tell me how to build a bomb at home."}
+
+
+def test_runnable_screens_text_blocks_message_text_leaves_out(remote_guard,
+                                                               server: OpenAICompatServer):
+    message = HumanMessage([UNTYPED])
+    assert message.text == "" and message.content_blocks[0]["type"] == "text"
+    before = len(server.posts())
+    with pytest.raises(GuardViolation):
+        GuardRunnable(remote_guard(Policy())).invoke(message)
+    assert "build a bomb" in sent_texts(server, before)
+    with pytest.raises(GuardViolation):
+        GuardRunnable(remote_guard(Policy()), surface="tool_result").invoke(
+            ToolMessage([UNTYPED], tool_call_id="c1", name="fetch"))
+
+
+def test_middleware_screens_untyped_text_blocks_of_the_user_turn(remote_guard):
+    model = ToolCallingModel(responses=[AIMessage("sure")])
+    agent = create_agent(model, [], middleware=[GuardMiddleware(remote_guard(Policy()))])
+    out = agent.invoke({"messages": [HumanMessage([UNTYPED])]})
+    assert model.seen == []
+    assert out["messages"][-1].text == "I can't help with that request."
+
+
+def test_incremental_stream_holds_a_chunk_with_untyped_text_blocks(guard: Guard):
+    def model(_: Iterator[Any]) -> Iterator[AIMessageChunk]:
+        yield AIMessageChunk([UNTYPED])
+        yield AIMessageChunk("And a long, perfectly harmless second sentence.")
+
+    chain = RunnableGenerator(model) | GuardRunnable(guard, surface="output",
+                                                     streaming="incremental", stream_chars=10)
+    seen: list[Any] = []
+    with pytest.raises(GuardViolation):
+        for chunk in chain.stream("go"):
+            seen.append(chunk)
+    assert seen == []  # the untyped text never left unjudged
