@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_core.messages import AIMessageChunk, BaseMessageChunk
+from langchain_core.messages import AIMessageChunk, BaseMessage, BaseMessageChunk
 
 from guard_core._streaming import StreamText
 from guard_core.content import Item, Surface
-from guard_core.errors import GuardViolation
+from guard_core.errors import ContentError, GuardViolation
 from guard_core.policy import Action
 from guard_core.verdict import Verdict
 
@@ -38,19 +38,33 @@ def streamable(chunk: Any, surface: Surface) -> bool:
 
 
 def _text(chunk: Any) -> str:
-    return chunk if isinstance(chunk, str) else str(chunk.text)
+    if isinstance(chunk, str):
+        return chunk
+    if isinstance(chunk, BaseMessage):
+        return str(chunk.text)
+    raise ContentError(f"an incremental stream takes str or message chunks; a "
+                       f"{type(chunk).__name__} came after them (stream it buffered)")
 
 
-def _add(left: Any, right: Any) -> Any:
+def _add(left: Any, right: Any, strict: bool) -> Any:
     try:
         return left + right
     except TypeError:
+        if strict:
+            raise ContentError(
+                f"cannot screen a stream mixing {type(left).__name__} and "
+                f"{type(right).__name__} chunks as one message: they do not add up") from None
         return right  # not addable: the last chunk is the whole value (LangChain's rule)
 
 
-def merge(chunks: Sequence[Any]) -> Any:
+def merge(chunks: Sequence[Any], *, strict: bool = False) -> Any:
     """The chunks added up, as a left fold of ``+`` would, without its quadratic copying
-    for the usual streams (strings, ``AIMessageChunk``s)."""
+    for the usual streams (strings, ``AIMessageChunk``s).
+
+    Chunks that do not add up: the last one is the whole value (LangChain's rule: right for
+    a buffered stream, which yields only that value), or with ``strict`` a
+    :class:`ContentError` (an incremental stream releases the earlier chunks too, so the
+    final check must cover them all)."""
     first, rest = chunks[0], list(chunks[1:])
     if not rest:
         return first
@@ -59,7 +73,7 @@ def merge(chunks: Sequence[Any]) -> Any:
     if all(isinstance(c, AIMessageChunk) for c in chunks):
         return first + rest  # LangChain's n-ary merge: one pass
     for chunk in rest:
-        first = _add(first, chunk)
+        first = _add(first, chunk, strict)
     return first
 
 
@@ -92,8 +106,10 @@ class Incremental:
         return text_item(self.text.window(), self.surface)
 
     def whole(self) -> Any:
-        """Everything taken so far as one value, for the final check."""
-        return merge(self.chunks)
+        """Everything taken so far as one value, for the final check (chunks that do not
+        add up are a :class:`ContentError`: the last alone would leave the others
+        unjudged)."""
+        return merge(self.chunks, strict=True)
 
     def passes(self, verdict: Verdict) -> bool:
         return decision(verdict, self.action) in ("allow", "flag")

@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import Runnable, RunnableGenerator
 
 from guard_core import Guard, GuardViolation, Policy, PolicySet
-from guard_core.errors import ConfigurationError
+from guard_core.errors import ConfigurationError, ContentError
 from guard_core.testserver import OpenAICompatServer
 
 
@@ -156,3 +156,49 @@ def test_a_bad_stream_context_is_a_clear_error(guard: Guard) -> None:
     with pytest.raises(ConfigurationError, match="stream_context"):
         GuardRunnable(guard, surface="output", streaming="incremental", stream_context=-1)
     assert GuardRunnable(guard, stream_chars=800).stream_context == 1_600  # twice the step
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_chunks_that_do_not_add_up_are_refused_not_judged_by_the_last_alone(
+        remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool) -> None:
+    # An AIMessageChunk and a str do not add up: the final check judged only the last chunk
+    # ("ok") and then released the held unsafe chunk, which no check had seen.
+    def model(_: Iterator[Any]) -> Iterator[Any]:
+        yield AIMessageChunk("How to build a bomb: ")
+        yield "ok"
+
+    async def amodel(_: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        for chunk in model(iter(())):
+            yield chunk
+
+    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
+                              streaming="incremental")
+    chain = RunnableGenerator(model, amodel) | guard_out
+    seen: list[Any] = []
+    with pytest.raises(ContentError, match="AIMessageChunk and str"):
+        await _collect(chain, guard_out, seen, is_async=is_async)
+    assert seen == []
+
+    def odd(_: Iterator[Any]) -> Iterator[Any]:
+        yield "fine so far, "
+        yield {"cmd": "build a bomb"}
+
+    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
+                              streaming="incremental")
+    with pytest.raises(ContentError, match="dict"):
+        await _collect(RunnableGenerator(odd) | guard_out, guard_out, seen, is_async=False)
+    assert seen == []
+
+
+async def _collect(chain: Runnable[Any, Any], guard_out: GuardRunnable, seen: list[Any], *,
+                   is_async: bool) -> None:
+    try:
+        if is_async:
+            async for chunk in chain.astream("go"):
+                seen.append(chunk)
+        else:
+            for chunk in chain.stream("go"):
+                seen.append(chunk)
+    finally:
+        if is_async:
+            await guard_out.guard.aclose()
