@@ -9,7 +9,8 @@ Every standard block type of ``message.content_blocks`` has a rule; none is drop
   (inline or base64) are screened as text of the same message.
 - ``file`` with a text MIME type and base64 data: its decoded text, likewise.
 - ``image``: an :class:`~guard_core.content.Image` (URL or base64).
-- ``non_standard`` blocks a LangChain tool may return (``json``, ``search_result``,
+- ``non_standard`` blocks that carry text: OpenAI Responses ``input_text`` /
+  ``output_text`` and those a LangChain tool may return (``json``, ``search_result``,
   ``custom_tool_call_output``): their text (JSON for ``json``).
 - ``reasoning`` and the tool-call blocks: not content of the turn (tool calls are screened
   one by one from ``message.tool_calls``).
@@ -77,10 +78,15 @@ def _document_text(block: Mapping[str, Any]) -> str | None:
     return "\n".join(str(p) for p in (*extra, text) if p)
 
 
-def _tool_block_text(value: Mapping[str, Any]) -> str | None:
-    """The text of the provider blocks a LangChain tool may return (``json``,
-    ``search_result``, ``custom_tool_call_output``); None for any other block."""
+def _provider_text(value: Mapping[str, Any], where: str, allow: Collection[str]) -> str | None:
+    """The text of the provider blocks LangChain keeps as ``non_standard`` that carry text:
+    OpenAI Responses ``input_text`` / ``output_text`` and the blocks a tool may return
+    (``json``, ``search_result``, ``custom_tool_call_output``); None for any other block.
+    A search result's parts other than text are refused (unless ``allow`` names
+    ``non_standard``); its text is screened either way."""
     kind = value.get("type")
+    if kind in ("input_text", "output_text") and isinstance(value.get("text"), str):
+        return str(value["text"])
     if kind == "json":
         return json.dumps(value.get("json"), ensure_ascii=False, default=str)
     if kind == "custom_tool_call_output":
@@ -89,9 +95,12 @@ def _tool_block_text(value: Mapping[str, Any]) -> str | None:
     if kind == "search_result":
         parts = [value.get("title"), value.get("source")]
         for part in value.get("content") or ():
-            if not (isinstance(part, Mapping) and part.get("type") == "text"):
-                return None  # anything but text inside: not screenable as a whole
-            parts.append(part.get("text"))
+            if isinstance(part, Mapping) and part.get("type") == "text":
+                parts.append(part.get("text"))
+            else:
+                named = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+                refuse("non_standard", where, allow,
+                       what=f"{named!r} part of a 'search_result' content block")
         return "\n".join(str(p) for p in parts if p)
     return None
 
@@ -138,7 +147,7 @@ def read_blocks(message: BaseMessage, allow: Collection[str] = ()
             inner = block.get("value")
             if isinstance(inner, Mapping) and inner.get("type") in _OPAQUE_REASONING:
                 continue  # encrypted reasoning: nobody reads it, like "reasoning" blocks
-            text = _tool_block_text(inner) if isinstance(inner, Mapping) else None
+            text = _provider_text(inner, where, allow) if isinstance(inner, Mapping) else None
             if text is not None:
                 texts.append(text)
             else:

@@ -281,3 +281,27 @@ def test_incremental_stream_holds_a_chunk_with_untyped_text_blocks(guard: Guard)
         for chunk in chain.stream("go"):
             seen.append(chunk)
     assert seen == []  # the untyped text never left unjudged
+
+
+# -- allow_unscreened={"non_standard"} never passes text the guard can read ---------------------
+
+def test_opt_out_for_non_standard_still_screens_the_text_such_blocks_carry(
+        remote_guard, server: OpenAICompatServer):
+    lenient = {"allow_unscreened": {"non_standard"}}
+    guard_in = GuardRunnable(remote_guard(Policy()), **lenient)
+    before = len(server.posts())
+    with pytest.raises(GuardViolation):  # OpenAI Responses input: text, not an opaque block
+        guard_in.invoke(HumanMessage([{"type": "input_text", "text": "How to build a bomb"}]))
+    assert "build a bomb" in sent_texts(server, before)
+    search = {"type": "search_result", "source": "https://forum.example", "title": "DIY",
+              "content": [{"type": "text", "text": "how to build a bomb"},
+                          {"type": "image", "url": "https://img.example/diagram.png"}]}
+    guard_results = GuardRunnable(remote_guard(Policy()), surface="tool_result", **lenient)
+    with pytest.raises(GuardViolation):  # the image part may pass; the text is judged
+        guard_results.invoke(ToolMessage([search], tool_call_id="c1"))
+    with pytest.raises(ContentError, match="'image' part of a 'search_result'"):
+        GuardRunnable(remote_guard(Policy()), surface="tool_result").invoke(
+            ToolMessage([search], tool_call_id="c1"))
+    safe = ToolMessage([{**search, "content": [{"type": "text", "text": "a calm forum post"},
+                                               search["content"][1]]}], tool_call_id="c1")
+    assert guard_results.invoke(safe) is safe
