@@ -91,10 +91,12 @@ class GuardRunnable(Runnable[Any, Any]):
         if streaming not in get_args(Streaming):
             raise ConfigurationError(
                 f"streaming must be 'buffer' or 'incremental', got {streaming!r}")
-        if stream_chars < 1:
-            raise ConfigurationError("stream_chars must be at least 1")
-        if stream_context is not None and stream_context < 0:
-            raise ConfigurationError("stream_context must be at least 0 (or None)")
+        if not _count(stream_chars) or stream_chars < 1:
+            raise ConfigurationError(
+                f"stream_chars must be an int of characters, at least 1; got {stream_chars!r}")
+        if stream_context is not None and (not _count(stream_context) or stream_context < 0):
+            raise ConfigurationError(f"stream_context must be an int of characters, at least 0 "
+                                     f"(or None); got {stream_context!r}")
         self.guard = guard
         self.surface: Surface = surface
         self.agent = agent
@@ -280,3 +282,7 @@ class GuardRunnable(Runnable[Any, Any]):
         yield await self._ascreen(merge([first, *rest]), run_manager, config)
 
 _END: Any = object()
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -156,6 +156,11 @@ def test_a_bad_stream_context_is_a_clear_error(guard: Guard) -> None:
     with pytest.raises(ConfigurationError, match="stream_context"):
         GuardRunnable(guard, surface="output", streaming="incremental", stream_context=-1)
     assert GuardRunnable(guard, stream_chars=800).stream_context == 1_600  # twice the step
+    # not an int: refused when built, not a TypeError from the middle of a stream
+    for bad in ({"stream_context": 2.5}, {"stream_context": "10"}, {"stream_chars": 7.5},
+                {"stream_chars": "200"}, {"stream_context": True}):
+        with pytest.raises(ConfigurationError, match="must be an int of characters"):
+            GuardRunnable(guard, surface="output", streaming="incremental", **bad)
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
