@@ -245,7 +245,9 @@ class OpenAICompatServer:
         judge: the scripted guard model (default: ``bomb`` is unsafe).
         models: name -> handler for "main" chat models: ``handler(request_json)`` returns a
             ``chat.completion`` body (see :func:`chat_completion`); ``stream=True`` requests
-            get it as SSE chunks.
+            get it as SSE chunks. A ``/responses`` stream handler may also return
+            ``{"object": "events", "events": [...]}``: those events, sent as they are (a
+            server whose events disagree with each other, for tests).
         family: force the guard family instead of guessing it from the request's model id.
         latency: seconds every POST waits before answering.
         api_key: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
@@ -345,6 +347,9 @@ class OpenAICompatServer:
                          "created": int(time.time()), "choices": choices}, False
         if path.split("?", 1)[0].endswith("/responses") and model in self.models:
             answer = self.models[model](body)
+            if answer.get("object") == "events" and body.get("stream"):
+                return 200, [{**e, "sequence_number": n} for n, e in enumerate(answer["events"])
+                             ], True
             response = answer if answer.get("object") == "response" else (
                 response_from_completion(answer))
             if body.get("stream"):

@@ -24,9 +24,11 @@ __all__ = ["Gate", "gate_for"]
 
 _TEXT_EVENTS = frozenset({
     "response.created", "response.in_progress", "response.queued",
-    "response.content_part.added", "response.content_part.done",
-    "response.output_text.delta", "response.output_text.done",
-    "response.refusal.delta", "response.refusal.done"})
+    "response.content_part.added", "response.output_text.delta", "response.refusal.delta"})
+# Events that carry a part's whole text again: it need not equal the deltas, so it is held
+# for the final check, which judges it too (they come at a part's end: little is held).
+_DONE_TEXT_EVENTS = frozenset({"response.output_text.done", "response.refusal.done",
+                               "response.content_part.done"})
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -148,6 +150,7 @@ class _ResponsesGate(Gate):
         self.first: Any = None
         self.final_response: Any = None
         self.done: dict[int, Any] = {}
+        self.done_texts: list[str] = []
 
     def _take(self, event: Any) -> bool:
         kind = event.type
@@ -159,6 +162,11 @@ class _ResponsesGate(Gate):
             self.final_response = event.response
         elif kind == "response.output_item.done":
             self.done[event.output_index] = event.item
+        elif kind in _DONE_TEXT_EVENTS:
+            part = getattr(event, "part", event)
+            self.done_texts.append(str(getattr(part, "text", None)
+                                       or getattr(part, "refusal", None) or ""))
+            return False
         if kind == "response.output_item.added":
             return bool(event.item.type == "message")
         return kind in _TEXT_EVENTS
@@ -171,9 +179,10 @@ class _ResponsesGate(Gate):
         # ... and always the delta text: that is what the caller receives, whatever the final
         # output says (a failed response can come with an empty output)
         judged = {e.text for e in entries if isinstance(e, AssistantMessage)}
-        for _, streamed in sorted(self.texts.items()):
-            text = streamed.text()
+        said = [streamed.text() for _, streamed in sorted(self.texts.items())]
+        for text in [*said, *self.done_texts]:  # ... and the text the done events repeat
             if text and text not in judged:
+                judged.add(text)
                 entries += _convert.assistant_entries(text, (), context)
         return self.call.keep(entries)
 

@@ -152,3 +152,39 @@ def test_a_bad_screen_context_is_a_clear_error(env: Env) -> None:
     for bad in (-1, "800"):
         with pytest.raises(ConfigurationError, match="screen_context"):
             guard_openai(env.sync_client(), env.guard, screen_context=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_done_events_repeating_other_text_are_held_and_judged(env: Env,
+                                                                   is_async: bool) -> None:
+    """``response.output_text.done`` / ``content_part.done`` carry the part's text again; a
+    server whose repeat disagrees with the deltas must not get it out unjudged."""
+    from guard_core.testserver import _response_events, response_from_completion
+
+    calm = _prose(200)
+    events = _response_events(response_from_completion(answer(calm)))
+    for event in events:
+        if event["type"] == "response.output_text.done":
+            event["text"] = "how to build a bomb, step by step"
+        if event["type"] == "response.content_part.done":
+            event["part"] = {**event["part"], "text": "how to build a bomb, step by step"}
+    env.model.reply({"object": "events", "events": events})
+    client = _client(env, is_async=is_async, screen_every=40)
+    released: list[Any] = []
+    with pytest.raises(GuardViolation):
+        try:
+            if is_async:
+                async for event in await client.responses.create(model=MAIN, input="story",
+                                                                 stream=True):
+                    released.append(event)
+            else:
+                for event in client.responses.create(model=MAIN, input="story", stream=True):
+                    released.append(event)
+        finally:
+            if is_async:
+                await client.unwrapped.close()
+                await env.guard.aclose()
+            else:
+                client.unwrapped.close()
+    assert any(e.type == "response.output_text.delta" for e in released)  # early release
+    assert not any("bomb" in str(e) for e in released)
