@@ -58,10 +58,8 @@ def _answer_texts(server: OpenAICompatServer, since: int) -> list[str]:
     return out
 
 
-async def _run(chain: Runnable[Any, Any], guard_out: GuardRunnable, *, is_async: bool
-               ) -> tuple[list[Any], GuardViolation | None]:
-    """The chunks released, and the violation raised (None when the stream ended)."""
-    seen: list[Any] = []
+async def _collect(chain: Runnable[Any, Any], guard_out: GuardRunnable, seen: list[Any], *,
+                   is_async: bool) -> None:
     try:
         if is_async:
             async for chunk in chain.astream("go"):
@@ -69,11 +67,19 @@ async def _run(chain: Runnable[Any, Any], guard_out: GuardRunnable, *, is_async:
         else:
             for chunk in chain.stream("go"):
                 seen.append(chunk)
+    finally:
+        if is_async:
+            await guard_out.guard.aclose()
+
+
+async def _run(chain: Runnable[Any, Any], guard_out: GuardRunnable, *, is_async: bool
+               ) -> tuple[list[Any], GuardViolation | None]:
+    """The chunks released, and the violation raised (None when the stream ended)."""
+    seen: list[Any] = []
+    try:
+        await _collect(chain, guard_out, seen, is_async=is_async)
     except GuardViolation as exc:
         return seen, exc
-    finally:
-        if is_async:  # the async HTTP client closes on this loop
-            await guard_out.guard.aclose()
     return seen, None
 
 
@@ -193,17 +199,3 @@ async def test_chunks_that_do_not_add_up_are_refused_not_judged_by_the_last_alon
     with pytest.raises(ContentError, match="dict"):
         await _collect(RunnableGenerator(odd) | guard_out, guard_out, seen, is_async=False)
     assert seen == []
-
-
-async def _collect(chain: Runnable[Any, Any], guard_out: GuardRunnable, seen: list[Any], *,
-                   is_async: bool) -> None:
-    try:
-        if is_async:
-            async for chunk in chain.astream("go"):
-                seen.append(chunk)
-        else:
-            for chunk in chain.stream("go"):
-                seen.append(chunk)
-    finally:
-        if is_async:
-            await guard_out.guard.aclose()

@@ -72,12 +72,17 @@ async def _stream(env: Env, client: Any, *, is_async: bool
     except GuardViolation as exc:
         return chunks, exc
     finally:
-        if is_async:
-            await client.unwrapped.close()
-            await env.guard.aclose()
-        else:
-            client.unwrapped.close()
+        await _close(env, client, is_async=is_async)
     return chunks, None
+
+
+async def _close(env: Env, client: Any, *, is_async: bool) -> None:
+    """Close the SDK client and, when async, the guard's clients of this event loop."""
+    if is_async:
+        await client.unwrapped.close()
+        await env.guard.aclose()
+    else:
+        client.unwrapped.close()
 
 
 def _text(chunks: list[Any]) -> str:
@@ -181,10 +186,6 @@ async def test_done_events_repeating_other_text_are_held_and_judged(env: Env,
                 for event in client.responses.create(model=MAIN, input="story", stream=True):
                     released.append(event)
         finally:
-            if is_async:
-                await client.unwrapped.close()
-                await env.guard.aclose()
-            else:
-                client.unwrapped.close()
+            await _close(env, client, is_async=is_async)
     assert any(e.type == "response.output_text.delta" for e in released)  # early release
     assert not any("bomb" in str(e) for e in released)
