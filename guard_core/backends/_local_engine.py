@@ -24,7 +24,18 @@ from typing import Any
 
 from guard_core.backends._local_inputs import Encoded
 
-__all__ = ["Engine", "Reads", "Stats"]
+__all__ = ["Engine", "Reads", "Stats", "cache_keyword"]
+
+
+def cache_keyword(model: Any) -> str:
+    """The name under which this transformers release takes a KV cache: ``cache`` from 5.24
+    (where ``past_key_values`` is deprecated), ``past_key_values`` before. Read once, at load
+    time, from the signature of the decoder's ``forward``; ``generate`` follows the same
+    release's naming."""
+    import inspect
+
+    forward = model.model.forward
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
 @dataclass
@@ -108,6 +119,7 @@ class Engine:
     max_batch_rows: int = 64
     prefix_cache: bool = True
     max_prefixes: int = 8
+    cache_arg: str = "past_key_values"  # see cache_keyword()
     stats: Stats = field(default_factory=Stats)
     _prefixes: OrderedDict[tuple[int, ...], _Prefix] = field(default_factory=OrderedDict)
 
@@ -127,7 +139,7 @@ class Engine:
         cache = DynamicCache(config=self.model.config)
         tokens = torch.tensor([ids], device=self.device)
         self.model.model(input_ids=tokens, attention_mask=torch.ones_like(tokens),
-                         past_key_values=cache, use_cache=True)
+                         use_cache=True, **{self.cache_arg: cache})
         self.stats.prefix_builds += 1
         self.stats.tokens_computed += len(ids)
         found = self._prefixes[ids] = _Prefix(ids, cache)
@@ -197,7 +209,7 @@ class Engine:
         cache = prefix.expand(len(rows), keep=False) if prefix is not None else None
         hidden = self.model.model(
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-            past_key_values=cache, use_cache=cache is not None, **kwargs).last_hidden_state
+            use_cache=cache is not None, **{self.cache_arg: cache}, **kwargs).last_hidden_state
         self.stats.forward_passes += 1
         self.stats.tokens_computed += sum(len(s) for s in seqs)
         picked = [hidden[r, [p - skip for p in row.positions]] for r, row in enumerate(rows)]
@@ -257,7 +269,7 @@ class Engine:
         if len(rows) == 1:
             prefix = self.prefix(rows[0].prefix)
             if prefix is not None:
-                kwargs["past_key_values"] = prefix.expand(1)
+                kwargs[self.cache_arg] = prefix.expand(1)
         make: Any = transformers.GenerationConfig
         config = make(do_sample=False, num_beams=1, max_new_tokens=budget,
                                   eos_token_id=list(self.eos_ids), pad_token_id=self.pad_id)

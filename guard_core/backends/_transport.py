@@ -57,7 +57,7 @@ class _SecretFilter(logging.Filter):
 
 
 _LOG_FILTER = _SecretFilter()
-_LOGGED_PACKAGES = ("openai", "httpx2", "httpcore2", "guard_core")
+_LOGGED_PACKAGES = ("openai", "httpx2", "httpcore2", "httpx", "httpcore", "guard_core")
 
 
 def hide_in_logs(secret: str | None) -> None:

@@ -34,7 +34,7 @@ from importlib.resources import files
 from typing import Any
 
 from guard_core.backends._local_batcher import MicroBatcher
-from guard_core.backends._local_engine import Engine, Stats
+from guard_core.backends._local_engine import Engine, Stats, cache_keyword
 from guard_core.backends._local_fast import FastItem, read_verdicts
 from guard_core.backends._local_images import ImageLoader
 from guard_core.backends._local_inputs import Encoded, Encoder
@@ -170,7 +170,7 @@ class LocalBackend(Backend):
             eos_ids=tuple(sorted(t for t in eos if isinstance(t, int) and t >= 0)),
             max_batch_tokens=max_batch_tokens or (32768 if loaded.device.type == "cuda" else 8192),
             max_batch_rows=max_batch_size, prefix_cache=prefix_cache,
-            max_prefixes=max_cached_prefixes)
+            max_prefixes=max_cached_prefixes, cache_arg=cache_keyword(loaded.model))
         self._encoder = Encoder(family, self.tokenizer, loaded.processor,
                                 ImageLoader(max_pixels=max_image_pixels, fetch=fetch_images))
         self._batcher = MicroBatcher(self._run, wait_s=batch_wait_ms / 1000,
@@ -259,7 +259,7 @@ class LocalBackend(Backend):
             phase()
         except Exception as exc:  # a model failure fails these requests closed, not the batch
             error = BackendError(f"the local guard model failed on a batch of {len(indices)}: "
-                                 f"{exc!r} (out of memory? lower max_batch_tokens)")
+                                 f"{type(exc).__name__}: {exc}{_hint(exc)}")
             for i in indices:
                 outcomes[i] = outcomes[i] or error
 
@@ -283,3 +283,12 @@ class LocalBackend(Backend):
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             outcomes[i] = Completion(text=text, finish_reason="stop" if ended else "length",
                                      model=self.model)
+
+
+def _hint(exc: BaseException) -> str:
+    """What to do, for the failures that have a known remedy; nothing for the rest."""
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return " (the device ran out of memory: lower max_batch_tokens or max_batch_size)"
+    return ""

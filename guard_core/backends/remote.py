@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
 
+from guard_core.backends._sdk import http_library
 from guard_core.backends._transport import (
     RateLimiter,
     Redactor,
@@ -79,10 +80,10 @@ class RemoteBackend(Backend):
         default_headers: dict[str, str] | None = None,
     ) -> None:
         try:
-            import httpx2
             import openai
         except ImportError:
             raise MissingDependencyError("openai", "openai") from None
+        http = http_library()
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self.base_url = base_url.rstrip("/")
@@ -103,7 +104,7 @@ class RemoteBackend(Backend):
         self._client_args: dict[str, Any] = {
             "base_url": self.base_url,
             "api_key": api_key or "EMPTY",
-            "timeout": httpx2.Timeout(timeout, connect=connect_timeout),
+            "timeout": http.Timeout(timeout, connect=connect_timeout),
             "max_retries": 0,
             "default_headers": default_headers,
         }

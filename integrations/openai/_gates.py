@@ -85,7 +85,9 @@ class Gate(ABC):
 def _transcript(delta: Any) -> str:
     """An audio answer's transcript, screened like its text."""
     audio = getattr(delta, "audio", None)
-    transcript = getattr(audio, "transcript", None)
+    # openai 3.x types the delta's audio; 2.x keeps it as an extra field, a plain dict
+    transcript = (audio.get("transcript") if isinstance(audio, dict)
+                  else getattr(audio, "transcript", None))
     return transcript if isinstance(transcript, str) else ""
 
 

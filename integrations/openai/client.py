@@ -11,7 +11,6 @@ from functools import cached_property
 from typing import Any, Literal
 
 from openai import AsyncStream, Stream
-from openai._legacy_response import LegacyAPIResponse
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
@@ -63,10 +62,20 @@ def _refuse_streaming_response(call: Call, mode: Mode) -> None:
             "which returns a screened Stream")
 
 
+def _is_raw_response(result: Any) -> bool:
+    """A ``with_raw_response`` answer. Its class lives in a private SDK module (the same name
+    in openai 2.x and 3.x); without it, it is told by what it carries."""
+    try:
+        from openai._legacy_response import LegacyAPIResponse
+    except ImportError:
+        return callable(getattr(result, "parse", None)) and hasattr(result, "http_response")
+    return isinstance(result, LegacyAPIResponse)
+
+
 def _answer(result: Any) -> tuple[Any, Any]:
     """(raw response or None, parsed answer); anything unscreenable is refused."""
     raw = None
-    if isinstance(result, LegacyAPIResponse):
+    if _is_raw_response(result):
         raw, result = result, result.parse()
     if not isinstance(result, ChatCompletion | Response):
         raise ConfigurationError(

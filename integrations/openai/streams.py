@@ -25,11 +25,11 @@ refusal (``finish_reason="content_filter"`` / ``response.incomplete``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import httpx2
 from openai import AsyncStream, Stream
 
+from guard_core.backends._sdk import http_library
 from guard_core.verdict import Verdict
 
 from ._gates import Gate, gate_for
@@ -39,11 +39,13 @@ __all__ = ["AsyncGuardedStream", "GuardedStream", "gate_for"]
 _T = TypeVar("_T")
 
 
-def _placeholder(url: str) -> httpx2.Response:
-    """The ``response`` of a stream refused before any request was sent."""
-    return httpx2.Response(200, headers={"content-type": "text/event-stream",
-                                         "x-guard-core": "refused"},
-                           content=b"", request=httpx2.Request("POST", url))
+def _placeholder(url: str) -> Any:
+    """The ``response`` (an httpx2 or httpx ``Response``, as the SDK uses) of a stream
+    refused before any request was sent."""
+    http = http_library()
+    return http.Response(200, headers={"content-type": "text/event-stream",
+                                       "x-guard-core": "refused"},
+                         content=b"", request=http.Request("POST", url))
 
 
 class GuardedStream(Stream[_T]):

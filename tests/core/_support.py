@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.resources import files
+import os
 from pathlib import Path
 
 from guard_core.backends.remote import RemoteBackend
@@ -12,7 +13,21 @@ N35 = "nvidia/nemotron-3.5-content-safety"
 CSR = "nvidia/Nemotron-Content-Safety-Reasoning-4B"
 NEMOGUARD = "nvidia/llama-3.1-nemoguard-8b-content-safety"
 
-REFERENCE_DIR = Path("/work/shared/reference")
+def _reference_dir() -> Path:
+    """``../shared/reference`` beside the repository (where CI and every session have it), or
+    ``GUARD_REFERENCE_DIR``. Missing is an error, not a silent fallback: without the reference
+    the template-fidelity tests would compare the package with itself and could not fail."""
+    configured = os.environ.get("GUARD_REFERENCE_DIR")
+    root = Path(__file__).resolve().parents[2]
+    found = Path(configured) if configured else root.parent / "shared" / "reference"
+    if not (found / "nemotron_formats.md").is_file():
+        raise RuntimeError(
+            f"the models' reference formats are not at {found}: check out the shared folder "
+            "beside the repository (../shared/reference) or set GUARD_REFERENCE_DIR")
+    return found
+
+
+REFERENCE_DIR = _reference_dir()
 
 MakeRemote = Callable[..., RemoteBackend]
 """The ``remote`` fixture: ``remote(model=N35, base_url=None, **kwargs) -> RemoteBackend``."""
@@ -24,6 +39,5 @@ def package_template(name: str) -> str:
 
 
 def reference_template(name: str) -> str:
-    """The reference prompt text: the shared reference copy where it exists, else the package's."""
-    shared = REFERENCE_DIR / name
-    return shared.read_text(encoding="utf-8") if shared.exists() else package_template(name)
+    """The reference prompt text (the shared reference copy, never the package's own)."""
+    return (REFERENCE_DIR / name).read_text(encoding="utf-8")

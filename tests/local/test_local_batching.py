@@ -156,6 +156,36 @@ def test_a_model_failure_fails_closed(text_backend: LocalBackend,
     assert Guard(text_backend, cache=False).check("anything").error is None
 
 
+def test_a_model_failure_is_reported_as_what_it_is(text_backend: LocalBackend,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an actual out-of-memory error is called one: a shape error, a dtype error or a
+    FutureWarning turned error must not send the user off lowering max_batch_tokens."""
+    def boom(rows: Any) -> Any:
+        raise ValueError("Expected size 3 but got size 4 for tensor number 1")
+
+    monkeypatch.setattr(text_backend._engine, "read", boom)
+    verdict = Guard(text_backend, cache=False).check("anything")
+    assert not verdict.allowed and verdict.error is not None
+    assert "ValueError: Expected size 3" in verdict.error
+    assert "memory" not in verdict.error and "max_batch_tokens" not in verdict.error
+
+
+def test_the_kv_cache_keyword_follows_the_installed_transformers(
+        text_backend: LocalBackend) -> None:
+    """5.24 renamed ``past_key_values`` to ``cache`` (the old name warns until 5.40); the
+    engine uses whichever the loaded release names, chosen once at load time."""
+    import inspect
+
+    import transformers
+    from packaging.version import Version
+
+    params = inspect.signature(text_backend._engine.model.model.forward).parameters
+    expected = "cache" if Version(transformers.__version__) >= Version("5.24") else (
+        "past_key_values")
+    assert text_backend._engine.cache_arg == expected
+    assert expected in params
+
+
 def test_a_closed_backend_answers_errors() -> None:
     backend = LocalBackend.demo()
     assert Guard(backend).check("before").error is None

@@ -132,7 +132,7 @@ def test_a_batch_reads_the_prefix_through_a_view_that_keeps_nothing(
     def spy(*args: Any, **kwargs: Any) -> Any:
         out = real(*args, **kwargs)
         if kwargs["input_ids"].shape[0] == 2:  # the batch, not the prefix's own build
-            seen.append(kwargs.get("past_key_values"))
+            seen.append(kwargs.get(text_backend._engine.cache_arg))
         return out
 
     monkeypatch.setattr(model, "forward", spy)

@@ -58,6 +58,11 @@ def _outputs_text(book: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def _stderr_text(book: nbformat.NotebookNode) -> str:
+    return "".join(output.text for cell in book.cells for output in cell.get("outputs", ())
+                   if output.output_type == "stream" and output.name == "stderr")
+
+
 def test_every_notebook_is_checked_and_committed_without_outputs() -> None:
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(EXPECTED)
     for path in NOTEBOOKS.glob("*.ipynb"):
@@ -80,6 +85,10 @@ def test_notebook_executes_offline(name: str, monkeypatch: pytest.MonkeyPatch) -
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     text = _outputs_text(book)
     assert "Traceback" not in text
+    # A warning printed by our own calls (a deprecated transformers argument, say) is noise
+    # every user sees; pytest's filterwarnings does not reach the kernel's process.
+    stderr = _stderr_text(book)
+    assert "Warning" not in stderr and "warn(" not in stderr, f"{name} printed:\n{stderr}"
     for expected in EXPECTED[name]:
         assert expected in text, f"{name} no longer shows {expected!r}"
     assert os.environ.get("NVIDIA_API_KEY") is None
