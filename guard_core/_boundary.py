@@ -1,0 +1,133 @@
+"""Default deny at a boundary: every string an object carries, found by walking the object.
+
+Framework-free; the one copy of the rule every adapter follows (DESIGN.md 5b). An adapter
+knows the fields it *understands* (a message's text, a tool call's arguments, an image) and
+converts those into items. Everything else that crosses the boundary is not skipped: the
+adapter walks it with :func:`strings_in` and screens what it finds as text, or refuses what
+cannot be read (:func:`strings_in` raises :class:`ContentError` naming the field). Only the
+keys an adapter lists as *not content* (ids, type tags, roles, numbers' names) are left out,
+so a field a framework adds tomorrow is screened, not passed.
+
+>>> found = strings_in({"id": "call_1", "note": "hi", "parts": [{"text": "there"}]},
+...                    skip_keys={"id"})
+>>> [(f.path, f.text) for f in found]
+[('note', 'hi'), ('parts[0].text', 'there')]
+>>> joined(found)
+'hi\\nthere'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from guard_core.errors import ContentError
+
+__all__ = ["MAX_DEPTH", "Found", "agent_choice", "joined", "strings_in"]
+
+MAX_DEPTH = 32
+_SCALARS = (bool, int, float, type(None), enum.Enum)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One string an object carries, and where (``messages[2].content[0].text``)."""
+
+    path: str
+    text: str
+
+
+def strings_in(value: Any, *, skip_keys: Collection[str] = frozenset(), where: str = "",
+               max_depth: int = MAX_DEPTH) -> list[Found]:
+    """Every non-blank string in ``value`` (mappings, sequences, pydantic models, dataclasses),
+    in order; mapping keys that are not identifiers are content too. Keys in ``skip_keys`` are
+    left out at any depth. Bytes, and objects of a type this walk does not know, raise
+    :class:`ContentError` naming their path: they are never skipped."""
+    out: list[Found] = []
+    _walk(value, where, frozenset(skip_keys), max_depth, out, set())
+    return out
+
+
+def joined(found: Collection[Found]) -> str:
+    """The found strings as one text to screen (one guard item; the cache answers repeats)."""
+    return "\n".join(f.text for f in found)
+
+
+def _walk(value: Any, path: str, skip: frozenset[str], depth: int, out: list[Found],
+          seen: set[int]) -> None:
+    if isinstance(value, str):
+        if value.strip():
+            out.append(Found(path, value))
+        return
+    if isinstance(value, _SCALARS):
+        return
+    if depth <= 0:
+        raise ContentError(f"{path or 'the value'}: nested deeper than {MAX_DEPTH} levels; "
+                           "flatten it before it reaches the agent")
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise ContentError(f"{path or 'the value'}: cannot screen raw bytes; decode them to text "
+                           "(or send an image block) before they reach the agent")
+    if id(value) in seen:
+        raise ContentError(f"{path or 'the value'}: refers to itself; cannot screen a cycle")
+    seen.add(id(value))
+    try:
+        for segment, is_key, child in _children(value, path):
+            if is_key and segment in skip:
+                continue
+            if is_key and not segment.isidentifier() and segment.strip():
+                out.append(Found(f"{path}[key]" if path else "[key]", segment))
+            _walk(child, _join(path, segment), skip, depth - 1, out, seen)
+    finally:
+        seen.discard(id(value))
+
+
+def _children(value: Any, path: str) -> Iterator[tuple[str, bool, Any]]:
+    """(path segment, whether it is a mapping key or field name, child)."""
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            yield str(key), True, child
+        return
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        for index, child in enumerate(items):
+            yield f"[{index}]", False, child
+        return
+    fields = getattr(type(value), "model_fields", None)
+    if isinstance(fields, Mapping):  # a pydantic model: declared fields, then extras
+        for name in fields:
+            yield name, True, getattr(value, name, None)
+        for name, child in (getattr(value, "model_extra", None) or {}).items():
+            yield str(name), True, child
+        return
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            yield item.name, True, getattr(value, item.name)
+        return
+    raise ContentError(
+        f"{path or 'the value'}: cannot screen a {type(value).__name__}; pass text, JSON-like "
+        "data or a pydantic model (guard-core does not skip what it cannot read)")
+
+
+def _join(path: str, key: str) -> str:
+    if key.startswith("["):
+        return f"{path}{key}"
+    return f"{path}.{key}" if path else key
+
+
+def agent_choice(developer: str | None, requested: str | None, *, allow_override: bool,
+                 owner: str) -> str | None:
+    """The agent whose policy applies: the developer's choice wins over one a client sent
+    (configurable, runtime context, ``extra_body``) unless ``allow_override`` is set. A
+    request that tries to override without permission is ignored only when it names the
+    developer's own agent; otherwise it is refused, so that a client learns it cannot."""
+    if requested is None or requested == developer:
+        return developer
+    if developer is None or allow_override:
+        return requested
+    raise ContentError(
+        f"{owner}: the request asks for guard agent {requested!r}, but this adapter was built "
+        f"for agent {developer!r}; a client cannot pick another agent's policy. Build the "
+        "adapter with allow_agent_override=True to let it")

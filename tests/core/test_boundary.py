@@ -1,0 +1,94 @@
+"""The boundary kit: every string is found, nothing unreadable is skipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict
+
+from guard_core._boundary import agent_choice, joined, strings_in
+from guard_core.errors import ContentError
+
+CANARY = "CANARY-bomb"
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.text(max_size=6), inner, max_size=4),
+    max_leaves=30)
+
+
+def _plant(value: Any, draw: Any) -> Any:
+    """``value`` with the canary put into one place chosen by ``draw``."""
+    if isinstance(value, dict) and value:
+        key = draw(st.sampled_from(sorted(value)))
+        return {**value, key: _plant(value[key], draw)}
+    if isinstance(value, list) and value:
+        i = draw(st.integers(0, len(value) - 1))
+        return [*value[:i], _plant(value[i], draw), *value[i + 1:]]
+    return CANARY
+
+
+@given(json_like, st.data())
+def test_a_string_planted_anywhere_is_found(value: Any, data: Any) -> None:
+    planted = _plant(value, data.draw)
+    assert CANARY in joined(strings_in(planted))
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=6), json_like, max_size=4))
+def test_a_canary_key_is_content(value: dict[str, Any]) -> None:
+    assert CANARY in joined(strings_in({**value, CANARY: 1}))
+
+
+def test_skip_keys_leave_out_only_what_they_name() -> None:
+    found = strings_in({"id": CANARY, "items": [{"id": "x", "text": "keep"}]}, skip_keys={"id"})
+    assert [f.path for f in found] == ["items[0].text"]
+
+
+def test_pydantic_models_and_their_extras_and_dataclasses_are_walked() -> None:
+    class Part(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        text: str
+
+    @dataclass
+    class Box:
+        part: Part
+
+    found = strings_in(Box(Part(text="a", surprise=CANARY)))  # type: ignore[call-arg]
+    assert [(f.path, f.text) for f in found] == [("part.text", "a"), ("part.surprise", CANARY)]
+
+
+@pytest.mark.parametrize("value, says", [
+    ({"data": b"\x00bomb"}, "data: cannot screen raw bytes"),
+    ({"x": object()}, "x: cannot screen a object"),
+])
+def test_what_cannot_be_read_is_refused_with_its_path(value: Any, says: str) -> None:
+    with pytest.raises(ContentError, match=says):
+        strings_in(value)
+
+
+def test_cycles_and_depth_are_refused_not_recursed() -> None:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    with pytest.raises(ContentError, match="refers to itself"):
+        strings_in(loop)
+    deep: Any = "x"
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ContentError, match="deeper than 32"):
+        strings_in(deep)
+    shared = ["ok"]
+    assert len(strings_in([shared, shared])) == 2  # the same list twice is not a cycle
+
+
+def test_the_developers_agent_wins_unless_override_is_allowed() -> None:
+    assert agent_choice("support", None, allow_override=False, owner="x") == "support"
+    assert agent_choice("support", "support", allow_override=False, owner="x") == "support"
+    assert agent_choice(None, "devops", allow_override=False, owner="x") == "devops"
+    assert agent_choice("support", "devops", allow_override=True, owner="x") == "devops"
+    with pytest.raises(ContentError, match="allow_agent_override=True"):
+        agent_choice("support", "devops", allow_override=False, owner="x")
