@@ -37,6 +37,16 @@ def test_sample_with_the_default_model_speaks_the_csr4b_prompt_format() -> None:
     assert "1 blocked" in done.stdout
 
 
+def test_the_demo_sample_prints_verdicts_and_no_warnings() -> None:
+    """What ``scripts/run`` shows on a fresh machine: the local backend's own calls into
+    transformers must not print deprecation warnings between the verdicts."""
+    done = run_cli("sample", env=child_env(GUARD_BACKEND="demo", PYTHONWARNINGS="default"))
+    assert done.returncode == 0, done.stderr
+    assert "7 items:" in done.stdout
+    for stream in (done.stdout, done.stderr):
+        assert "Warning" not in stream and "warn(" not in stream, stream
+
+
 def test_no_backend_configured_prints_what_to_set_and_exits_2() -> None:
     done = run_cli("sample", env=child_env(GUARD_BACKEND="remote"))
     assert done.returncode == 2
