@@ -39,8 +39,9 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
       "${PIP[@]}" -c "$LOCK" -e "$ROOT[$EXTRAS]"
     fi
   else
-    "${PIP[@]}" "torch==2.13.0"
-    "${PIP[@]}" --upgrade --upgrade-strategy eager -e "$ROOT[$EXTRAS]"
+    "${PIP[@]}" -c "$ROOT/requirements/torch.txt" "torch==2.13.0"
+    "${PIP[@]}" -c "$ROOT/requirements/torch.txt" --upgrade --upgrade-strategy eager \
+      -e "$ROOT[$EXTRAS]"
   fi
   "$VENV/bin/python" -m pip check >&2
   echo "$WANT" > "$STAMP"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from importlib.resources import files
-import os
 from pathlib import Path
 
 from guard_core.backends.remote import RemoteBackend
