@@ -19,9 +19,13 @@ so a field a framework adds tomorrow is screened, not passed.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import enum
+import uuid
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from guard_core.errors import ContentError
@@ -29,7 +33,9 @@ from guard_core.errors import ContentError
 __all__ = ["MAX_DEPTH", "Found", "agent_choice", "joined", "strings_in"]
 
 MAX_DEPTH = 32
-_SCALARS = (bool, int, float, type(None), enum.Enum)
+# Values that carry no free text (an enum's value is a fixed name; a Path is text: walked)
+_SCALARS = (bool, int, float, complex, type(None), enum.Enum, decimal.Decimal, uuid.UUID,
+            datetime.date, datetime.time, datetime.timedelta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,9 @@ def joined(found: Collection[Found]) -> str:
 
 def _walk(value: Any, path: str, skip: frozenset[str], depth: int, out: list[Found],
           seen: set[int]) -> None:
-    if isinstance(value, str):
-        if value.strip():
-            out.append(Found(path, value))
+    if isinstance(value, str | PurePath):
+        if str(value).strip():
+            out.append(Found(path, str(value)))
         return
     if isinstance(value, _SCALARS):
         return

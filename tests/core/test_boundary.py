@@ -62,6 +62,17 @@ def test_pydantic_models_and_their_extras_and_dataclasses_are_walked() -> None:
     assert [(f.path, f.text) for f in found] == [("part.text", "a"), ("part.surprise", CANARY)]
 
 
+def test_dates_numbers_and_ids_carry_no_text_and_paths_are_text() -> None:
+    import datetime
+    import decimal
+    import uuid
+    from pathlib import PurePosixPath
+
+    found = strings_in({"when": datetime.datetime(2026, 1, 1), "n": decimal.Decimal("1.5"),
+                        "id": uuid.uuid4(), "file": PurePosixPath(f"/tmp/{CANARY}.txt")})
+    assert [(f.path, f.text) for f in found] == [("file", f"/tmp/{CANARY}.txt")]
+
+
 @pytest.mark.parametrize("value, says", [
     ({"data": b"\x00bomb"}, "data: cannot screen raw bytes"),
     ({"x": object()}, "x: cannot screen a object"),
