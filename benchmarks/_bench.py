@@ -155,17 +155,33 @@ def require_main_venv() -> None:
 class ChildServer:
     """``OpenAICompatServer`` in a child process, so the clients measured (ours in this
     process, NeMo's in another) meet the same server without sharing its CPU or GIL, as with
-    a real remote endpoint. ``stats()`` reads its counters and resets ``max_in_flight``."""
+    a real remote endpoint. ``stats()`` reads its counters (requests, prompts ``judged``) and
+    resets ``max_in_flight``."""
 
     _CODE = """
-import json, sys
+import json, sys, threading
 from guard_core.testserver import OpenAICompatServer
-with OpenAICompatServer(latency=float(sys.argv[1])) as s:
+from guard_core.testing import ScriptedJudge
+
+class CountingJudge(ScriptedJudge):
+    # counts the prompts judged: one per chat request, many per batched /v1/completions one
+    def __post_init__(self):
+        super().__post_init__()
+        self.judged, self.lock = 0, threading.Lock()
+
+    def answer(self, *args, **kwargs):
+        with self.lock:
+            self.judged += 1
+        return super().answer(*args, **kwargs)
+
+judge = CountingJudge()
+with OpenAICompatServer(judge, latency=float(sys.argv[1])) as s:
     print(s.base_url, flush=True)
     for line in sys.stdin:
         print(json.dumps({"requests": len(s.requests), "max_in_flight": s.max_in_flight,
                           "chat": len(s.posts("/v1/chat/completions")),
-                          "completions": len(s.posts("/v1/completions"))}), flush=True)
+                          "completions": len(s.posts("/v1/completions")),
+                          "judged": judge.judged}), flush=True)
         s.max_in_flight = 0
 """
 

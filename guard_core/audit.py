@@ -17,9 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from guard_core.verdict import Verdict
+from guard_core.verdict import Verdict, valid_text
 
 __all__ = ["AuditLog", "AuditSink", "MemoryAudit", "audit_record"]
+
+# Line breaks to str.splitlines() and many JSONL readers, which json.dumps leaves raw
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 @runtime_checkable
@@ -43,7 +46,9 @@ class AuditLog:
     """Appends JSON lines to ``path``.
 
     Each record is written with one ``os.write`` on an ``O_APPEND`` descriptor under a lock,
-    so lines never interleave, across threads and across processes sharing the file.
+    so lines never interleave, across threads and across processes sharing the file. Every
+    record is one line of valid UTF-8 JSON, whatever text it holds (control characters and
+    Unicode line breaks are escaped, a lone surrogate becomes U+FFFD).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -53,7 +58,10 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def write(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        text = json.dumps(record, ensure_ascii=False, default=str)
+        if not text.isascii():  # JSON holds these only inside strings: escape them there
+            text = valid_text(text).translate(_LINE_BREAKS)
+        line = (text + "\n").encode("utf-8")
         with self._lock:
             if self._fd is None:
                 raise ValueError(f"audit log {self.path} is closed")

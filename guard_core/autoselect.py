@@ -20,7 +20,8 @@ or ``auto`` (the default). ``GUARD_MODEL`` overrides the model id of any backend
 True
 >>> backend.close()
 
-Values of keys are never put in a banner or an error message; only variable names are.
+Values of keys are never put in a banner or an error message; only variable names are, and
+``GUARD_BASE_URL`` is shown without its credentials (``user:password@``, ``?api-key=``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from guard_core.backends._transport import redact_url
 from guard_core.backends.base import Backend
 from guard_core.errors import ConfigurationError
 
@@ -137,7 +138,7 @@ def _url(env: Mapping[str, str]) -> tuple[Backend, str]:
     backend = _remote(lambda: RemoteBackend.vllm(url, model, env.get("GUARD_API_KEY"),
                                                  family=env.get("GUARD_FAMILY")), "GUARD_BASE_URL")
     key = " with GUARD_API_KEY" if "GUARD_API_KEY" in env else ""
-    return backend, (f"guard-core: using your server at {_safe_url(url)} ({model}) from "
+    return backend, (f"guard-core: using your server at {redact_url(url)} ({model}) from "
                      f"GUARD_BASE_URL{key}; unset it to use NVIDIA_API_KEY / OPENROUTER_API_KEY")
 
 
@@ -221,13 +222,3 @@ def _cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-def _safe_url(url: str) -> str:
-    """The URL without any ``user:password@`` part."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))

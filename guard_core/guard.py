@@ -10,7 +10,9 @@ False
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -29,7 +31,7 @@ from guard_core.errors import (
 )
 from guard_core.models import GuardRequest, Judgement
 from guard_core.policy import Policy, PolicySet
-from guard_core.screening import Plan, Windowing, combine, error_verdict, plan
+from guard_core.screening import Claim, InFlight, Plan, Windowing, combine, error_verdict, plan
 from guard_core.verdict import Verdict
 
 __all__ = ["Guard"]
@@ -95,6 +97,7 @@ class Guard:
         self.audit: AuditSink | None = (
             AuditLog(audit) if isinstance(audit, str | Path) else audit)
         self.windowing = windowing or Windowing()
+        self._inflight: InFlight[_Answer] = InFlight()
 
     def __repr__(self) -> str:
         return f"Guard({self.backend.describe()}, {self.policies!r})"
@@ -117,14 +120,20 @@ class Guard:
         """Screen many items in one backend round (concurrent or batched); order is kept."""
         start = perf_counter()
         plans = self._plans(items, agent)
-        todo, known = self._lookup(plans)
-        outcomes: list[Outcome] = []
-        if todo:
-            try:
-                outcomes = self.backend.classify(list(todo.values()))
-            except Exception as exc:  # a backend bug must not let content through
-                outcomes = [BackendError(f"backend failed: {exc!r}")] * len(todo)
-        return self._finish(plans, todo, outcomes, known, start)
+        claim = self._claim(plans, sync=True)
+        results: dict[CacheKey, _Result] = {}
+        try:
+            if claim.todo:
+                try:
+                    outcomes = self.backend.classify(list(claim.todo.values()))
+                except Exception as exc:  # a backend bug must not let content through
+                    outcomes = [BackendError(f"backend failed: {exc!r}")] * len(claim.todo)
+                results = self._parse_all(claim.todo, outcomes)
+        finally:
+            self._inflight.settle(claim, results)
+        for key, future in claim.shared.items():
+            results[key] = future.result()
+        return self._finish(plans, results, claim, start)
 
     async def acheck_many(
         self, items: Iterable[Item | str], *, agent: str | None = None
@@ -132,14 +141,20 @@ class Guard:
         """Async :meth:`check_many`."""
         start = perf_counter()
         plans = self._plans(items, agent)
-        todo, known = self._lookup(plans)
-        outcomes: list[Outcome] = []
-        if todo:
-            try:
-                outcomes = await self.backend.aclassify(list(todo.values()))
-            except Exception as exc:
-                outcomes = [BackendError(f"backend failed: {exc!r}")] * len(todo)
-        return self._finish(plans, todo, outcomes, known, start)
+        claim = self._claim(plans, sync=False)
+        results: dict[CacheKey, _Result] = {}
+        try:
+            if claim.todo:
+                try:
+                    outcomes = await self.backend.aclassify(list(claim.todo.values()))
+                except Exception as exc:
+                    outcomes = [BackendError(f"backend failed: {exc!r}")] * len(claim.todo)
+                results = self._parse_all(claim.todo, outcomes)
+        finally:
+            self._inflight.settle(claim, results)
+        for key, future in claim.shared.items():
+            results[key] = await asyncio.wrap_future(future)
+        return self._finish(plans, results, claim, start)
 
     def close(self) -> None:
         self.backend.close()
@@ -170,39 +185,27 @@ class Guard:
     def _key(self, policy: Policy, request: GuardRequest) -> CacheKey:
         return (self.backend.model, policy.version, request.key)
 
-    def _lookup(self, plans: Sequence[Plan]) -> tuple[dict[CacheKey, GuardRequest],
-                                                       dict[CacheKey, _Result]]:
-        todo: dict[CacheKey, GuardRequest] = {}
-        known: dict[CacheKey, _Result] = {}
-        for p in plans:
-            for request in p.requests:
-                key = self._key(p.policy, request)
-                if key in todo or key in known:
-                    continue
-                hit = self.cache.get(key) if self.cache is not None else None
-                if hit is not None:
-                    known[key] = hit
-                else:
-                    todo[key] = request
-        return todo, known
+    def _claim(self, plans: Sequence[Plan], *, sync: bool) -> Claim[_Answer]:
+        keyed = [(self._key(p.policy, r), r) for p in plans for r in p.requests]
+        return self._inflight.claim(keyed, self.cache, sync=sync)
 
-    def _finish(self, plans: Sequence[Plan], todo: dict[CacheKey, GuardRequest],
-                outcomes: Sequence[Outcome], known: dict[CacheKey, _Result],
-                start: float) -> list[Verdict]:
-        cached_keys = set(known)
-        results = dict(known)
+    def _parse_all(self, todo: dict[CacheKey, GuardRequest],
+                   outcomes: Sequence[Outcome]) -> dict[CacheKey, _Result]:
         if len(outcomes) != len(todo):  # a backend bug: fail closed, never crash or misalign
             outcomes = [BackendError(f"{self.backend.describe()} answered {len(outcomes)} "
                                      f"outcomes for {len(todo)} requests")] * len(todo)
-        for (key, request), outcome in zip(todo.items(), outcomes, strict=True):
-            results[key] = self._parse(key, request, outcome)
+        return {key: self._parse(key, request, outcome)
+                for (key, request), outcome in zip(todo.items(), outcomes, strict=True)}
+
+    def _finish(self, plans: Sequence[Plan], results: dict[CacheKey, _Result],
+                claim: Claim[_Answer], start: float) -> list[Verdict]:
+        results.update(claim.known)
         latency_ms = (perf_counter() - start) * 1000
-        verdicts = []
-        for p in plans:
-            verdict = self._verdict(p, results, cached_keys, latency_ms)
-            if self.audit is not None and verdict.screened:
-                self.audit.write(audit_record(verdict, p.content_hash))
-            verdicts.append(verdict)
+        verdicts = [self._verdict(p, results, claim.known.keys(), latency_ms) for p in plans]
+        if self.audit is not None:  # every verdict is built before the first record is written
+            for p, verdict in zip(plans, verdicts, strict=True):
+                if verdict.screened:
+                    self.audit.write(audit_record(verdict, p.content_hash))
         return verdicts
 
     def _parse(self, key: CacheKey, request: GuardRequest, outcome: Outcome) -> _Result:
@@ -212,13 +215,16 @@ class Guard:
             judgement = self.family.parse(outcome, request)
         except ModelOutputError as exc:
             return exc
-        answer = _Answer(judgement, outcome.model or self.backend.model, outcome.score)
+        except Exception as exc:  # an answer no parser foresaw (text that is not a str...)
+            return ModelOutputError(f"unreadable answer from the guard model: {exc!r}"[:300])
+        model = outcome.model if isinstance(outcome.model, str) and outcome.model else None
+        answer = _Answer(judgement, model or self.backend.model, outcome.score)
         if self.cache is not None:
             self.cache.put(key, answer)
         return answer
 
-    def _verdict(self, p: Plan, results: dict[CacheKey, _Result], cached_keys: set[CacheKey],
-                 latency_ms: float) -> Verdict:
+    def _verdict(self, p: Plan, results: dict[CacheKey, _Result],
+                 cached_keys: AbstractSet[CacheKey], latency_ms: float) -> Verdict:
         model = self.backend.model
         if p.error is not None:
             return error_verdict(p, p.error, model, latency_ms)

@@ -1,14 +1,19 @@
 """The pure steps of a screening, shared by the sync and async paths of :class:`Guard`.
 
 item -> exchanges (one per image, one per window of very long text) -> requests;
-judgements -> one :class:`Verdict`. No I/O here.
+judgements -> one :class:`Verdict`; the table of requests in flight. No I/O here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
+from guard_core.cache import CacheKey, VerdictCache
 from guard_core.content import (
     AssistantMessage,
     Image,
@@ -19,12 +24,13 @@ from guard_core.content import (
     ToolResult,
     UserMessage,
 )
-from guard_core.errors import ContentError, GuardError
+from guard_core.errors import BackendUnavailable, ContentError, GuardError
 from guard_core.models import Exchange, GuardRequest, Judgement, ModelFamily
 from guard_core.policy import Policy
 from guard_core.verdict import PolicyRef, Verdict
 
-__all__ = ["Plan", "Windowing", "combine", "error_verdict", "plan"]
+__all__ = ["Claim", "InFlight", "Plan", "Windowing", "combine", "error_verdict", "plan"]
+A = TypeVar("A")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +189,62 @@ def combine(p: Plan, judgements: list[Judgement], scores: list[float | None], mo
         agent=p.agent,
         user_unsafe=any(j.user_unsafe for j in judgements) if judgements else None,
     )
+
+
+class Claim(Generic[A]):
+    """A check's requests: cached (``known``), to send (``todo``), sent by another (``shared``)."""
+
+    __slots__ = ("known", "owned", "shared", "todo")
+
+    def __init__(self) -> None:
+        self.todo: dict[CacheKey, GuardRequest] = {}
+        self.known: dict[CacheKey, A] = {}
+        self.shared: dict[CacheKey, Future[A | GuardError]] = {}
+        self.owned: list[CacheKey] = []
+
+
+class InFlight(Generic[A]):
+    """Requests being sent now, by cache key: a check needing one waits for its answer
+    instead of sending it again, and answers reach the cache before they leave this table, so
+    each distinct request is sent once however many checks screen it at once. A sync check
+    never waits for one started on its own thread (an async check on the loop it blocks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._senders: dict[CacheKey, int] = {}  # the sending check's thread
+        self._waited: dict[CacheKey, Future[Any]] = {}  # made only when a check waits
+
+    def claim(self, keyed: Iterable[tuple[CacheKey, GuardRequest]],
+              cache: VerdictCache[A] | None, *, sync: bool) -> Claim[A]:
+        claim: Claim[A] = Claim()
+        todo, known, senders, waited = claim.todo, claim.known, self._senders, self._waited
+        with self._lock:  # the cache and the table are read as one, against settle()
+            for key, request in keyed:
+                if key in todo or key in known or key in claim.shared:
+                    continue
+                if (hit := cache.get(key) if cache is not None else None) is not None:
+                    known[key] = hit
+                elif (sender := senders.get(key)) is None:
+                    todo[key] = request
+                    claim.owned.append(key)
+                    senders[key] = threading.get_ident()
+                elif sync and sender == threading.get_ident():  # waiting would block its loop
+                    todo[key] = request
+                else:
+                    if (future := waited.get(key)) is None:
+                        future = waited[key] = Future()
+                        future.set_running_or_notify_cancel()  # no waiter can cancel it
+                    claim.shared[key] = future
+        return claim
+
+    def settle(self, claim: Claim[A], results: Mapping[CacheKey, A | GuardError]) -> None:
+        """Hand results to the waiters (in ``finally``: an interruption gives them an error)."""
+        if not claim.owned:
+            return
+        with self._lock:
+            for key in claim.owned:
+                del self._senders[key]
+            waited = [(key, self._waited.pop(key)) for key in claim.owned if key in self._waited]
+        for key, future in waited:
+            future.set_result(results.get(key) or BackendUnavailable(
+                "the check sending this request was cancelled or interrupted; check again"))

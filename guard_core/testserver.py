@@ -45,6 +45,7 @@ class Fault:
     finish_reason: str = "stop"
     reasoning: str | None = None
     times: int = 1
+    echo_request: bool = False  # an error body repeating the request's path and headers
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if owner.api_key and self.headers.get("Authorization") != f"Bearer {owner.api_key}":
             return self._send(401, b'{"error": {"message": "invalid api key"}}')
+        if fault and fault.echo_request:
+            echoed = {"path": self.path, "headers": dict(self.headers)}
+            message = f"refused {json.dumps(echoed)}"
+            return self._send(fault.status, json.dumps({"error": {"message": message}}).encode())
         if fault and (fault.status != 200 or fault.body is not None):
             status = fault.status
             default = json.dumps({"error": {"message": f"injected {status}"}}).encode()
@@ -309,9 +314,10 @@ class OpenAICompatServer:
                 self._faults.extend([fault] * fault.times)
 
     def posts(self, path_suffix: str = "/chat/completions") -> list[RecordedRequest]:
-        """Recorded POST requests to a path (default: chat completions)."""
+        """Recorded POST requests to a path (default: chat completions; any query ignored)."""
         with self._lock:
-            return [r for r in self.requests if r.body is not None and r.path.endswith(path_suffix)]
+            return [r for r in self.requests if r.body is not None
+                    and r.path.split("?", 1)[0].endswith(path_suffix)]
 
     @contextlib.contextmanager
     def _enter(self) -> Iterator[None]:
@@ -335,6 +341,7 @@ class OpenAICompatServer:
     def _answer(self, path: str, body: dict[str, Any], fault: Fault | None
                 ) -> tuple[int, Any, bool]:
         model = body.get("model", "")
+        path = path.split("?", 1)[0]  # a base URL may carry a query (``?api-key=``)
         if path.endswith("/completions") and not path.endswith("/chat/completions"):
             if self.disable_completions:
                 return 404, {"error": {"message": f"{path} not found"}}, False
@@ -345,7 +352,7 @@ class OpenAICompatServer:
                        for i, p in enumerate(prompts)]
             return 200, {"id": "cmpl-test", "object": "text_completion", "model": model,
                          "created": int(time.time()), "choices": choices}, False
-        if path.split("?", 1)[0].endswith("/responses") and model in self.models:
+        if path.endswith("/responses") and model in self.models:
             answer = self.models[model](body)
             if answer.get("object") == "events" and body.get("stream"):
                 return 200, [{**e, "sequence_number": n} for n, e in enumerate(answer["events"])

@@ -17,11 +17,34 @@ from guard_core.content import Surface
 from guard_core.errors import GuardViolation
 from guard_core.policy import Action
 
-__all__ = ["DECISION_RANK", "Decision", "PolicyRef", "Verdict", "strongest"]
+__all__ = ["DECISION_RANK", "Decision", "PolicyRef", "Verdict", "strongest", "valid_text"]
 
 Decision: TypeAlias = Literal["allow", "block", "redact", "drop", "flag"]
 DECISION_RANK: dict[Decision, int] = {"allow": 0, "flag": 1, "redact": 2, "drop": 3, "block": 4}
 """How strong each decision is: when parts of one thing are judged, the strongest applies."""
+
+
+def valid_text(text: object) -> str:
+    """``text`` as a string that can always be encoded, printed and written as JSON.
+
+    An endpoint's answer can hold anything JSON carries: a lone surrogate (``"\\ud800"``)
+    becomes U+FFFD, a surrogate pair split in two is joined; anything not a str is ``str()``.
+
+    >>> valid_text("ok \\ud800 \\ud83d\\ude00") == "ok \\ufffd \\U0001f600"
+    True
+    """
+    if not isinstance(text, str):
+        return str(text)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+_TEXT_FIELDS = ("reasoning", "error", "model", "agent")
 
 
 class PolicyRef(NamedTuple):
@@ -55,6 +78,23 @@ class Verdict:
     agent: str | None = None
     screened: bool = True
     user_unsafe: bool | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # The text fields come from an endpoint (reasoning, categories, model, an error
+        # quoting the answer): keep only valid text, so that no answer can make a repr, the
+        # CLI or the audit log fail. ASCII (the usual case) is checked in one pass.
+        try:
+            plain = (self.model.isascii() and (self.error is None or self.error.isascii())
+                     and (self.reasoning is None or self.reasoning.isascii())
+                     and (self.agent is None or self.agent.isascii())
+                     and (not self.categories or all(c.isascii() for c in self.categories)))
+        except AttributeError:  # a value that is not text at all
+            plain = False
+        if not plain:
+            for name in _TEXT_FIELDS:
+                if (value := getattr(self, name)) is not None:
+                    object.__setattr__(self, name, valid_text(value))
+            object.__setattr__(self, "categories", tuple(valid_text(c) for c in self.categories))
 
     @property
     def decision(self) -> Decision:

@@ -1,17 +1,25 @@
 """Pure pieces of talking to an HTTP endpoint, shared by the sync and async paths.
 
 Retry delays (``Retry-After`` honoured, capped), a client-side rate limiter, the mapping of
-SDK exceptions to guard errors with a message that says what to do, and API-key redaction.
+SDK exceptions to guard errors with a message that says what to do, and the redaction of
+secrets: the API key and credentials written into the URL (``user:password@``, ``?api-key=``).
+
+>>> redact_url("https://bob:s3cret@guard.example/v1?api-key=k3y&api-version=2")
+'https://guard.example/v1?api-key=***&api-version=2'
+>>> Redactor("k3y-planted")("refused k3y-planted")
+'refused ***'
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import random
 import threading
 import time
 from collections.abc import Mapping
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 from guard_core.errors import BackendError, BackendHTTPError, BackendUnavailable, GuardError
 
@@ -21,7 +29,10 @@ __all__ = [
     "Redactor",
     "hide_in_logs",
     "map_error",
+    "redact_url",
     "retry_delay",
+    "split_url",
+    "url_secrets",
 ]
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -49,7 +60,7 @@ class _SecretFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         hidden = message
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):  # "u:KEY" before "KEY"
             hidden = hidden.replace(secret, "***")
         if hidden is not message and hidden != message:
             record.msg, record.args = hidden, None
@@ -78,15 +89,68 @@ def hide_in_logs(secret: str | None) -> None:
 
 
 class Redactor:
-    """Removes a secret from any text before it reaches a message, log or audit record."""
+    """Removes secrets from any text before it reaches a message, log or audit record."""
 
-    def __init__(self, secret: str | None) -> None:
-        self._secret = secret if secret and len(secret) >= 4 else None
+    def __init__(self, *secrets: str | None) -> None:
+        kept = {s for s in secrets if s and len(s) >= 4}
+        self._secrets = tuple(sorted(kept, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
-        if self._secret is None or self._secret not in text:
-            return text
-        return text.replace(self._secret, "***")
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+# Query parameters that never carry a credential; every other value is shown as ***.
+_HARMLESS_QUERY = frozenset({"api-version", "api_version", "version"})
+
+
+def _query(query: str) -> list[tuple[str, str | None, bool]]:
+    """(name, raw value or None where there is no ``=``, is it secret) for each part."""
+    parts = [(name, value if eq else None) for name, eq, value in
+             (part.partition("=") for part in query.split("&") if part)]
+    return [(name, value, value is None or unquote_plus(name).lower() not in _HARMLESS_QUERY)
+            for name, value in parts]
+
+
+def split_url(url: str) -> tuple[str, dict[str, str]]:
+    """The URL the client is built on (no query, no fragment) and the query it sends with
+    every request; ``?api-key=`` on a base URL would otherwise end up in the request path."""
+    parts = urlsplit(url)
+    query = {unquote_plus(n): unquote_plus(v or "") for n, v, _ in _query(parts.query)}
+    return urlunsplit(parts._replace(query="", fragment="")).rstrip("/"), query
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown: no ``user:password@``, query values (credentials) as ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<malformed URL>"
+    query = "&".join("***" if value is None else f"{name}={'***' if secret else value}"
+                     for name, value, secret in _query(parts.query))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, query=query, fragment=""))
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """Every form a credential in ``url`` can take in a message or a log line: the userinfo
+    and each query value (but ``api-version``), as written, decoded and re-encoded, and the
+    ``Authorization: Basic`` value the HTTP client makes of ``user:password``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return (url,)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    raw = [userinfo, user, password, basic] if at else []
+    raw += [value if value is not None else name for name, value, secret in _query(parts.query)
+            if secret]
+    forms = {form for text in raw for plain in (text, unquote(text), unquote_plus(text))
+             for form in (plain, quote(plain, safe=""), quote_plus(plain))}
+    return tuple(sorted(f for f in forms if len(f) >= 4))
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:

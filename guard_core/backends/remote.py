@@ -26,7 +26,10 @@ from guard_core.backends._transport import (
     Redactor,
     hide_in_logs,
     map_error,
+    redact_url,
     retry_delay,
+    split_url,
+    url_secrets,
 )
 from guard_core.backends._wire import batch_body, batch_outcomes, chat_body, chat_completion
 from guard_core.backends.base import Backend, Outcome
@@ -58,7 +61,9 @@ class RemoteBackend(Backend):
     ``"auto"``), many prompts of a client-rendered family go in one ``/v1/completions``
     request (vLLM, NIM), falling back to concurrent chat calls where that is not served.
 
-    The API key never appears in a repr, log line, error or audit record.
+    The API key, and credentials in the URL (``https://user:KEY@host/v1``,
+    ``?api-key=KEY``: the query is sent with every request), never appear in a repr, log
+    line, error or audit record: those show ``display_url``.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class RemoteBackend(Backend):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self.base_url = base_url.rstrip("/")
+        self.display_url = redact_url(self.base_url)
         self.model = model
         self.family = family_for_model(model, family)
         self.timeout = timeout
@@ -98,15 +104,19 @@ class RemoteBackend(Backend):
             batch_completions if self.family.renders_prompt and
             type(self.family).raw_prompt is not ModelFamily.raw_prompt else False)
         self._missing_key = missing_key_hint if not api_key else None
-        self._redact = Redactor(api_key)
-        hide_in_logs(api_key)
+        secrets = (api_key, *url_secrets(self.base_url))
+        self._redact = Redactor(*secrets)
+        for secret in secrets:
+            hide_in_logs(secret)
         self._limiter = RateLimiter(requests_per_minute) if requests_per_minute else None
+        endpoint, query = split_url(self.base_url)
         self._client_args: dict[str, Any] = {
-            "base_url": self.base_url,
+            "base_url": endpoint,
             "api_key": api_key or "EMPTY",
             "timeout": http.Timeout(timeout, connect=connect_timeout),
             "max_retries": 0,
             "default_headers": default_headers,
+            "default_query": query or None,
         }
         self._sync = openai.OpenAI(**self._client_args)
         self._pool: ThreadPoolExecutor | None = None
@@ -146,7 +156,7 @@ class RemoteBackend(Backend):
         return cls(base_url, model, api_key, **kwargs)
 
     def describe(self) -> str:
-        return f"RemoteBackend({self.base_url}, model={self.model!r})"
+        return f"RemoteBackend({self.display_url}, model={self.model!r})"
 
     __repr__ = describe
 
@@ -323,14 +333,14 @@ class RemoteBackend(Backend):
         if isinstance(result, GuardError):
             return [result] * len(chunk)
         self._batch = True
-        return batch_outcomes(result, len(chunk), base_url=self.base_url, model=self.model,
+        return batch_outcomes(result, len(chunk), base_url=self.display_url, model=self.model,
                               redact=self._redact)
 
     def _completion(self, data: Any) -> Completion:
         return chat_completion(data, model=self.model, redact=self._redact)
 
     def _map(self, exc: BaseException) -> GuardError:
-        return map_error(exc, base_url=self.base_url, model=self.model, timeout=self.timeout,
+        return map_error(exc, base_url=self.display_url, model=self.model, timeout=self.timeout,
                          redact=self._redact)
 
     def _final(self, error: GuardError, attempt: int) -> GuardError:
