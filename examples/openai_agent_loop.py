@@ -103,7 +103,10 @@ def main() -> None:
     with OpenAICompatServer(judge=judge, models={"main-model": main_model}) as server:
         guard = Guard(RemoteBackend.vllm(server.base_url, GUARD_MODEL), policies)
         sdk = openai.OpenAI(base_url=server.base_url, api_key="sk-local")
-        client = guard_openai(sdk, guard, agent="devops", on_verdict=show)
+        # allow_agent_override: this (trusted) code picks another agent per call in step 2;
+        # without it a per-call guard_agent that differs from agent= is refused
+        client = guard_openai(sdk, guard, agent="devops", allow_agent_override=True,
+                              on_verdict=show)
 
         print("1. devops agent: 'kill process 4242' with a screenshot")
         content = [{"type": "text", "text": "The build is stuck: kill process 4242."},

@@ -3,16 +3,22 @@
 The wrapped client behaves like the original; ``chat.completions.create`` / ``parse`` /
 ``stream`` and ``responses.create`` / ``parse`` / ``stream`` are screened:
 
-- **before sending**, the whole history: each user message (text and every ``image_url`` /
+- **before sending**, the body the SDK sends (``extra_body`` merged over the arguments, as
+  the SDK does), for the whole history: each user message (text and every ``image_url`` /
   ``input_image`` part; ``data:`` URLs are decoded, remote URLs go to the guard as URLs and
   are never fetched here), each tool result (``role="tool"`` / ``function_call_output``)
-  and, with ``screen_system=True``, the system / developer prompt and ``instructions``.
-  Every call screens all of them, not only the new turn, so a message blocked or a tool
-  result withheld earlier never reaches the model later; the guard's cache answers the
-  repeats. A blocked request is never sent.
-- **after receiving**, before the caller can act on it: the assistant text and each tool
-  call (``function.arguments`` is parsed; arguments that are not a JSON object are an error
-  and block, fail closed).
+  and, with ``screen_system=True``, the system / developer prompt and ``instructions``;
+  every other string of the body (assistant turns, tool definitions, unknown parts and
+  fields) is screened as text, and what cannot be read is refused. Every call screens all
+  of it, not only the new turn; the guard's cache answers the repeats. A blocked request
+  is never sent.
+- **after receiving**, before the caller can act on it: the assistant text, refusal and
+  audio transcript, each tool call (``function.arguments`` is parsed; arguments that are
+  not a JSON object are an error and block, fail closed), every Responses output item, and
+  every other string of the answer or of each stream chunk / event (``model_extra`` too).
+- **server-side state**: a blocked Responses answer's ids and conversation are remembered;
+  chaining from them (``previous_response_id``, ``item_reference``, ``conversation=``,
+  ``responses.retrieve``) is refused before anything is sent.
 
 A block raises :class:`~guard_core.GuardViolation` (``on_block="raise"``; not an SDK error,
 so the SDK's retries never repeat it) or returns a refusal of the normal type
@@ -20,8 +26,9 @@ so the SDK's retries never repeat it) or returns a refusal of the normal type
 ``Response`` with ``status="incomplete"``, or a stream of those. ``with_raw_response`` calls
 always raise on a block: a raw HTTP answer cannot honestly be rewritten.
 
-Per-agent policy: ``agent=`` here, or per call ``extra_body={"guard_agent": "planner"}``,
-which is removed before the request goes out.
+Per-agent policy: ``agent=`` here, or per call ``extra_body={"guard_agent": "planner"}``
+(removed before the request goes out), which may replace ``agent=`` only with
+``allow_agent_override=True``.
 
 Example::
 
@@ -75,6 +82,7 @@ def guard_openai(
     screen_context: int | None = None,
     refusal: RefusalText = default_refusal,
     on_verdict: OnVerdict | None = None,
+    allow_agent_override: bool = False,
 ) -> _Client:
     """Wrap an ``OpenAI`` / ``AsyncOpenAI`` (or Azure) client so its model calls are screened.
 
@@ -82,7 +90,10 @@ def guard_openai(
         client: the SDK client; it is not modified, and calls made on it directly are not
             screened.
         guard: the :class:`~guard_core.Guard` that judges.
-        agent: whose policy applies (``extra_body={"guard_agent": ...}`` overrides per call).
+        agent: whose policy applies. A call may name another with
+            ``extra_body={"guard_agent": ...}`` only when no ``agent`` is given here or
+            ``allow_agent_override=True``; otherwise such a call is refused
+            (:class:`~guard_core.errors.ContentError`), naming this agent again is fine.
         on_block: ``"raise"`` :class:`~guard_core.GuardViolation` or ``"refuse"`` with a
             refusal answer of the normal type.
         screen_system: also screen system / developer prompts and ``instructions``.
@@ -100,6 +111,7 @@ def guard_openai(
         refusal: the refusal text, or a function of the blocking verdict.
         on_verdict: called with ``(item, verdict)`` for every screening (item is None when
             the content could not be turned into an item; the verdict says why).
+        allow_agent_override: let a call's ``guard_agent`` replace ``agent``.
 
     Policy actions: ``flag`` lets content pass (reported to ``on_verdict`` and the audit
     log); ``redact`` / ``drop`` on a tool result replaces it with a notice and the request
@@ -115,7 +127,8 @@ def guard_openai(
         raise ConfigurationError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
     options = Options(agent=agent, on_block=on_block, screen_system=screen_system,
                       stream_mode=stream_mode, screen_every=screen_every,
-                      screen_context=screen_context, refusal=refusal, on_verdict=on_verdict)
+                      screen_context=screen_context, refusal=refusal, on_verdict=on_verdict,
+                      allow_agent_override=allow_agent_override)
     guard.policy_for(agent)  # an unknown agent fails here, not on the first call
     if isinstance(client, openai.AsyncOpenAI):
         wrapped: Any = wrap(client, guard, options, is_async=True)

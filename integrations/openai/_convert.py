@@ -1,33 +1,33 @@
-"""OpenAI request and response shapes -> guard-core items. Pure: no I/O, no SDK calls.
+"""OpenAI answers -> guard-core items, and the shapes both sides share. Pure: no I/O.
 
-Every caller-side entry of a request is screened on every call (user text and images, tool
-results), not only the new turn: something blocked or withheld earlier must never reach the
-model on a later call, and the guard's cache makes the repeats cheap. System and developer
-prompts are screened only with ``screen_system=True``.
+An answer is converted precisely where its fields are known (assistant text, refusals,
+audio transcripts, each tool call, every Responses output item) and every other string it
+carries (annotations, reasoning summaries, logprobs, fields an SDK release adds, as typed
+attributes or as ``model_extra``) is screened as output text (:func:`leftover`), so nothing
+the caller receives passes unread. An output item of a kind this code does not know is
+judged as a call with all its fields.
 """
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guard_core.content import (
-    AssistantMessage,
-    Image,
-    Item,
-    Surface,
-    ToolCall,
-    ToolResult,
-    UserMessage,
-)
+from guard_core._boundary import Found
+from guard_core.content import AssistantMessage, Image, Item, Surface, ToolCall, UserMessage
 from guard_core.errors import ContentError
 
-__all__ = ["Failed", "Slot", "as_dict", "assistant_entries", "chat_request", "chat_response",
-           "responses_request", "responses_response"]
+from ._body import residual, walk
 
-_SYSTEM_ROLES = ("system", "developer")
+__all__ = ["Entry", "Failed", "Slot", "as_dict", "assistant_entries", "chat_response", "field",
+           "image", "leftover", "responses_response", "texts_of"]
+
+Context = UserMessage | None
+Calls = list[tuple[str | None, str, object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,26 +55,19 @@ def as_dict(value: object, what: str) -> dict[str, Any]:
         return dict(value)
     dump = getattr(value, "model_dump", None)
     if callable(dump):
-        return dict(dump(exclude_none=True))
+        return dict(dump(exclude_none=True, warnings=False))
     raise ContentError(f"{what} must be a dict or an OpenAI model, got {type(value).__name__}")
 
 
-def _text(content: object, what: str, text_types: tuple[str, ...]) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    if not isinstance(content, Iterable):
-        raise ContentError(f"{what} content must be a str or a list of parts")
-    texts = []
-    for part in content:
-        p = as_dict(part, f"{what} part")
-        if p.get("type") not in text_types:
-            raise ContentError(f"{what}: cannot screen a {p.get('type')!r} part here; "
-                               "send text, or screen it yourself with Guard.check")
-        texts.append(str(p.get("text", "")))
-    return "\n".join(texts)
+def field(value: object, name: str) -> Any:
+    """``value.name`` for a model (extras too: openai 2.x keeps some fields as plain dicts),
+    ``value[name]`` for a mapping."""
+    if isinstance(value, Mapping):
+        return value.get(name)
+    return getattr(value, name, None)
 
 
-def _image(url: object, what: str) -> Image | Failed:
+def image(url: object, what: str) -> Image | Failed:
     if isinstance(url, Mapping):
         url = url.get("url")
     try:
@@ -86,190 +79,129 @@ def _image(url: object, what: str) -> Image | Failed:
         return Failed("image", exc)
 
 
-def _user(content: object, what: str) -> list[Entry]:
-    """A user turn: one UserMessage (text + images); images that fail become Failed."""
-    if content is None or isinstance(content, str):
-        return [UserMessage(content or "")]
-    if not isinstance(content, Iterable):
-        raise ContentError(f"{what} content must be a str or a list of parts, "
-                           f"got {type(content).__name__}")
-    texts: list[str] = []
-    images: list[Image] = []
-    out: list[Entry] = []
-    for part in content:
-        p = as_dict(part, f"{what} part")
-        kind = p.get("type")
-        if kind in ("text", "input_text"):
-            texts.append(str(p.get("text", "")))
-        elif kind in ("image_url", "input_image"):
-            image = _image(p.get("image_url"), what)
-            if isinstance(image, Failed):
-                out.append(image)
-            else:
-                images.append(image)
-        else:
-            out.append(Failed("input", ContentError(
-                f"{what}: cannot screen a {kind!r} part; send text or images, or screen it "
-                "yourself with Guard.check before calling the model")))
-    return [UserMessage("\n".join(texts), images=tuple(images)), *out]
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
-def _last_user_text(entries: Iterable[Entry]) -> UserMessage | None:
-    last = None
-    for entry in entries:
-        if isinstance(entry, UserMessage):
-            last = entry
-    return UserMessage(last.text) if last is not None else None
-
-
-def chat_request(messages: list[Any], *, screen_system: bool
-                 ) -> tuple[list[Slot], UserMessage | None]:
-    """Every caller-side entry of a chat request, and the latest user text (output context).
-
-    The whole history is screened on every call, not only the new turn: a message blocked
-    or a tool result withheld earlier must not reach the model on a later call. The guard's
-    cache answers repeats without asking the model again.
-    """
-    dicts = [as_dict(m, f"messages[{i}]") for i, m in enumerate(messages)]
-    names: dict[str, str] = {}
-    last_user: UserMessage | None = None
-    slots: list[Slot] = []
-    for i, m in enumerate(dicts):
-        role, what = m.get("role"), f"messages[{i}] ({m.get('role')})"
-        if role == "assistant":
-            for call in m.get("tool_calls") or ():
-                call = as_dict(call, f"messages[{i}].tool_calls")
-                function = as_dict(call.get("function") or call.get("custom") or {}, "function")
-                names[str(call.get("id"))] = str(function.get("name", "tool"))
-        elif role in _SYSTEM_ROLES:
-            if screen_system:
-                slots.append(Slot(UserMessage(_text(m.get("content"), what, ("text",))), i))
-        elif role == "user":
-            entries = _user(m.get("content"), what)
-            last_user = _last_user_text(entries)
-            slots += [Slot(entry, i) for entry in entries]
-        elif role in ("tool", "function"):
-            call_id = m.get("tool_call_id")
-            name = names.get(str(call_id), m.get("name") or "tool")
-            slots.append(Slot(ToolResult(str(name), _text(m.get("content"), what, ("text",)),
-                                         call_id=call_id), i))
-    return slots, last_user
-
-
-def _tool_call(name: str, arguments: object, call_id: str | None,
-               context: UserMessage | None) -> Entry:
+def _tool_call(name: str, arguments: object, call_id: str | None, context: Context) -> Entry:
     try:
         if not isinstance(arguments, str | Mapping):
-            raise ContentError(f"tool call {name!r}: arguments must be a JSON object string")
+            raise ContentError("arguments must be a JSON object string")
         # ToolCall parses a JSON string itself (its annotation names only the parsed form)
         return ToolCall(name, arguments, id=call_id, context=context)
     except ContentError as exc:
+        # The message ends up in refusals and exceptions the caller reads: it never quotes
+        # the unjudged answer, only a name that is a plain identifier.
+        shown = repr(name) if _TOOL_NAME.fullmatch(name) else "(a name that is not an identifier)"
+        why = "not valid JSON" if "not valid JSON" in str(exc) else "not a JSON object"
         return Failed("tool_call", ContentError(
-            f"the model called tool {name!r} with unusable arguments: {exc}"))
+            f"the model called tool {shown} with unusable arguments: {why}"))
 
 
 def assistant_entries(text: str, calls: Iterable[tuple[str | None, str, object]],
-                      context: UserMessage | None) -> list[Entry]:
+                      context: Context) -> list[Entry]:
     """One answer (text + ``(id, name, arguments)`` calls) as entries."""
     out: list[Entry] = [AssistantMessage(text, context=context)] if text else []
     out += [_tool_call(name, arguments, call_id, context) for call_id, name, arguments in calls]
     return out
 
 
-def chat_response(completion: Any, context: UserMessage | None) -> list[Entry]:
-    """Each choice's content and each of its tool calls."""
+def texts_of(*values: object) -> list[str]:
+    return [v for v in values if isinstance(v, str) and v]
+
+
+def chat_response(completion: Any, context: Context) -> tuple[list[Entry], set[str]]:
+    """Each choice's text (content, refusal, audio transcript) and each of its tool calls;
+    and the strings they cover."""
     out: list[Entry] = []
-    for choice in completion.choices:
-        message = choice.message
-        text = message.content or ""
-        if getattr(message, "audio", None) is not None:
-            text = "\n".join(t for t in (text, message.audio.transcript) if t)
-        calls: list[tuple[str | None, str, object]] = []
-        for call in message.tool_calls or ():
-            if call.type == "function":
-                calls.append((call.id, call.function.name, call.function.arguments))
-            else:  # a custom tool takes free text
-                calls.append((call.id, call.custom.name, {"input": call.custom.input}))
-        if message.function_call is not None:
-            calls.append((None, message.function_call.name, message.function_call.arguments))
-        out += assistant_entries(text, calls, context)
-    return out
+    covered: set[str] = set()
+    for choice in field(completion, "choices") or ():
+        message = field(choice, "message")
+        texts = texts_of(field(message, "content"), field(message, "refusal"),
+                         field(field(message, "audio"), "transcript"))
+        calls: Calls = []
+        for call in field(message, "tool_calls") or ():
+            kind = field(call, "type")
+            if kind == "function" and (function := field(call, "function")) is not None:
+                name, arguments = field(function, "name"), field(function, "arguments")
+            elif kind == "custom" and (custom := field(call, "custom")) is not None:
+                name, arguments = field(custom, "name"), field(custom, "input")
+                covered.update(texts_of(arguments))
+                arguments = {"input": arguments}
+            else:  # a kind newer than this code: its strings are screened as text
+                continue
+            covered.update(texts_of(name, arguments))
+            calls.append((field(call, "id"), str(name), arguments))
+        if (legacy := field(message, "function_call")) is not None:
+            name, arguments = field(legacy, "name"), field(legacy, "arguments")
+            covered.update(texts_of(name, arguments))
+            calls.append((None, str(name), arguments))
+        covered.update(texts)
+        out += assistant_entries("\n".join(texts), calls, context)
+    return out, covered
 
 
-def responses_request(input: object, instructions: object, *, screen_system: bool
-                      ) -> tuple[list[Slot], UserMessage | None]:
-    """Every caller-side entry of a Responses API request (the whole input, as for chat),
-    and the latest user text."""
-    slots: list[Slot] = []
-    if screen_system and isinstance(instructions, str) and instructions:
-        slots.append(Slot(UserMessage(instructions), -1))
-    if isinstance(input, str):
-        return [*slots, Slot(UserMessage(input), 0)], UserMessage(input)
-    if input is not None and not isinstance(input, Iterable):
-        raise ContentError(f"input must be a str or a list of items, got {type(input).__name__}")
-    items = [as_dict(x, f"input[{i}]") for i, x in enumerate(input or ())]
-    names = {str(x.get("call_id")): str(x.get("name")) for x in items if "call_id" in x
-             and "name" in x}
-    last_user: UserMessage | None = None
-    for i, x in enumerate(items):
-        role, kind, what = x.get("role"), x.get("type"), f"input[{i}]"
-        if role in _SYSTEM_ROLES:
-            if screen_system:
-                slots.append(Slot(UserMessage(
-                    _text(x.get("content"), what, ("input_text", "text"))), i))
-        elif role == "user":
-            entries = _user(x.get("content"), what)
-            last_user = _last_user_text(entries) or last_user
-            slots += [Slot(entry, i) for entry in entries]
-        elif kind is not None and str(kind).endswith("_output"):
-            slots += [Slot(e, i) for e in _tool_output(x, names, what)]
-    return slots, last_user
-
-
-def _tool_output(item: dict[str, Any], names: dict[str, str], what: str) -> list[Entry]:
-    call_id = item.get("call_id")
-    name = names.get(str(call_id), str(item.get("type")))
-    output = item.get("output")
-    if output is None or isinstance(output, str):
-        text = output or ""
-    elif isinstance(output, Mapping):
-        if "image_url" in output:  # a computer-use screenshot: judged as the image it is
-            rest = {k: v for k, v in output.items() if k not in ("image_url", "type")}
-            entries: list[Entry] = [_image(output["image_url"], what)]
-            if rest:
-                entries.append(ToolResult(name, json.dumps(rest, ensure_ascii=False,
-                                                           default=str), call_id=call_id))
-            return entries
-        text = json.dumps(output, ensure_ascii=False, default=str)
-    else:
-        parts = [as_dict(p, f"{what} output part") for p in output]
-        images = [p for p in parts if p.get("type") == "input_image"]
-        text = _text([p for p in parts if p.get("type") != "input_image"], what,
-                     ("input_text", "text"))
-        return [ToolResult(name, text, call_id=call_id),
-                *(_image(p.get("image_url"), what) for p in images)]
-    return [ToolResult(name, text, call_id=call_id)]
-
-
-def responses_response(response: Any, context: UserMessage | None) -> list[Entry]:
-    """The output text and every other output item (function, custom, computer, MCP approval
-    requests, ...) as entries; only ``reasoning`` items are not screened."""
+def responses_response(response: Any, context: Context) -> tuple[list[Entry], set[str]]:
+    """The output text and refusals, and every other output item (function, custom, computer,
+    MCP approval requests, ..., kinds newer than this code) judged as a call; and the strings
+    they cover. A ``reasoning`` item's summary is screened as text by :func:`leftover`."""
     texts: list[str] = []
-    calls: list[tuple[str | None, str, object]] = []
-    for item in response.output:
-        kind = item.type
-        if kind == "message":
-            texts += [c.text if c.type == "output_text" else c.refusal for c in item.content]
+    calls: Calls = []
+    images: list[Entry] = []
+    covered: set[str] = set()
+    for item in field(response, "output") or ():
+        kind = field(item, "type")
+        if kind == "message" and isinstance(field(item, "content"), list):
+            for part in field(item, "content"):
+                part_kind = field(part, "type")
+                text = (field(part, "text") if part_kind == "output_text" else
+                        field(part, "refusal") if part_kind == "refusal" else None)
+                texts += texts_of(text)
         elif kind == "function_call":
-            calls.append((item.call_id, item.name, item.arguments))
+            calls.append((field(item, "call_id"), str(field(item, "name")),
+                          field(item, "arguments")))
+            covered.update(texts_of(field(item, "name"), field(item, "arguments")))
         elif kind == "custom_tool_call":
-            calls.append((item.call_id, item.name, {"input": item.input}))
+            calls.append((field(item, "call_id"), str(field(item, "name")),
+                          {"input": field(item, "input")}))
+            covered.update(texts_of(field(item, "name"), field(item, "input")))
+        elif kind == "image_generation_call" and isinstance(field(item, "result"), str):
+            images.append(_generated(field(item, "result")))
+            covered.add(field(item, "result"))
         elif kind != "reasoning":
-            # Anything else asks for an action (computer, shell, MCP calls and approval
-            # requests, programs, web search, and kinds newer than this code): screened as a
-            # call, so an unknown kind fails closed instead of passing unread.
-            fields = item.model_dump(exclude_none=True, exclude={"id", "type", "status"})
-            name = getattr(item, "name", None)
-            calls.append((getattr(item, "call_id", None),
-                          f"{kind}:{name}" if isinstance(name, str) else kind, fields))
-    return assistant_entries("".join(texts), calls, context)
+            fields = (item.model_dump(mode="json", exclude={"id", "type", "status"}, warnings=False)
+                      if hasattr(item, "model_dump") else as_dict(item, "output item"))
+            name = field(item, "name")
+            calls.append((field(item, "call_id"),
+                          f"{kind}:{name}" if isinstance(name, str) else str(kind), fields))
+            covered.update(f.text for f in _quiet(fields))
+    covered.update(texts)
+    return [*assistant_entries("".join(texts), calls, context), *images], covered
+
+
+def _generated(result: str) -> Entry:
+    """A generated image (base64), judged as the image it is."""
+    try:
+        return Image(data=base64.b64decode(result, validate=True))
+    except (binascii.Error, ValueError, ContentError) as exc:
+        return Failed("image", ContentError(f"a generated image cannot be screened: {exc}"))
+
+
+def _quiet(value: object) -> list[Found]:
+    try:
+        return walk(value, "")
+    except ContentError:
+        return []
+
+
+_DERIVED = (".parsed", ".parsed_arguments")
+
+
+def leftover(answer: Any, covered: Iterable[str], *, parsed: bool) -> list[Found]:
+    """The strings of an answer no conversion read, nor judged or sent already. With
+    ``parse()``, the SDK's ``parsed`` fields are read from text that is judged: left out."""
+    found = walk(answer, "")
+    if parsed:
+        found = [f for f in found
+                 if not any(d + "." in f.path or d + "[" in f.path or f.path.endswith(d)
+                            for d in _DERIVED)]
+    return residual(found, covered=set(covered))

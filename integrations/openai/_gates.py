@@ -11,24 +11,26 @@ refusal chunks. No I/O here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from typing import Any
 
 from guard_core._streaming import StreamText, default_context
 from guard_core.content import AssistantMessage
+from guard_core.errors import ContentError
 from guard_core.verdict import Verdict
 
 from . import _convert, _refusal
-from ._screen import Call, given
+from ._body import residual, walk
+from ._convert import field, texts_of
+from ._screen import UNREADABLE, Call, given
 
 __all__ = ["Gate", "gate_for"]
 
 _TEXT_EVENTS = frozenset({
     "response.created", "response.in_progress", "response.queued",
     "response.content_part.added", "response.output_text.delta", "response.refusal.delta"})
-# Events that carry a part's whole text again: it need not equal the deltas, so it is held
-# for the final check, which judges it too (they come at a part's end: little is held).
-_DONE_TEXT_EVENTS = frozenset({"response.output_text.done", "response.refusal.done",
-                               "response.content_part.done"})
+_DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})
+_FIRST_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -44,12 +46,40 @@ class Gate(ABC):
                         if options.screen_context is None else options.screen_context)
         self.released = False
         self.texts: dict[int, StreamText] = {}
+        # every other string of the stream, by where it came (pieces of one field joined)
+        self.rest: dict[str, list[str]] = {}
+        self.unreadable: ContentError | None = None
 
     def _text(self, key: int) -> StreamText:
         text = self.texts.get(key)
         if text is None:
             text = self.texts[key] = StreamText(self.every, self.context)
         return text
+
+    def _keep_rest(self, chunk: Any, consumed: Collection[str], key: Any = None) -> bool:
+        """Hold the strings of ``chunk`` no conversion reads, for the final screening (they
+        are screened as output text); True when there is one: the chunk waits for that."""
+        try:
+            found = residual(walk(chunk, ""), consumed=consumed, covered=self.call.sent)
+        except ContentError:
+            self.unreadable = UNREADABLE
+            return True
+        for f in found:
+            self.rest.setdefault(key(f.path) if key else f.path, []).append(f.text)
+        return bool(found)
+
+    def _rest_entries(self, covered: Collection[str]) -> list[_convert.Entry]:
+        texts = []
+        for pieces in self.rest.values():
+            text = pieces[0] if all(p == pieces[0] for p in pieces) else "".join(pieces)
+            if text not in covered and text not in self.call.sent:
+                texts.append(text)
+        out: list[_convert.Entry] = []
+        if texts:
+            out.append(AssistantMessage("\n".join(texts), context=self.call.context))
+        if self.unreadable is not None:
+            out.append(_convert.Failed("output", self.unreadable))
+        return out
 
     def add(self, chunk: Any) -> bool:
         """Take a chunk; True for a text chunk released at the next passed step."""
@@ -82,15 +112,6 @@ class Gate(ABC):
         """Implemented by the chat and Responses gates."""
 
 
-def _transcript(delta: Any) -> str:
-    """An audio answer's transcript, screened like its text."""
-    audio = getattr(delta, "audio", None)
-    # openai 3.x types the delta's audio; 2.x keeps it as an extra field, a plain dict
-    transcript = (audio.get("transcript") if isinstance(audio, dict)
-                  else getattr(audio, "transcript", None))
-    return transcript if isinstance(transcript, str) else ""
-
-
 class _ChatGate(Gate):
     def __init__(self, call: Call) -> None:
         super().__init__(call)
@@ -101,25 +122,38 @@ class _ChatGate(Gate):
     def _take(self, chunk: Any) -> bool:
         self.first = self.first or chunk
         text_only = bool(chunk.choices)
-        for choice in chunk.choices:
-            delta = choice.delta
-            text = (delta.content or "") + (delta.refusal or "") + _transcript(delta)
-            if getattr(delta, "audio", None) is not None or delta.model_extra:
-                # audio, reasoning, fields newer than this code: held until the final check
-                text_only = False
+        consumed: set[str] = set()
+        where: dict[str, str] = {}
+        for k, choice in enumerate(chunk.choices):
+            delta, at = choice.delta, f"choices[{k}].delta"
+            where[f"choices[{k}]"] = f"choices<{choice.index}>"
+            text = "".join(texts_of(delta.content, delta.refusal,
+                                    field(field(delta, "audio"), "transcript")))
+            consumed |= {f"{at}.content", f"{at}.refusal", f"{at}.audio.transcript"}
             self._text(choice.index).append(text)
-            for call in delta.tool_calls or ():
+            for j, call in enumerate(delta.tool_calls or ()):
+                if call.function is None:  # not a function call: screened as text
+                    continue
                 slot = self._slot(choice.index, call.index)
                 slot[0].append(call.id or "")
-                if call.function is not None:
-                    slot[1].append(call.function.name or "")
-                    slot[2].append(call.function.arguments or "")
+                slot[1].append(call.function.name or "")
+                slot[2].append(call.function.arguments or "")
+                consumed |= {f"{at}.tool_calls[{j}].function.name",
+                             f"{at}.tool_calls[{j}].function.arguments"}
             if delta.function_call is not None:
                 slot = self._slot(choice.index, -1)
                 slot[1].append(delta.function_call.name or "")
                 slot[2].append(delta.function_call.arguments or "")
+                consumed |= {f"{at}.function_call.name", f"{at}.function_call.arguments"}
             if delta.tool_calls or delta.function_call or choice.finish_reason is not None:
                 text_only = False
+
+        def key(path: str) -> str:
+            head = path.split(".", 1)[0]
+            return where.get(head, head) + path[len(head):]
+
+        if self._keep_rest(chunk, consumed, key):
+            text_only = False  # reasoning, audio, fields newer than this code: held
         return text_only
 
     def _slot(self, choice: int, call: int) -> tuple[list[str], list[str], list[str]]:
@@ -130,12 +164,14 @@ class _ChatGate(Gate):
 
     def final(self) -> list[_convert.Entry]:
         entries: list[_convert.Entry] = []
+        covered: set[str] = set()
         for index in sorted({*self.texts, *(c for c, _ in self.calls)}):
             calls = [("".join(cid) or None, "".join(name), "".join(args))
                      for (c, _), (cid, name, args) in sorted(self.calls.items()) if c == index]
             text = self.texts[index].text() if index in self.texts else ""
+            covered.update(texts_of(text, *(n for _, n, _ in calls), *(a for _, _, a in calls)))
             entries += _convert.assistant_entries(text, calls, self.call.context)
-        return self.call.keep(entries)
+        return self.call.keep([*entries, *self._rest_entries(covered)])
 
     def refusal(self, verdict: Verdict) -> list[Any]:
         text = self.call.refusal_text(verdict)
@@ -152,41 +188,44 @@ class _ResponsesGate(Gate):
         self.first: Any = None
         self.final_response: Any = None
         self.done: dict[int, Any] = {}
-        self.done_texts: list[str] = []
 
     def _take(self, event: Any) -> bool:
         kind = event.type
-        if kind in ("response.created", "response.in_progress", "response.queued"):
-            self.first = self.first or event.response
-        if kind in ("response.output_text.delta", "response.refusal.delta"):
+        response, item = field(event, "response"), field(event, "item")
+        # every id the answer is stored under, released early or not (see _state)
+        self.call.answer_ids.update(texts_of(field(response, "id"), field(item, "id"),
+                                             field(event, "item_id")))
+        if kind in _FIRST_EVENTS:
+            self.first = self.first or response
+        consumed: set[str] = set()
+        if kind in _DELTAS and isinstance(event.delta, str):
             self._text(event.output_index).append(event.delta)
+            consumed.add("delta")
         elif kind in _FINAL_EVENTS:
-            self.final_response = event.response
+            self.final_response = response
         elif kind == "response.output_item.done":
-            self.done[event.output_index] = event.item
-        elif kind in _DONE_TEXT_EVENTS:
-            part = getattr(event, "part", event)
-            self.done_texts.append(str(getattr(part, "text", None)
-                                       or getattr(part, "refusal", None) or ""))
+            self.done[event.output_index] = item
+        at = f"{kind}|{field(event, 'output_index')}|{field(event, 'content_index')}|"
+        if self._keep_rest(event, consumed, lambda path: at + path):
             return False
         if kind == "response.output_item.added":
-            return bool(event.item.type == "message")
+            return bool(field(item, "type") == "message")
         return kind in _TEXT_EVENTS
 
     def final(self) -> list[_convert.Entry]:
         context = self.call.context
         # the final response when there is one, else every item that finished ...
         source = self.final_response or _Output([self.done[i] for i in sorted(self.done)])
-        entries = _convert.responses_response(source, context)
+        entries, covered = _convert.responses_response(source, context)
         # ... and always the delta text: that is what the caller receives, whatever the final
         # output says (a failed response can come with an empty output)
-        judged = {e.text for e in entries if isinstance(e, AssistantMessage)}
-        said = [streamed.text() for _, streamed in sorted(self.texts.items())]
-        for text in [*said, *self.done_texts]:  # ... and the text the done events repeat
-            if text and text not in judged:
-                judged.add(text)
-                entries += _convert.assistant_entries(text, (), context)
-        return self.call.keep(entries)
+        for streamed in [text.text() for _, text in sorted(self.texts.items())]:
+            if streamed and streamed not in covered:
+                covered.add(streamed)
+                entries += _convert.assistant_entries(streamed, (), context)
+        # ... and every other string any event carried (done events repeating a text,
+        # argument deltas, annotations, reasoning, event kinds newer than this code)
+        return self.call.keep([*entries, *self._rest_entries(covered)])
 
     def refusal(self, verdict: Verdict) -> list[Any]:
         text = self.call.refusal_text(verdict)

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
-from openai.types.chat.chat_completion import Choice
-from openai.types.chat.parsed_chat_completion import ParsedChoice
 from openai.types.responses import (
     ParsedResponse,
     Response,
@@ -33,7 +31,10 @@ from openai.types.responses import (
 from openai.types.responses.parsed_response import ParsedResponseOutputMessage
 from openai.types.responses.response import IncompleteDetails
 
+from guard_core.errors import ContentError
 from guard_core.verdict import Verdict
+
+from ._body import residual, walk
 
 __all__ = ["REFUSAL_RESPONSE_PREFIX", "RefusalText", "chat_chunks", "chat_completion",
            "default_refusal", "response", "response_events"]
@@ -44,6 +45,21 @@ RefusalText = str | Callable[[Verdict], str]
 def default_refusal(verdict: Verdict) -> str:
     """``I can't help with that: <reason>.``"""
     return f"I can't help with that: {verdict.reason}."
+
+
+def _lend(like: Any, *names: str) -> dict[str, Any]:
+    """The blocked answer's fields a refusal may keep: those that carry no content (ids,
+    model, counts), so nothing the guard blocked comes back inside the refusal."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(like, name, None)
+        try:
+            clean = value is not None and not residual(walk(value, name))
+        except ContentError:
+            clean = False
+        if clean:
+            out[name] = value
+    return out
 
 
 def _id(prefix: str) -> str:
@@ -62,21 +78,18 @@ def chat_completion(text: str, *, model: str, like: Any = None, choices: int = 1
         message["parsed"] = None
     bodies = [{"index": i, "message": message, "finish_reason": "content_filter",
                "logprobs": None} for i in range(max(choices, 1))]
-    choice_cls = ParsedChoice if parsed else Choice
-    if like is not None:  # copy, never re-validate: SDK answers are built leniently
-        return like.model_copy(update={  # type: ignore[no-any-return]
-            "choices": [choice_cls.model_validate(b) for b in bodies]})
     cls = ParsedChatCompletion if parsed else ChatCompletion
+    lent = _lend(like, "id", "created", "model", "usage", "system_fingerprint", "service_tier")
     return cls.model_validate({"id": _id("chatcmpl"), "object": "chat.completion",
-                               "created": int(time.time()), "model": model, "choices": bodies})
+                               "created": int(time.time()), "model": model, "choices": bodies,
+                               **lent})
 
 
 def chat_chunks(text: str, *, model: str, like: Any = None, choices: int = 1,
                 finish_only: bool = False) -> list[ChatCompletionChunk]:
     """The chunks of a refusal stream (``finish_only``: a stream already under way ends)."""
-    base = {"id": getattr(like, "id", None) or _id("chatcmpl"), "object": "chat.completion.chunk",
-            "created": getattr(like, "created", None) or int(time.time()),
-            "model": getattr(like, "model", None) or model}
+    base = {"id": _id("chatcmpl"), "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model, **_lend(like, "id", "created", "model")}
     delta: dict[str, Any] = {"content": text, "refusal": text}
     if not finish_only:
         delta["role"] = "assistant"
@@ -96,7 +109,8 @@ def _message(text: str, parsed: bool) -> Any:
 
 
 def response(text: str, *, model: str, like: Any = None, parsed: bool = False) -> Response:
-    """A refusal ``Response``; ``like`` (the blocked answer) lends model, usage, tools.
+    """A refusal ``Response``; ``like`` (the blocked answer) lends model, usage and the
+    other fields that carry no content.
 
     Never its id: the server stored the blocked answer under that id, and a next call with
     ``previous_response_id`` set to it would put the blocked output back in the model's
@@ -104,12 +118,12 @@ def response(text: str, *, model: str, like: Any = None, parsed: bool = False) -
     parsed = parsed or isinstance(like, ParsedResponse)
     update = {"id": _id("resp"), "status": "incomplete", "incomplete_details": IncompleteDetails(
         reason="content_filter"), "output": [_message(text, parsed)]}
-    if like is not None:
-        return like.model_copy(update=update)  # type: ignore[no-any-return]
     cls = ParsedResponse if parsed else Response
-    blank = cls.model_validate({"id": _id("resp"), "object": "response",
-                                "created_at": time.time(), "model": model, "output": [],
-                                "parallel_tool_calls": True, "tool_choice": "auto", "tools": []})
+    blank = cls.model_validate({
+        "id": _id("resp"), "object": "response", "created_at": time.time(), "model": model,
+        "output": [], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        **_lend(like, "created_at", "model", "usage", "parallel_tool_calls", "tool_choice",
+                "tools", "service_tier", "store", "background", "conversation")})
     return blank.model_copy(update=update)
 
 

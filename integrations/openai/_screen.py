@@ -7,31 +7,28 @@ the guard is asked (``check_many`` on the sync client, ``acheck_many`` on the as
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
-from openai import NotGiven, Omit
-
+from guard_core._boundary import agent_choice, joined
 from guard_core.audit import audit_record
-from guard_core.content import Item, ToolResult
+from guard_core.content import AssistantMessage, Item, ToolResult
 from guard_core.errors import ConfigurationError, ContentError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import PolicyRef, Verdict
 
-from . import _convert, _refusal
+from . import _body, _convert, _refusal, _request
+from ._body import AGENT_KEY, given
+from ._state import Tainted
 
-__all__ = ["AGENT_KEY", "Call", "Options", "given"]
+__all__ = ["AGENT_KEY", "Call", "OnVerdict", "Options", "given"]
 
-AGENT_KEY = "guard_agent"
 Api = Literal["chat", "responses"]
+UNREADABLE = ContentError("the answer carries a field the guard cannot read (nested too deep); "
+                          "it is withheld")  # never quotes the answer: callers read it
 OnVerdict = Callable[[Item | None, Verdict], None]
-
-
-def given(kwargs: dict[str, Any], key: str) -> Any:
-    """``kwargs[key]`` unless absent or the SDK's omit / not-given sentinel."""
-    value = kwargs.get(key)
-    return None if isinstance(value, Omit | NotGiven) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +43,7 @@ class Options:
     screen_context: int | None = None
     refusal: _refusal.RefusalText = _refusal.default_refusal
     on_verdict: OnVerdict | None = None
+    allow_agent_override: bool = False
 
     def __post_init__(self) -> None:
         if self.on_block not in ("raise", "refuse"):
@@ -66,48 +64,71 @@ class Call:
     """One ``create`` / ``parse`` call under screening (request side, then response side)."""
 
     def __init__(self, guard: Guard, options: Options, api: Api, kwargs: dict[str, Any],
-                 *, parsed: bool = False) -> None:
+                 *, parsed: bool = False, tainted: Tainted | None = None) -> None:
         self.guard, self.options, self.api, self.parsed = guard, options, api, parsed
-        kwargs = dict(kwargs)
-        extra = given(kwargs, "extra_body")
-        self.agent = options.agent
-        if isinstance(extra, Mapping) and AGENT_KEY in extra:
-            extra = dict(extra)
-            agent = extra.pop(AGENT_KEY)
-            if agent is not None and not isinstance(agent, str):
-                raise ConfigurationError(f"extra_body[{AGENT_KEY!r}] must be an agent name "
-                                         f"(str), got {type(agent).__name__}")
-            self.agent = agent or self.agent
-            kwargs["extra_body"] = extra or None  # the option never reaches the server
+        self.tainted = tainted if tainted is not None else Tainted()
+        kwargs, requested = _body.split_agent(dict(kwargs))
+        self.agent = agent_choice(options.agent, requested,
+                                  allow_override=options.allow_agent_override,
+                                  owner="guard_openai")
         self.policy = guard.policy_for(self.agent)
-        self.model = str(given(kwargs, "model") or "")
+        self.kwargs = kwargs = _body.normalise(kwargs, api)
+        body = _body.request_body(kwargs)  # what the SDK sends: screened, never the kwargs
+        self.model = str(given(body, "model") or "")
         self.stream = bool(given(kwargs, "stream"))
-        screen_system = options.screen_system
+        self.conversation: str | None = None
         if api == "chat":
-            messages = given(kwargs, "messages")
-            if messages is not None:  # materialised once: a generator is read here
-                kwargs["messages"] = messages = list(messages)
-            slots, self.context = _convert.chat_request(messages or [],
-                                                        screen_system=screen_system)
+            slots, self.context = _request.chat_request(body,
+                                                        screen_system=options.screen_system)
         else:
-            previous = given(kwargs, "previous_response_id")
-            if isinstance(previous, str) and previous.startswith(_refusal.REFUSAL_RESPONSE_PREFIX):
-                raise ContentError(
-                    f"previous_response_id={previous!r} is a refusal made by the guard, not a "
-                    "stored response: continue from the response before it, or send the "
-                    "conversation as input")
-            source = given(kwargs, "input")
-            if isinstance(source, Iterable) and not isinstance(source, str):
-                kwargs["input"] = source = list(source)
-            slots, self.context = _convert.responses_request(
-                source, given(kwargs, "instructions"), screen_system=screen_system)
-        self.kwargs = kwargs
+            self._refuse_stored(body)
+            slots, self.context = _request.responses_request(
+                body, screen_system=options.screen_system)
+        self.answer_ids: set[str] = set()  # where the server stores this call's answer
         self._slots: list[_convert.Slot] = []
         for slot in slots:
             if not isinstance(slot.entry, _convert.Failed):
                 self._slots.append(slot)
             elif self.policy.screens(slot.entry.surface):
                 raise slot.entry.error  # a caller's bad input: nothing was sent
+
+    def _refuse_stored(self, body: Mapping[str, Any]) -> None:
+        """Refuse server-side state that holds a blocked answer or cannot be screened."""
+        previous = given(body, "previous_response_id")
+        if isinstance(previous, str) and previous.startswith(_refusal.REFUSAL_RESPONSE_PREFIX):
+            raise ContentError(
+                f"previous_response_id={previous!r} is a refusal made by the guard, not a "
+                "stored response: continue from the response before it, or send the "
+                "conversation as input")
+        if self.tainted.answer(previous):
+            raise ContentError(
+                f"previous_response_id={previous!r} is an answer the guard blocked (the server "
+                "stored it): continue from the response before it")
+        conversation = given(body, "conversation")
+        self.conversation = (conversation if isinstance(conversation, str)
+                             else _convert.field(conversation, "id"))
+        if self.tainted.conversation(self.conversation):
+            raise ContentError(
+                f"conversation {self.conversation!r} holds an answer the guard blocked (the "
+                "server appended it); start a new conversation")
+        source = given(body, "input")
+        for i, item in enumerate(source if isinstance(source, list) else ()):
+            if (_convert.field(item, "type") == "item_reference"
+                    and self.tainted.answer(_convert.field(item, "id"))):
+                raise ContentError(f"input[{i}] refers to an output item the guard blocked")
+        if self.options.screen_system and given(body, "prompt") is not None:
+            raise ContentError("prompt= names a template stored on the server, which the "
+                               "guard cannot read; with screen_system=True send instructions")
+
+    @cached_property
+    def sent(self) -> frozenset[str]:
+        """Every string of the request as sent: an answer repeating one tells the caller
+        nothing new (the Responses API echoes instructions, tools, metadata)."""
+        try:
+            found = _body.walk(_body.request_body(self.kwargs), "")
+        except ContentError:
+            return frozenset()
+        return frozenset(f.text for f in found)
 
     # -- request side -----------------------------------------------------------------------
 
@@ -139,10 +160,21 @@ class Call:
 
     def response_entries(self, result: Any) -> list[_convert.Entry]:
         if self.api == "chat":
-            entries = _convert.chat_response(result, self.context)
+            entries, covered = _convert.chat_response(result, self.context)
         else:
-            entries = _convert.responses_response(result, self.context)
-        return self.keep(entries)
+            entries, covered = _convert.responses_response(result, self.context)
+            self.answer_ids.update(_convert.texts_of(
+                _convert.field(result, "id"),
+                *(_convert.field(item, "id") for item in _convert.field(result, "output") or ())))
+        return self.keep([*entries, *self.left_over(result, covered)])
+
+    def left_over(self, answer: Any, covered: set[str]) -> list[_convert.Entry]:
+        """Every other string of an answer (or stream event), screened as output text."""
+        try:
+            found = _convert.leftover(answer, covered | self.sent, parsed=self.parsed)
+        except ContentError:
+            return [_convert.Failed("output", UNREADABLE)]
+        return [AssistantMessage(joined(found), context=self.context)] if found else []
 
     def keep(self, entries: list[_convert.Entry]) -> list[_convert.Entry]:
         """Drop conversion failures on surfaces the policy does not screen."""
@@ -159,6 +191,8 @@ class Call:
             self._report(entry, verdict)
             if blocking is None and not verdict.allowed and verdict.decision != "flag":
                 blocking = verdict
+        if blocking is not None:  # stored server-side all the same: never chained again
+            self.tainted.blocked(self.answer_ids, self.conversation)
         return self._block(blocking)
 
     def check(self, entries: Sequence[_convert.Entry]) -> list[Verdict]:

@@ -6,37 +6,21 @@ holds the SDK object it wraps and forwards every attribute it does not guard.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from openai import AsyncStream, Stream
-from openai.types.chat import ChatCompletion
-from openai.types.responses import Response
-
-from guard_core.errors import ConfigurationError, GuardViolation
+from guard_core.errors import ConfigurationError, ContentError
 from guard_core.guard import Guard
 
 from ._screen import Call, Options, given
-from .streams import AsyncGuardedStream, GuardedStream, gate_for
+from ._send import Ctx, Mode, asend, send
 
 __all__ = ["AsyncGuardedOpenAI", "GuardedOpenAI"]
-
-Mode = Literal["plain", "raw", "streaming"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Ctx:
-    guard: Guard
-    options: Options
-    is_async: bool
-    url: str
-
 
 class _Proxy:
     """Forwards every attribute it does not define to the SDK object it wraps."""
 
-    def __init__(self, inner: Any, ctx: _Ctx, mode: Mode = "plain") -> None:
+    def __init__(self, inner: Any, ctx: Ctx, mode: Mode = "plain") -> None:
         self._gc_inner, self._gc_ctx, self._gc_mode = inner, ctx, mode
 
     def __getattr__(self, name: str) -> Any:
@@ -51,81 +35,6 @@ class _Proxy:
         return f"<guarded {self._gc_inner!r}>"
 
 
-def _refuse_streaming_response(call: Call, mode: Mode) -> None:
-    if mode == "streaming":
-        raise ConfigurationError(
-            "with_streaming_response hands out the raw HTTP body, which guard_openai cannot "
-            "screen; use the plain call (stream=True streams are screened) or with_raw_response")
-    if mode == "raw" and call.stream:
-        raise ConfigurationError(
-            "with_raw_response with stream=True cannot be screened; use create(stream=True), "
-            "which returns a screened Stream")
-
-
-def _is_raw_response(result: Any) -> bool:
-    """A ``with_raw_response`` answer. Its class lives in a private SDK module (the same name
-    in openai 2.x and 3.x); without it, it is told by what it carries."""
-    try:
-        from openai._legacy_response import LegacyAPIResponse
-    except ImportError:
-        return callable(getattr(result, "parse", None)) and hasattr(result, "http_response")
-    return isinstance(result, LegacyAPIResponse)
-
-
-def _answer(result: Any) -> tuple[Any, Any]:
-    """(raw response or None, parsed answer); anything unscreenable is refused."""
-    raw = None
-    if _is_raw_response(result):
-        raw, result = result, result.parse()
-    if not isinstance(result, ChatCompletion | Response):
-        raise ConfigurationError(
-            f"guard_openai cannot screen a {type(result).__name__} answer (custom headers "
-            "asking for raw or streamed bodies?); it is withheld rather than passed unscreened")
-    return raw, result
-
-
-def _settled(call: Call, raw: Any, result: Any, blocked: Any) -> Any:
-    if blocked is None:
-        return raw if raw is not None else result
-    if raw is not None:  # a raw HTTP answer cannot honestly be rewritten: always raise
-        raise GuardViolation(blocked)
-    return call.refusal(blocked, like=result)
-
-
-def _send(ctx: _Ctx, mode: Mode, call: Call, method: Any) -> Any:
-    _refuse_streaming_response(call, mode)
-    blocked = call.settle_request(call.check(call.request_entries()))
-    if blocked is not None:
-        if call.stream:
-            return GuardedStream(None, gate_for(call), refused=blocked, url=ctx.url)
-        if mode == "raw":
-            raise GuardViolation(blocked)
-        return call.refusal(blocked)
-    result = method(**call.kwargs)
-    if isinstance(result, Stream):
-        return GuardedStream(result, gate_for(call))
-    raw, answer = _answer(result)
-    entries = call.response_entries(answer)
-    return _settled(call, raw, answer, call.settle(entries, call.check(entries)))
-
-
-async def _asend(ctx: _Ctx, mode: Mode, call: Call, method: Any) -> Any:
-    _refuse_streaming_response(call, mode)
-    blocked = call.settle_request(await call.acheck(call.request_entries()))
-    if blocked is not None:
-        if call.stream:
-            return AsyncGuardedStream(None, gate_for(call), refused=blocked, url=ctx.url)
-        if mode == "raw":
-            raise GuardViolation(blocked)
-        return call.refusal(blocked)
-    result = await method(**call.kwargs)
-    if isinstance(result, AsyncStream):
-        return AsyncGuardedStream(result, gate_for(call))
-    raw, answer = _answer(result)
-    entries = call.response_entries(answer)
-    return _settled(call, raw, answer, call.settle(entries, await call.acheck(entries)))
-
-
 class _Generating(_Proxy):
     """``chat.completions`` or ``responses``: the resources that talk to a model."""
 
@@ -133,16 +42,17 @@ class _Generating(_Proxy):
 
     def _call(self, kwargs: dict[str, Any], parsed: bool = False) -> Call:
         ctx = self._gc_ctx
-        return Call(ctx.guard, ctx.options, self._api, kwargs, parsed=parsed)
+        return Call(ctx.guard, ctx.options, self._api, kwargs, parsed=parsed,
+                    tainted=ctx.tainted)
 
     def create(self, **kwargs: Any) -> Any:
         """The SDK's ``create``, screened before sending and after receiving."""
-        return _send(self._gc_ctx, self._gc_mode, self._call(kwargs), self._gc_inner.create)
+        return send(self._gc_ctx, self._gc_mode, self._call(kwargs), self._gc_inner.create)
 
     def parse(self, **kwargs: Any) -> Any:
         """The SDK's ``parse`` (structured outputs), screened like ``create``."""
         call = self._call(kwargs, parsed=True)
-        return _send(self._gc_ctx, self._gc_mode, call, self._gc_inner.parse)
+        return send(self._gc_ctx, self._gc_mode, call, self._gc_inner.parse)
 
     def stream(self, **kwargs: Any) -> Any:
         """The SDK's ``stream`` helper, run over the screened ``create(stream=True)``."""
@@ -170,12 +80,12 @@ class _AsyncGenerating(_Generating):
     async def create(self, **kwargs: Any) -> Any:
         """The SDK's ``create``, screened before sending and after receiving."""
         call = self._call(kwargs)
-        return await _asend(self._gc_ctx, self._gc_mode, call, self._gc_inner.create)
+        return await asend(self._gc_ctx, self._gc_mode, call, self._gc_inner.create)
 
     async def parse(self, **kwargs: Any) -> Any:
         """The SDK's ``parse`` (structured outputs), screened like ``create``."""
         call = self._call(kwargs, parsed=True)
-        return await _asend(self._gc_ctx, self._gc_mode, call, self._gc_inner.parse)
+        return await asend(self._gc_ctx, self._gc_mode, call, self._gc_inner.parse)
 
 
 class _Completions(_Generating):
@@ -193,14 +103,24 @@ def _refuse_compact(**kwargs: Any) -> Any:
         "unwrapped client deliberately, then screen what you keep")
 
 
+def _retrieve(self: _Proxy, response_id: str, **kwargs: Any) -> Any:
+    """The SDK's ``retrieve`` (not screened), refused for an answer the guard blocked."""
+    if self._gc_ctx.tainted.answer(response_id):
+        raise ContentError(f"response {response_id!r} is an answer the guard blocked; it is "
+                           "not handed out again")
+    return self._gc_inner.retrieve(response_id, **kwargs)
+
+
 class _Responses(_Generating):
     _api = "responses"
     compact = staticmethod(_refuse_compact)
+    retrieve = _retrieve
 
 
 class _AsyncResponses(_AsyncGenerating):
     _api = "responses"
     compact = staticmethod(_refuse_compact)
+    retrieve = _retrieve
 
 
 class _Chat(_Proxy):
@@ -301,5 +221,5 @@ class AsyncGuardedOpenAI(GuardedOpenAI):
 
 
 def wrap(client: Any, guard: Guard, options: Options, *, is_async: bool) -> Any:
-    ctx = _Ctx(guard, options, is_async, str(getattr(client, "base_url", "")))
+    ctx = Ctx(guard, options, is_async, str(getattr(client, "base_url", "")))
     return (AsyncGuardedOpenAI if is_async else GuardedOpenAI)(client, ctx)

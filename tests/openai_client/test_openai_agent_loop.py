@@ -59,10 +59,13 @@ def test_agent_loop_runs_end_to_end_under_the_devops_policy(env: Env) -> None:
     assert final.startswith("Done: process 4242 was killed")
     assert [m["role"] if isinstance(m, dict) else m.role for m in messages] == [
         "system", "user", "assistant", "tool", "assistant"]
-    # every step of the loop was judged, and "kill" is no violation for a devops agent; the
-    # second call screens the whole history again (the user turn answered from the cache)
-    assert screened == [("input", True), ("tool_call", True), ("input", True),
-                        ("tool_result", True), ("output", True)]
+    # every step of the loop was judged, and "kill" is no violation for a devops agent; each
+    # call screens the whole request: the user turn, then (as text) the tool definitions; the
+    # second one also the history's assistant turn with its tool call (the cache answers
+    # repeats when it is on)
+    assert screened == [("input", True), ("input", True), ("tool_call", True),
+                        ("input", True), ("tool_result", True), ("input", True),
+                        ("input", True), ("output", True)]
     sent = env.main_requests()
     assert len(sent) == 2 and sent[1].body is not None
     assert sent[1].body["messages"][3]["content"].endswith("process 4242 killed")

@@ -68,9 +68,11 @@ def test_the_whole_history_is_screened_on_every_call(env: Env, client: Any) -> N
     guarded = guard_openai(client.unwrapped, env.guard,
                            on_verdict=lambda item, verdict: seen.append(item))
     guarded.chat.completions.create(model=MAIN, messages=messages)
-    assert seen[:2] == [UserMessage("tell me about the disposal unit"), UserMessage("thanks")]
+    # the user turns, then the assistant turn as text (a caller can write any history)
+    assert seen[:3] == [UserMessage("tell me about the disposal unit"), UserMessage("thanks"),
+                        UserMessage("They defuse devices.")]
     assert [type(item).__name__ for item in seen] == [
-        "UserMessage", "UserMessage", "AssistantMessage"]
+        "UserMessage", "UserMessage", "UserMessage", "AssistantMessage"]
     messages[0] = {"role": "user", "content": "tell me about the bomb"}
     with pytest.raises(GuardViolation):
         guarded.chat.completions.create(model=MAIN, messages=messages)

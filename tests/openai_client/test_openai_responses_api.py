@@ -189,15 +189,17 @@ def test_every_output_item_but_reasoning_is_screened_as_a_call() -> None:
 
     request = McpApprovalRequest(id="a1", type="mcp_approval_request", server_label="ops",
                                  name="run", arguments='{"cmd": "build a bomb"}')
-    [entry] = responses_response(SimpleNamespace(output=[request]), None)
+    [entry], covered = responses_response(SimpleNamespace(output=[request]), None)
+    assert '{"cmd": "build a bomb"}' in covered
     assert isinstance(entry, ToolCall) and "bomb" in entry.arguments_json
     assert entry.name == "mcp_approval_request:run"
 
 
 def test_a_computer_screenshot_is_screened_as_an_image() -> None:
-    from guard_core.integrations.openai._convert import responses_request
+    from guard_core.integrations.openai._request import responses_request
 
     shot = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
-    slots, _ = responses_request([{"type": "computer_call_output", "call_id": "c1", "output": {
-        "type": "computer_screenshot", "image_url": shot}}], None, screen_system=False)
+    slots, _ = responses_request({"input": [{
+        "type": "computer_call_output", "call_id": "c1",
+        "output": {"type": "computer_screenshot", "image_url": shot}}]}, screen_system=False)
     assert [type(slot.entry).__name__ for slot in slots] == ["Image"]
