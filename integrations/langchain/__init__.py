@@ -2,8 +2,9 @@
 
 - :class:`GuardRunnable`: a chain step (``guard_in | prompt | llm | guard_out``,
   ``retriever | guard_docs``) that raises, refuses, redacts, drops or flags.
-- :class:`GuardMiddleware`: LangChain v1 ``create_agent`` middleware screening the user
-  turn, each answer, each tool call before it runs and each tool result, per agent.
+- :class:`GuardMiddleware`: LangChain v1 ``create_agent`` middleware screening the whole
+  model request and response at the model call, each tool call before it runs and each
+  tool result, per agent.
 - :class:`GuardCallbackHandler`: screens any runnable or LangGraph graph through
   callbacks and aborts the run on a block.
 - :class:`GuardDocumentFilter`: a ``BaseDocumentTransformer`` dropping unsafe documents.

@@ -1,23 +1,29 @@
 """A LangChain message's content blocks -> what the guard reads: text and images.
 
-Every standard block type of ``message.content_blocks`` has a rule; none is dropped:
+Every standard block type of ``message.content_blocks`` has a rule, and every string a
+block carries is screened (the caller drops those the guard already sees another way):
 
-- ``text``: the message's own text (``message.text``), screened by the caller; where
-  LangChain reads text blocks that ``message.text`` leaves out (Bedrock Converse / Gemini
-  ``{"text": ...}`` blocks, which have no ``type``), their text is screened too.
+- ``text``: the message's own text (``message.text``); where LangChain reads text blocks
+  that ``message.text`` leaves out (Bedrock Converse / Gemini ``{"text": ...}`` blocks),
+  their text too; a text block's other strings (annotations, citations) as text.
+- ``reasoning``, ``refusal``, ``invalid_tool_call``, ``tool_call`` / ``tool_call_chunk``
+  (their arguments are screened as calls too), ``server_tool_call`` /
+  ``server_tool_call_chunk`` / ``server_tool_result``: every string as text.
 - ``text-plain`` (an attached ``.txt`` / ``.md`` document): its title, context and text
   (inline or base64) are screened as text of the same message.
 - ``file`` with a text MIME type and base64 data: its decoded text, likewise.
 - ``image``: an :class:`~guard_core.content.Image` (URL or base64).
 - ``non_standard`` blocks that carry text: OpenAI Responses ``input_text`` /
   ``output_text`` and those a LangChain tool may return (``json``, ``search_result``,
-  ``custom_tool_call_output``): their text (JSON for ``json``).
-- ``reasoning`` and the tool-call blocks: not content of the turn (tool calls are screened
-  one by one from ``message.tool_calls``).
+  ``custom_tool_call_output``): their text (JSON for ``json``). Anthropic's encrypted
+  ``redacted_thinking`` is read by nobody and passes.
 - everything else (``audio``, ``video``, a binary or remote ``file``, a ``text-plain``
   given only by URL / file id, an image given only by a provider file id, any other
   ``non_standard`` block and any unknown type): the guard cannot read it, so it fails closed
   with a :class:`~guard_core.errors.ContentError` unless its type is in ``allow``.
+
+Keys that are not content (``NOT_CONTENT``: ids, type tags, MIME types, signatures) are the
+only strings left out.
 """
 
 from __future__ import annotations
@@ -26,22 +32,34 @@ import base64
 import binascii
 import json
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 
+from guard_core._boundary import Found, strings_in
 from guard_core._unscreened import decode_text, is_text_mime, refuse
 from guard_core.content import Image
 from guard_core.errors import ContentError
 
-__all__ = ["UNSCREENABLE_TYPES", "carries_blocks", "read_blocks"]
+__all__ = ["HANDLED_TYPES", "NOT_CONTENT", "UNSCREENABLE_TYPES", "Blocks", "carries_blocks",
+           "read_blocks"]
 
 UNSCREENABLE_TYPES = frozenset({"audio", "video", "file", "text-plain", "image", "non_standard"})
 """The block types ``allow_unscreened`` may name (each only when the guard cannot read it)."""
 
-_NOT_CONTENT = frozenset({"text", "reasoning", "tool_call", "tool_call_chunk",
-                          "invalid_tool_call", "server_tool_call", "server_tool_call_chunk",
-                          "server_tool_result"})
+NOT_CONTENT = frozenset({"type", "id", "index", "mime_type", "media_type", "detail",
+                         "source_type", "status", "tool_call_id", "signature",
+                         "encrypted_content", "chunk_position"})
+"""Keys whose strings are not content at any depth: ids, type tags, MIME types, image
+detail levels, status literals and opaque signatures (encrypted, read by nobody)."""
+
+_TEXT_KINDS = frozenset({"text", "reasoning", "refusal", "tool_call", "tool_call_chunk",
+                         "invalid_tool_call", "server_tool_call", "server_tool_call_chunk",
+                         "server_tool_result"})
+HANDLED_TYPES = _TEXT_KINDS | UNSCREENABLE_TYPES
+"""Every block type with a rule here (a new LangChain type must be added, or is refused)."""
+_TOOL_KINDS = frozenset({"tool_call", "tool_call_chunk"})
 
 _OPAQUE_REASONING = frozenset({"redacted_thinking"})  # Anthropic's, kept non_standard
 
@@ -113,51 +131,80 @@ def _missed_text(message: BaseMessage, blocks: Sequence[Mapping[str, Any]]) -> s
     return text if text != message.text else None
 
 
-def read_blocks(message: BaseMessage, allow: Collection[str] = ()
-                ) -> tuple[list[str], list[Image]]:
-    """The text beyond ``message.text`` and the images in ``message``'s content blocks.
+@dataclass
+class Blocks:
+    """What a message's content blocks carry: extra text (documents, provider text), images,
+    the other strings found in them (screened as text unless already covered), and the
+    strings the guard sees by other means (image and document data)."""
+
+    texts: list[str] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    found: list[Found] = field(default_factory=list)
+    covered: set[str] = field(default_factory=set)
+
+
+def read_blocks(message: BaseMessage, allow: Collection[str] = ()) -> Blocks:
+    """The text beyond ``message.text``, the images and every other string in ``message``'s
+    content blocks (a block type without a rule is never skipped: see the module docstring).
 
     Raises :class:`ContentError` for a block the guard cannot read whose type is not in
     ``allow`` (a type in ``allow`` is passed over unjudged).
     """
+    out = Blocks()
     if isinstance(message.content, str):
-        return [], []
+        return out
     where = type(message).__name__
     blocks = message.content_blocks
     missed = _missed_text(message, blocks)
-    texts: list[str] = [missed] if missed else []
-    images: list[Image] = []
-    for block in blocks:
+    if missed:
+        out.texts.append(missed)
+    for index, block in enumerate(blocks):
         kind = str(block.get("type"))
-        if kind in _NOT_CONTENT:
-            continue
-        if kind == "image":
-            image = _image(block, where, allow)
-            if image is not None:
-                images.append(image)
-        elif kind in ("text-plain", "file"):
-            text = _document_text(block)
-            if text is not None:
-                texts.append(text)
-            else:
-                mime = block.get("mime_type")
-                refuse(kind, where, allow,
-                       what=f"{kind!r} content block" + (f" ({mime})" if mime else ""))
-        elif kind == "non_standard":
-            inner = block.get("value")
-            if isinstance(inner, Mapping) and inner.get("type") in _OPAQUE_REASONING:
-                continue  # encrypted reasoning: nobody reads it, like "reasoning" blocks
-            text = _provider_text(inner, where, allow) if isinstance(inner, Mapping) else None
-            if text is not None:
-                texts.append(text)
-            else:
-                named = inner.get("type") if isinstance(inner, Mapping) else None
-                refuse(kind, where, allow, what=f"'non_standard' content block ({named!r})")
-        elif kind in UNSCREENABLE_TYPES:
-            refuse(kind, where, allow)
-        else:  # a type newer than this adapter: judged like a provider-specific block
-            refuse("non_standard", where, allow, what=f"{kind!r} content block")
-    return texts, images
+        if _read_one(block, kind, where, allow, out):
+            out.found += strings_in(block, skip_keys=NOT_CONTENT,
+                                    where=f"{where}.content[{index}]")
+    return out
+
+
+def _read_one(block: Mapping[str, Any], kind: str, where: str, allow: Collection[str],
+              out: Blocks) -> bool:
+    """Take one block into ``out``; False when its strings are not to be screened (a
+    type let through unscreened, encrypted reasoning)."""
+    if kind in _TEXT_KINDS:
+        return True  # its strings are screened as text (the message text covers "text")
+    if kind == "image":
+        image = _image(block, where, allow)
+        if image is None:
+            return False
+        out.images.append(image)
+        out.covered.update(str(block.get(k)) for k in ("url", "base64") if block.get(k))
+        return True
+    if kind in ("text-plain", "file"):
+        text = _document_text(block)
+        if text is None:
+            mime = block.get("mime_type")
+            refuse(kind, where, allow,
+                   what=f"{kind!r} content block" + (f" ({mime})" if mime else ""))
+            return False
+        out.texts.append(text)
+        out.covered.update(str(block[k]) for k in ("base64",) if block.get(k))
+        return True
+    if kind == "non_standard":
+        inner = block.get("value")
+        if isinstance(inner, Mapping) and inner.get("type") in _OPAQUE_REASONING:
+            return False  # encrypted reasoning: nobody can read it
+        text = _provider_text(inner, where, allow) if isinstance(inner, Mapping) else None
+        if text is None:
+            named = inner.get("type") if isinstance(inner, Mapping) else None
+            refuse(kind, where, allow, what=f"'non_standard' content block ({named!r})")
+            return False
+        out.texts.append(text)
+        return True
+    if kind in UNSCREENABLE_TYPES:
+        refuse(kind, where, allow)
+    else:  # a type newer than this adapter: judged like a provider-specific block
+        refuse("non_standard", where, allow, what=f"{kind!r} content block")
+    return False
 
 
 def carries_blocks(message: BaseMessage) -> bool:
@@ -166,4 +213,4 @@ def carries_blocks(message: BaseMessage) -> bool:
         return False
     blocks = message.content_blocks
     return _missed_text(message, blocks) is not None \
-        or any(str(b.get("type")) not in _NOT_CONTENT for b in blocks)
+        or any(str(b.get("type")) not in ("text", *_TOOL_KINDS) for b in blocks)

@@ -24,8 +24,8 @@ from guard_core.policy import Action
 from guard_core.verdict import Verdict
 
 from ._actions import decision
-from ._blocks import carries_blocks
 from ._convert import text_item
+from ._fields import carries_more
 
 __all__ = ["Incremental", "merge", "streamable"]
 
@@ -96,7 +96,7 @@ class Incremental:
         self.chunks.append(chunk)
         self.pending.append(chunk)
         if (isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks) \
-                or (isinstance(chunk, BaseMessageChunk) and carries_blocks(chunk)):
+                or (isinstance(chunk, BaseMessageChunk) and carries_more(chunk)):
             self.holding = True  # judged only whole: half a call, an image, a document
         self.text.append(_text(chunk))
         return not self.holding and self.text.due

@@ -38,20 +38,21 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from guard_core._boundary import joined, strings_in
 from guard_core._unscreened import allowed_types
 from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
-from guard_core.errors import ConfigurationError, GuardViolation
+from guard_core.errors import ConfigurationError, ContentError, GuardViolation
 from guard_core.guard import Guard
 
 from ._actions import agent_from, decision
 from ._blocks import UNSCREENABLE_TYPES
 from ._convert import (
     assistant_items,
-    chunk,
     context_of,
-    latest_user_turn,
+    document_items,
+    history_items,
+    message_items,
     tool_result_items,
-    user_message,
 )
 
 __all__ = ["GuardCallbackHandler"]
@@ -68,9 +69,17 @@ class _Run:
 class GuardCallbackHandler(BaseCallbackHandler):
     """Screens models, tools and retrievers of any run and aborts it on a block.
 
-    The agent comes from ``agent=``, else the run metadata (``guard_agent``,
-    ``create_agent``'s ``lc_agent_name``, or ``langgraph_node`` when it names an agent of
-    the policy set), else the default policy. Every verdict is audited by the guard.
+    What is screened: every message of every prompt a chat model is started with (system,
+    every turn of the history, tool results; each by its role, every block and every other
+    string it carries; the cache answers what was seen before), every field of every
+    generation at ``on_llm_end`` (text, the other strings of the message, each tool call),
+    each tool's input and output, and each retrieved document with its metadata.
+
+    The agent is the developer's: ``agent=``, else ``create_agent``'s ``lc_agent_name``,
+    else ``langgraph_node`` when it names an agent of the policy set; ``guard_agent`` in
+    the run metadata picks one only where none is named, or with
+    ``allow_agent_override=True`` (otherwise the run aborts with a ``ContentError``).
+    Every verdict is audited by the guard.
 
     A message block the guard models cannot judge (``audio``, ``video``, binary ``file``,
     ``non_standard``) aborts the run with :class:`~guard_core.errors.ContentError`
@@ -87,7 +96,8 @@ class GuardCallbackHandler(BaseCallbackHandler):
     run_inline: bool = False  # async runs call us in a worker thread, off the event loop
 
     def __init__(self, guard: Guard, *, agent: str | None = None,
-                 allow_unscreened: Collection[str] = ()) -> None:
+                 allow_unscreened: Collection[str] = (),
+                 allow_agent_override: bool = False) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(
                 f"GuardCallbackHandler needs a Guard, got {type(guard).__name__}")
@@ -95,6 +105,7 @@ class GuardCallbackHandler(BaseCallbackHandler):
         self.agent = agent
         self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
                                               "GuardCallbackHandler")
+        self.allow_agent_override = bool(allow_agent_override)
         self._runs: dict[UUID, _Run] = {}
         self._lock = threading.Lock()
 
@@ -111,15 +122,20 @@ class GuardCallbackHandler(BaseCallbackHandler):
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
+    def _agent(self, metadata: dict[str, Any] | None) -> str | None:
+        return agent_from(self.guard, self.agent, metadata,
+                          allow_override=self.allow_agent_override,
+                          owner="GuardCallbackHandler")
+
     def _start(self, run_id: UUID, metadata: dict[str, Any] | None, **fields: Any) -> _Run:
-        run = _Run(agent_from(self.guard, self.agent, metadata), **fields)
+        run = _Run(self._agent(metadata), **fields)
         with self._lock:
             self._runs[run_id] = run
         return run
 
     def _end(self, run_id: UUID) -> _Run:
         with self._lock:
-            return self._runs.pop(run_id, None) or _Run(agent_from(self.guard, self.agent, None))
+            return self._runs.pop(run_id, None) or _Run(self._agent(None))
 
     def _enforce(self, items: Sequence[Item], agent: str | None) -> None:
         if not items:
@@ -135,8 +151,9 @@ class GuardCallbackHandler(BaseCallbackHandler):
                             **kwargs: Any) -> None:
         run = self._start(run_id, metadata,
                           context=context_of(messages[-1]) if messages else None)
-        items = [user_message(m, self.allow_unscreened)
-                 for prompt in messages for m in latest_user_turn(prompt)]
+        # every message the model is sent (system, history, tool results), each by its role
+        items = [item for prompt in messages
+                 for group in history_items(prompt, self.allow_unscreened) for item in group]
         self._enforce(items, run.agent)
 
     def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
@@ -152,9 +169,13 @@ class GuardCallbackHandler(BaseCallbackHandler):
             for generation in generations:
                 if isinstance(generation, ChatGeneration) and isinstance(generation.message,
                                                                          AIMessage):
+                    # the text and every field of the answer, and each of its tool calls
                     items += assistant_items(generation.message, run.context,
                                              self.allow_unscreened)
-                elif generation.text.strip():
+                elif isinstance(generation, ChatGeneration):
+                    items += message_items(generation.message, run.context,
+                                           self.allow_unscreened)
+                if not isinstance(generation, ChatGeneration) and generation.text.strip():
                     items.append(AssistantMessage(generation.text, context=run.context))
         self._enforce(items, run.agent)
 
@@ -176,7 +197,7 @@ class GuardCallbackHandler(BaseCallbackHandler):
         if isinstance(output, ToolMessage):
             items = tool_result_items(output, self.allow_unscreened)
         else:
-            items = [ToolResult(run.name, output if isinstance(output, str) else str(output))]
+            items = [ToolResult(run.name, _output_text(output))]
         self._enforce(items, run.agent)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -191,7 +212,18 @@ class GuardCallbackHandler(BaseCallbackHandler):
     def on_retriever_end(self, documents: Sequence[Document], *, run_id: UUID,
                          **kwargs: Any) -> None:
         run = self._end(run_id)
-        self._enforce([chunk(d, run.query) for d in documents], run.agent)
+        self._enforce([i for d in documents for i in document_items(d, run.query)], run.agent)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id)
+
+
+def _output_text(output: Any) -> str:
+    """A tool's output as text: a string as it is; every string in a ``Command``, a list
+    or a dict; otherwise its ``str`` (what ``ToolNode`` sends the model for it)."""
+    if isinstance(output, str):
+        return output
+    try:
+        return joined(strings_in(output, where="tool output"))
+    except ContentError:
+        return str(output)

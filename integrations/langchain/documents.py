@@ -16,15 +16,17 @@ surface="retrieval", action="drop")`` does the same as a chain step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.documents import BaseDocumentTransformer, Document
 
+from guard_core._boundary import agent_choice
 from guard_core.errors import ConfigurationError, ContentError
 from guard_core.guard import Guard
 from guard_core.policy import Action
 
+from ._actions import requested_agent
 from ._tree import Rules
 from ._tree import documents as document_tree
 
@@ -39,34 +41,45 @@ class GuardDocumentFilter(BaseDocumentTransformer):
         agent: whose policy applies (None: the default policy).
         action: overrides the policy's ``retrieval`` action (``"drop"``, ``"redact"``,
             ``"flag"``); ``block`` means drop here.
+        allow_agent_override: let ``transform_documents(docs, guard_agent="...")`` pick
+            another agent than ``agent=`` (otherwise that is a ``ContentError``).
 
     ``transform_documents(docs, query="...")`` passes the query to the guard as the
-    retrieval's context (and to the audit trail).
+    retrieval's context (and to the audit trail). Each document's metadata is screened
+    too (a document prompt may show any of it to the model); a redacted document keeps
+    only the metadata that carries no text, unless its metadata was judged on its own
+    and allowed.
     """
 
     def __init__(self, guard: Guard, *, agent: str | None = None,
-                 action: Action | None = None) -> None:
+                 action: Action | None = None, allow_agent_override: bool = False) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(
                 f"GuardDocumentFilter needs a Guard, got {type(guard).__name__}")
         self.guard = guard
         self.agent = agent
         self.rules = Rules(action=action, drop_blocked=True)
+        self.allow_agent_override = bool(allow_agent_override)
 
     def __repr__(self) -> str:
         return f"GuardDocumentFilter(agent={self.agent!r}, action={self.rules.action!r})"
 
+    def _agent(self, kwargs: Mapping[str, Any]) -> str | None:
+        return agent_choice(self.agent, requested_agent(kwargs),
+                            allow_override=self.allow_agent_override,
+                            owner="GuardDocumentFilter")
+
     def transform_documents(self, documents: Sequence[Document], **kwargs: Any
                             ) -> Sequence[Document]:
         node = document_tree(_checked(documents), kwargs.get("query"))
-        verdicts = self.guard.check_many(node.all_items(), agent=self.agent)
+        verdicts = self.guard.check_many(node.all_items(), agent=self._agent(kwargs))
         result: list[Document] = node.build(iter(verdicts), self.rules)
         return result
 
     async def atransform_documents(self, documents: Sequence[Document], **kwargs: Any
                                    ) -> Sequence[Document]:
         node = document_tree(_checked(documents), kwargs.get("query"))
-        verdicts = await self.guard.acheck_many(node.all_items(), agent=self.agent)
+        verdicts = await self.guard.acheck_many(node.all_items(), agent=self._agent(kwargs))
         result: list[Document] = node.build(iter(verdicts), self.rules)
         return result
 

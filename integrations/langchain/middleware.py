@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Annotated, Any, NotRequired, cast
+from typing import Any, cast
 
 from guard_core.backends.base import Backend
 from guard_core.errors import ConfigurationError, MissingDependencyError
@@ -17,11 +17,15 @@ from guard_core.guard import Guard
 from guard_core.policy import Policy, PolicySet
 
 try:
-    from langchain.agents.middleware import AgentMiddleware, AgentState, hook_config
-    from langchain.agents.middleware.types import PrivateStateAttr
+    from langchain.agents.middleware import AgentMiddleware, AgentState
+    from langchain.agents.middleware.types import (
+        ExtendedModelResponse,
+        ModelCallResult,
+        ModelRequest,
+        ModelResponse,
+    )
     from langchain_core.messages import ToolMessage
     from langgraph.prebuilt.tool_node import ToolCallRequest
-    from langgraph.runtime import Runtime
     from langgraph.types import Command
 except ImportError:  # the middleware needs `langchain` itself, not only langchain-core
     raise MissingDependencyError("langchain", "langchain") from None
@@ -30,11 +34,8 @@ from guard_core._unscreened import allowed_types
 
 from ._actions import DEFAULT_REFUSAL
 from ._agent_steps import (
-    input_items,
-    input_update,
+    AgentResolver,
     normalize_result,
-    output_items,
-    output_update,
     refuse_call,
     resolve_agent,
     result_items,
@@ -42,50 +43,71 @@ from ._agent_steps import (
     tool_context,
 )
 from ._blocks import UNSCREENABLE_TYPES
+from ._model_call import (
+    Outcome,
+    hidden_from_stream,
+    judge_request,
+    judge_response,
+    request_screening,
+    response_screening,
+)
 
-__all__ = ["AgentResolver", "GuardMiddleware", "GuardState"]
-
-AgentResolver = Callable[[Any, Any], str | None]
-"""``resolver(state, runtime) -> agent name or None`` (None: fall back to the usual order)."""
+__all__ = ["AgentResolver", "GuardMiddleware"]
 
 
-class GuardState(AgentState[Any]):
-    """The agent state plus the id of the last user message already screened (private)."""
+def _finish(response: ModelResponse[Any], outcome: Outcome) -> ModelCallResult[Any]:
+    if not outcome.state:
+        return response
+    # the blocked or redacted messages are replaced in state (same ids): never history again
+    return ExtendedModelResponse(model_response=response,
+                                 command=Command(update={"messages": outcome.state}))
 
-    guard_input_id: NotRequired[Annotated[str | None, PrivateStateAttr]]
+
+def _refused(outcome: Outcome, agent: str | None) -> ModelResponse[Any]:
+    """The refusal in place of the model's answer, named like the agent's answers."""
+    assert outcome.refusal is not None
+    return ModelResponse(result=[outcome.refusal.model_copy(update={"name": agent})])
 
 
-class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
-    """Screens every step of a ``create_agent`` loop under the agent's own policy.
+class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
+    """Screens every crossing of a ``create_agent`` loop under the agent's own policy.
 
-    - ``before_model``: the user turn (text and images), once per new user message.
-      A block ends the run with a refusal ``AIMessage``; ``redact`` rewrites the message.
-    - ``after_model``: the model's answer and its tool calls, in one guard round. A block
-      replaces the answer with a refusal and ends the run; ``redact`` rewrites its text.
+    - ``wrap_model_call`` / ``awrap_model_call``: the whole request before the model runs
+      (the system message and every message of the history, each by its role, every
+      content block and every other string a message carries; the cache answers what was
+      seen before) and the whole response before it leaves the model node (the answer's
+      text and every field, every tool call, a structured-output tool call and the
+      structured response). A block in the request returns a refusal ``AIMessage``
+      instead of calling the model (the blocked messages are replaced in state); a
+      blocked tool call keeps its id with its arguments replaced by a placeholder and an
+      error ``ToolMessage`` in its place (the tool never runs; the agent goes on); any
+      other block in the response returns a refusal with no tool calls. ``redact``
+      rewrites the message (every copy of what it said). So no stream mode and no later
+      node sees anything unscreened.
     - ``wrap_tool_call`` / ``awrap_tool_call``: each tool call's arguments before it runs
-      (a block returns an error ``ToolMessage``: the tool never runs and the agent goes on)
-      and each tool result before the model reads it (``redact`` or block).
+      (a block returns an error ``ToolMessage``) and the result in every shape a tool can
+      return (``ToolMessage``, ``Command`` updates, lists) before it enters state.
 
-    Actions come from the agent's policy, per surface. ``drop`` acts as ``block`` on a
-    message (there is no list to drop it from); ``flag`` lets it through with
-    ``response_metadata["guard_core"]``. Every verdict is audited with agent and surface.
+    Actions come from the agent's policy, per surface; ``drop`` acts as ``block`` on a
+    message; ``flag`` lets it through with ``response_metadata["guard_core"]``.
 
-    The policy is picked per agent, first of: ``agent=`` (a name, or a callable
-    ``(state, runtime) -> name | None``); the ``context_key`` field (default
-    ``"guard_agent"``) of ``runtime.context`` (a dict or any object with that attribute);
-    the agent's ``create_agent(name=...)``; ``langgraph_node`` when it names a known agent;
-    else the policy set's default. So one middleware serves every agent in a graph.
+    The policy is the developer's choice: ``agent=`` (a name, or a callable
+    ``(state, runtime) -> name | None``), else ``create_agent(name=...)``, else a
+    ``langgraph_node`` naming an agent of the policy set. A client's choice (the
+    ``context_key`` field of ``runtime.context``, ``configurable["guard_agent"]``) applies
+    only where the developer named none, or with ``allow_agent_override=True``; otherwise
+    it is a :class:`~guard_core.errors.ContentError`.
 
-    Message content blocks the guard models cannot judge (``audio``, ``video``, binary
-    ``file``, ``non_standard``): in the user turn or the model's answer they raise
-    :class:`~guard_core.errors.ContentError` (the model never sees the turn); in a tool
-    result the message is withheld as an error ``ToolMessage`` and the agent goes on.
-    ``text-plain`` documents are screened as text. ``allow_unscreened`` names the block
-    types that may pass unjudged instead (e.g. ``{"audio"}``).
+    Content the guard models cannot judge (``audio``, ``video``, binary ``file``,
+    unknown or ``non_standard`` blocks, an object in a field that is not text) raises
+    :class:`~guard_core.errors.ContentError` in a model request or response (the model
+    never sees it), and is withheld as an error ``ToolMessage`` in a tool result.
+    ``allow_unscreened`` names the block types that may pass unjudged (e.g. ``{"audio"}``).
 
-    Model tokens streamed with ``stream_mode="messages"`` leave before ``after_model``
-    runs; stream ``values``/``updates`` (or put a buffered ``GuardRunnable`` after the
-    model) when nothing unscreened may reach the user.
+    The model runs hidden from ``stream_mode="messages"`` (LangGraph's ``nostream`` tag):
+    that mode streams the screened answer once the model node ends, not tokens. Put this
+    middleware last in ``middleware=[...]``: it then screens what the model is sent after
+    every other middleware changed the request.
 
     Example::
 
@@ -93,12 +115,10 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         agent = create_agent(model, tools, middleware=[GuardMiddleware(guard)], name="billing")
     """
 
-    state_schema = GuardState
-
     def __init__(self, guard: Guard | Policy | PolicySet, *, backend: Backend | None = None,
                  agent: str | AgentResolver | None = None, context_key: str = "guard_agent",
                  refusal: str = DEFAULT_REFUSAL, allow_unscreened: Collection[str] = (),
-                 name: str | None = None) -> None:
+                 allow_agent_override: bool = False, name: str | None = None) -> None:
         super().__init__()
         if isinstance(guard, Policy | PolicySet):
             if backend is None:
@@ -115,6 +135,7 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
         self.refusal = refusal
         self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
                                               "GuardMiddleware")
+        self.allow_agent_override = bool(allow_agent_override)
         self.tools = []
         self._name = name
 
@@ -124,46 +145,41 @@ class GuardMiddleware(AgentMiddleware[GuardState, Any, Any]):
 
     def _agent(self, state: Any, runtime: Any, config: Mapping[str, Any] | None = None
                ) -> str | None:
-        return resolve_agent(self.guard, self.agent, self.context_key, state, runtime, config)
+        return resolve_agent(self.guard, self.agent, self.context_key, state, runtime, config,
+                             self.allow_agent_override)
 
-    # -- before_model: the user turn ----------------------------------------------------------
+    # -- the model call: the whole request, then the whole response ---------------------------
 
-    @hook_config(can_jump_to=["end"])
-    def before_model(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        turn, key = input_items(state, self.allow_unscreened)
-        if not turn:
-            return None
-        verdicts = self.guard.check_many([i for _, i in turn], agent=self._agent(state, runtime))
-        return input_update(turn, verdicts, key, self.refusal)
+    def wrap_model_call(self, request: ModelRequest[Any],
+                        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
+                        ) -> ModelCallResult[Any]:
+        agent = self._agent(request.state, request.runtime)
+        asked = request_screening(request, self.allow_unscreened)
+        outcome = judge_request(request, asked,
+                                self.guard.check_many(asked.items(), agent=agent), self.refusal)
+        if outcome.request is None:
+            return _finish(_refused(outcome, agent), outcome)
+        with hidden_from_stream():
+            response = handler(outcome.request)
+        answer = response_screening(response, outcome.request, self.allow_unscreened)
+        verdicts = self.guard.check_many(answer.items(), agent=agent)
+        return _finish(judge_response(response, answer, verdicts, self.refusal), outcome)
 
-    @hook_config(can_jump_to=["end"])
-    async def abefore_model(self, state: GuardState, runtime: Runtime[Any]
-                            ) -> dict[str, Any] | None:
-        turn, key = input_items(state, self.allow_unscreened)
-        if not turn:
-            return None
-        verdicts = await self.guard.acheck_many([i for _, i in turn],
-                                                agent=self._agent(state, runtime))
-        return input_update(turn, verdicts, key, self.refusal)
-
-    # -- after_model: the answer and its tool calls -------------------------------------------
-
-    @hook_config(can_jump_to=["end"])
-    def after_model(self, state: GuardState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        message, items = output_items(state, self.allow_unscreened)
-        if message is None or not items:
-            return None
-        verdicts = self.guard.check_many(items, agent=self._agent(state, runtime))
-        return output_update(message, items, verdicts, self.refusal)
-
-    @hook_config(can_jump_to=["end"])
-    async def aafter_model(self, state: GuardState, runtime: Runtime[Any]
-                           ) -> dict[str, Any] | None:
-        message, items = output_items(state, self.allow_unscreened)
-        if message is None or not items:
-            return None
-        verdicts = await self.guard.acheck_many(items, agent=self._agent(state, runtime))
-        return output_update(message, items, verdicts, self.refusal)
+    async def awrap_model_call(
+        self, request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelCallResult[Any]:
+        agent = self._agent(request.state, request.runtime)
+        asked = request_screening(request, self.allow_unscreened)
+        verdicts = await self.guard.acheck_many(asked.items(), agent=agent)
+        outcome = judge_request(request, asked, verdicts, self.refusal)
+        if outcome.request is None:
+            return _finish(_refused(outcome, agent), outcome)
+        with hidden_from_stream():
+            response = await handler(outcome.request)
+        answer = response_screening(response, outcome.request, self.allow_unscreened)
+        verdicts = await self.guard.acheck_many(answer.items(), agent=agent)
+        return _finish(judge_response(response, answer, verdicts, self.refusal), outcome)
 
     # -- tools: arguments before, result after -------------------------------------------------
 

@@ -66,8 +66,16 @@ class GuardRunnable(Runnable[Any, Any]):
     screened as text. ``allow_unscreened`` names the block types that may pass unjudged
     instead (e.g. ``{"audio"}`` when audio is transcribed and screened elsewhere).
 
-    The agent whose policy judges is resolved as in ``_actions`` (``agent=``,
-    ``configurable["guard_agent"]``, ``create_agent(name=...)``, ``langgraph_node``).
+    The agent whose policy judges is the developer's (``agent=``, else
+    ``create_agent(name=...)``, else a ``langgraph_node`` naming an agent); a client's
+    ``configurable["guard_agent"]`` picks one only where the developer named none, or
+    with ``allow_agent_override=True`` (otherwise it is a ``ContentError``).
+
+    On surface ``"input"`` a conversation (a message list, a ``ChatPromptValue``) is
+    screened message by message, each by its role (system and human turns as input,
+    earlier answers and their tool calls, tool results), and every string a message
+    carries beyond its text (``additional_kwargs``, ``artifact``, ``name``, ...) with it.
+    A redacted or refused message keeps no copy of what it said in any field.
 
     Example::
 
@@ -79,7 +87,8 @@ class GuardRunnable(Runnable[Any, Any]):
                  action: Action | None = None, agent: str | None = None,
                  refusal: str = DEFAULT_REFUSAL, streaming: Streaming = "buffer",
                  stream_chars: int = 200, stream_context: int | None = None,
-                 allow_unscreened: Collection[str] = (), name: str | None = None) -> None:
+                 allow_unscreened: Collection[str] = (), allow_agent_override: bool = False,
+                 name: str | None = None) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(f"GuardRunnable needs a Guard, got {type(guard).__name__}")
         if surface not in _SURFACES:
@@ -107,6 +116,7 @@ class GuardRunnable(Runnable[Any, Any]):
                                if stream_context is None else stream_context)
         self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
                                               "GuardRunnable")
+        self.allow_agent_override = bool(allow_agent_override)
         self.name = name or f"Guard[{surface}]"
 
     def __repr__(self) -> str:
@@ -118,7 +128,8 @@ class GuardRunnable(Runnable[Any, Any]):
     def _agent(self, config: RunnableConfig | None) -> str | None:
         config = config or {}
         return agent_from(self.guard, self.agent, config.get("metadata"),
-                          config.get("configurable"))
+                          config.get("configurable"), allow_override=self.allow_agent_override,
+                          owner="GuardRunnable")
 
     def _finish(self, node: Node, verdicts: list[Any]) -> Any:
         return node.build(iter(verdicts), self.rules)

@@ -138,7 +138,9 @@ def test_guard_failure_fails_closed(audit: MemoryAudit):
     result = tool_messages(out)["call_0"]
     assert result.status == "error" and "guard error" in result.text
     assert result.response_metadata["guard_core"]["error"]
-    assert out["messages"][-1].text == "done"
+    # the next request (the withheld call is in it) could not be judged either: refused
+    assert len(model.seen) == 1
+    assert out["messages"][-1].response_metadata["guard_core"]["error"]
     assert [r["error"] is not None for r in audit.records] == [True] * len(audit.records)
 
 
@@ -166,14 +168,21 @@ async def test_async_agent_blocks_tool_and_redacts_result(server: OpenAICompatSe
     assert {r["agent"] for r in audit.records} == {"async-agent"}
 
 
-def test_input_is_screened_once_per_user_message_not_per_loop(remote_guard, audit: MemoryAudit):
+def test_the_guard_is_asked_once_per_distinct_item(remote_guard, audit: MemoryAudit,
+                                                    server: OpenAICompatServer):
+    """Every model call screens the whole history; the cache answers all but what is new."""
     model = ToolCallingModel(responses=[calls(("lookup", {"query": "a"})),
                                         calls(("lookup", {"query": "b"})), AIMessage("done")])
     agent = create_agent(model, make_tools(Ran()),
                          middleware=[GuardMiddleware(remote_guard(Policy()))])
+    before = len(server.posts())
     agent.invoke({"messages": [HumanMessage("look up a then b")]})
     assert len(model.seen) == 3
-    assert [r["surface"] for r in audit.records].count("input") == 1
+    asked = [r for r in audit.records if not r["cached"]]
+    assert [r["surface"] for r in asked].count("input") == 1
+    # input, 2 calls (each judged when new; the tool wrapper is answered by the cache),
+    # 2 results, the answer
+    assert len(asked) == len(server.posts()) - before == 6
 
 
 def test_policy_from_runtime_context(audit: MemoryAudit):

@@ -40,16 +40,21 @@ def build_graph(middleware: list[GuardMiddleware], ran: Ran) -> tuple[object, To
 def test_each_agent_is_judged_by_its_own_policy(remote_guard, audit: MemoryAudit):
     ran = Ran()
     guard = remote_guard(POLICIES)
-    graph, _, _ = build_graph([GuardMiddleware(guard)], ran)
+    graph, _, support_model = build_graph([GuardMiddleware(guard)], ran)
 
     out = graph.invoke({"messages": [HumanMessage("the build is slow, fix it")]})
 
-    # the same command: allowed for devops (Violence excluded), blocked for support
+    # the same command: allowed for devops (Violence excluded); under the support policy
+    # the history holding it may not reach the support model at all
     assert ran.calls == [("run_shell", {"command": "bomb the build cache"})]
+    assert support_model.seen == []
     tool_results = [m for m in out["messages"] if isinstance(m, ToolMessage)]
-    assert [m.status for m in tool_results] == ["success", "error"]
-    assert [m.text for m in out["messages"] if isinstance(m, AIMessage) and m.text] == [
-        "cache cleared", "I escalated it"]
+    assert [m.status for m in tool_results] == ["success"]
+    last = out["messages"][-1]
+    assert last.text == "I can't help with that request." and not last.tool_calls
+    assert last.response_metadata["guard_core"]["policy"] == "support-policy"
+    # the blocked call is withheld in state: its arguments no longer say it
+    assert "bomb" not in str([m.tool_calls for m in out["messages"] if isinstance(m, AIMessage)])
 
     by_agent = {(r["agent"], r["policy"]) for r in audit.records}
     assert by_agent == {("devops", "devops-policy"), ("support", "support-policy")}

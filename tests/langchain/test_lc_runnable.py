@@ -234,7 +234,11 @@ def test_tool_results_and_message_history(guard: Guard):
     redacted = GuardRunnable(guard, surface="tool_result", action="redact").invoke(result)
     assert redacted.tool_call_id == "c1" and redacted.content.startswith("[redacted")
     history = [HumanMessage("hi"), AIMessage("bomb talk"), HumanMessage("bye")]
-    assert GuardRunnable(guard).invoke(history) == history  # input: human turns only
+    with pytest.raises(GuardViolation) as caught:  # input: every message, each by its role
+        GuardRunnable(guard).invoke(history)
+    assert caught.value.verdict.surface == "output"
+    safe = [HumanMessage("hi"), AIMessage("hello"), HumanMessage("bye")]
+    assert GuardRunnable(guard).invoke(safe) == safe
     with pytest.raises(GuardViolation):
         GuardRunnable(guard, surface="output").invoke(history)
 
