@@ -1,19 +1,24 @@
-"""LlamaIndex content blocks -> what the guard reads: text and images.
+"""LlamaIndex content blocks -> what the guard reads: text, images and tool calls.
 
-Every block type of a ``ChatMessage`` / ``ToolOutput`` has a rule; none is dropped:
+Every member of LlamaIndex's ``ContentBlock`` union has a rule in :data:`BLOCK_FIELDS`
+(the fields the rule reads itself); every *other* field of a block, declared or extra, is
+walked with :func:`guard_core._boundary.strings_in` and its strings are screened as text,
+so a field a LlamaIndex release adds is judged, not passed. A block type with no rule is
+refused with a :class:`~guard_core.errors.ContentError` naming it (default deny).
 
-- ``TextBlock``: its text.
+- ``TextBlock``: its text. ``ThinkingBlock``: its content (it reaches memory, the event
+  stream and, for some providers, the next request).
 - ``ImageBlock``: an :class:`~guard_core.content.Image` (base64, bytes stream, file path or
   URL; URLs are never fetched here).
 - ``DocumentBlock`` holding text (a ``text/*`` or JSON / XML MIME type, or no MIME type
   and valid UTF-8; inline data or a local file): its title and text, screened as text.
 - ``CitableBlock`` / ``CitationBlock``: their title and source, and their content blocks
   by these same rules.
-- ``ThinkingBlock``, ``ToolCallBlock``, ``CachePoint``: not content of the turn (tool calls
-  are screened one by one where they are dispatched).
+- ``ToolCallBlock``: a tool call (its name and arguments), judged as a ``tool_call``.
+- ``CachePoint``: a cache marker, no content.
 - ``AudioBlock``, ``VideoBlock``, a ``DocumentBlock`` that is not text (a PDF, a remote
-  URL) and any unknown block: the guard cannot read it, so it fails closed with a
-  :class:`~guard_core.errors.ContentError` unless its type is in ``allow``.
+  URL): the guard cannot read it, so it fails closed with a ``ContentError`` unless its
+  type is in ``allow``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +43,44 @@ from llama_index.core.base.llms.types import (
     VideoBlock,
 )
 
+from guard_core._boundary import strings_in
 from guard_core._unscreened import decode_text, is_text_mime, raw_bytes, refuse, sniff_mime
 from guard_core.content import Image
 from guard_core.errors import ContentError
 
-__all__ = ["UNSCREENABLE_TYPES", "image_item", "read_blocks"]
+__all__ = ["BLOCK_FIELDS", "UNSCREENABLE_TYPES", "Parts", "image_item", "read_blocks"]
 
 UNSCREENABLE_TYPES = frozenset({"audio", "video", "document"})
 """The block types ``allow_unscreened`` may name (``document``: only one that is not text)."""
 
+BLOCK_FIELDS: dict[type, frozenset[str]] = {
+    TextBlock: frozenset({"text"}),
+    ThinkingBlock: frozenset({"content", "num_tokens"}),
+    ImageBlock: frozenset({"image", "path", "url", "image_mimetype", "detail"}),
+    AudioBlock: frozenset({"audio", "path", "url", "format"}),
+    VideoBlock: frozenset({"video", "path", "url", "video_mimetype", "detail", "fps"}),
+    DocumentBlock: frozenset({"data", "path", "url", "title", "document_mimetype"}),
+    CitableBlock: frozenset({"title", "source", "content"}),
+    CitationBlock: frozenset({"title", "source", "cited_content"}),
+    ToolCallBlock: frozenset({"tool_call_id", "tool_name", "tool_kwargs"}),
+    CachePoint: frozenset({"cache_control"}),
+}
+"""Per block type, the fields its rule reads; all others are walked and screened as text."""
+
 _DEFAULT_TITLE = "input_document"  # what DocumentBlock sets when no title is given
+
+
+@dataclass
+class Parts:
+    """What a list of blocks holds for the guard, in order."""
+
+    texts: list[str] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    calls: list[tuple[int, ToolCallBlock]] = field(default_factory=list)  # (block index, call)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.texts)
 
 
 def image_item(*, data_b64: bytes | str | None = None, data: bytes | None = None,
@@ -99,10 +133,16 @@ def _document_text(block: DocumentBlock, where: str) -> str | None:
     return f"{title}\n{text}" if title else text
 
 
-def _read(block: Any, where: str, allow: Collection[str], texts: list[str],
-          images: list[Image]) -> None:
+def _read(block: Any, index: int, where: str, allow: Collection[str], out: Parts) -> None:
+    rule = BLOCK_FIELDS.get(type(block))
+    if rule is None:
+        kind = getattr(block, "block_type", type(block).__name__)
+        refuse(str(kind), where, allow, what=f"{kind!r} block", allowable=False)
+        return
     if isinstance(block, TextBlock):
-        texts.append(block.text)
+        out.texts.append(block.text)
+    elif isinstance(block, ThinkingBlock):
+        out.texts.append(block.content or "")
     elif isinstance(block, ImageBlock):
         image = block.image
         data = raw_bytes(image) if image is not None else None
@@ -112,38 +152,44 @@ def _read(block: Any, where: str, allow: Collection[str], texts: list[str],
         item = image_item(data=data, path=block.path, url=block.url,
                           mime_type=block.image_mimetype, where=where)
         if item is not None:
-            images.append(item)
+            out.images.append(item)
     elif isinstance(block, DocumentBlock):
         text = _document_text(block, where)
-        if text is not None:
-            texts.append(text)
-        else:
+        if text is None:
             mime = block.document_mimetype
             refuse("document", where, allow,
                    what="document" + (f" ({mime})" if mime else "") + " that is not text")
+        else:
+            out.texts.append(text)
     elif isinstance(block, CitableBlock | CitationBlock):
-        texts.append("\n".join(p for p in (block.title, block.source) if p))
+        out.texts.append("\n".join(p for p in (block.title, block.source) if p))
         inner = block.content if isinstance(block, CitableBlock) else [block.cited_content]
         for part in inner:
-            _read(part, where, allow, texts, images)
-    elif isinstance(block, AudioBlock):
-        refuse("audio", where, allow, what="audio block")
-    elif isinstance(block, VideoBlock):
-        refuse("video", where, allow, what="video block")
-    elif not isinstance(block, ThinkingBlock | ToolCallBlock | CachePoint):
-        kind = getattr(block, "block_type", type(block).__name__)
-        refuse(str(kind), where, allow, what=f"{kind!r} block", allowable=False)
+            _read(part, index, where, allow, out)
+    elif isinstance(block, ToolCallBlock):
+        out.calls.append((index, block))
+    elif isinstance(block, AudioBlock | VideoBlock):
+        refuse(block.block_type, where, allow, what=f"{block.block_type} block")
+    _rest(block, rule, where, out)
 
 
-def read_blocks(blocks: Sequence[Any], where: str, allow: Collection[str] = ()
-                ) -> tuple[list[str], list[Image]]:
-    """The texts and images of ``blocks``, in order.
+def _rest(block: Any, rule: frozenset[str], where: str, out: Parts) -> None:
+    """The fields no rule reads (new ones included), screened as text."""
+    names = [n for n in type(block).model_fields if n != "block_type" and n not in rule]
+    names += [str(n) for n in (block.model_extra or {})]
+    for name in names:
+        found = strings_in(getattr(block, name, None), where=f"{where}.{name}")
+        out.texts.extend(f.text for f in found)
+
+
+def read_blocks(blocks: Sequence[Any], where: str, allow: Collection[str] = ()) -> Parts:
+    """The texts, images and tool calls of ``blocks``, in order.
 
     Raises :class:`ContentError` for a block the guard cannot read whose type is not in
-    ``allow`` (a type in ``allow`` is passed over unjudged).
+    ``allow`` (a type in ``allow`` is passed over unjudged), and for a block type with no
+    rule.
     """
-    texts: list[str] = []
-    images: list[Image] = []
+    out = Parts()
     for i, block in enumerate(blocks):
-        _read(block, f"{where} block {i}", allow, texts, images)
-    return texts, images
+        _read(block, i, f"{where} block {i}", allow, out)
+    return out

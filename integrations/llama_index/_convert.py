@@ -1,68 +1,115 @@
-"""LlamaIndex objects -> guard-core items, and the markers that replace withheld content.
+"""LlamaIndex chat messages and tool outputs -> guard-core items, and the withheld markers.
 
-Pure functions, no I/O beyond reading an image or document file a node or block points at.
-Image URLs are handed to the guard as URLs and never fetched here
-(``ImageNode.resolve_image`` would fetch them, so it is never called); a document given
-only by URL cannot be read, so it is not screenable (see ``_blocks``).
+Pure functions, no I/O beyond reading an image or document file a block points at. The
+same message always becomes the same items (a history is re-screened every step, and the
+guard's verdict cache answers what it judged before), and a message the agent judged as
+the model's answer becomes, in the next step's history, exactly the items judged then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage
-from llama_index.core.schema import BaseNode, ImageNode, MetadataMode, Node
+from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 from llama_index.core.tools import ToolMetadata, ToolOutput
 
-from guard_core._unscreened import refuse
-from guard_core.content import Image, Item, RetrievedChunk, ToolCall, ToolResult
+from guard_core._boundary import joined, strings_in
+from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict
 
-from ._blocks import image_item, read_blocks
+from ._blocks import read_blocks
 
-__all__ = [
-    "call_item",
-    "image_item",
-    "message_parts",
-    "node_items",
-    "output_items",
-    "tool_kwargs",
-    "withheld_text",
-]
+__all__ = ["MessageItems", "call_item", "history_items", "message_items", "output_items",
+           "raw_item", "request_of", "tool_kwargs", "withheld_text"]
+
+NOT_CONTENT = frozenset({"tool_call_id", "id"})
+"""``additional_kwargs`` keys that are ids, not content; every other string is screened."""
+
+_USER_ROLES = frozenset({MessageRole.USER, MessageRole.SYSTEM, MessageRole.DEVELOPER})
 
 
-def node_items(node: BaseNode, query: str | None, allow: Collection[str] = ()) -> list[Item]:
-    """What the LLM would read from ``node``: its text (with LLM-visible metadata) and image.
+@dataclass(frozen=True)
+class MessageItems:
+    """A message's items: its content (text, images), each tool call, its extra fields."""
 
-    An image node gives two items, its text as a chunk and its image (captioned with the
-    text), so the text is screened even under a policy that does not screen images. A
-    ``Node``'s audio or video resource cannot be judged: :class:`ContentError` unless
-    ``audio`` / ``video`` is in ``allow``.
-    """
-    text = node.get_content(metadata_mode=MetadataMode.LLM)
-    source = node.node_id
+    content: list[Item]
+    calls: list[tuple[int, ToolCall]]  # (block index, call)
+    extra: Item | None  # the strings of additional_kwargs
+
+    @property
+    def all(self) -> list[Item]:
+        return [*self.content, *(c for _, c in self.calls),
+                *([self.extra] if self.extra is not None else [])]
+
+
+def request_of(message: ChatMessage | None) -> UserMessage | None:
+    """A user message as the request a model answer or tool call is judged against."""
+    return UserMessage(message.content or "") if message is not None else None
+
+
+def message_items(message: ChatMessage, where: str, *, request: UserMessage | None,
+                  tool_name: str = "tool", allow: Collection[str] = ()) -> MessageItems:
+    """Every item of one chat message: user / system text (with its images), an assistant
+    answer (with ``request`` as context), a tool result; each tool-call block; and every
+    string of ``additional_kwargs`` (ids aside). Raises ``ContentError`` for what the guard
+    cannot read (see ``_blocks``)."""
+    parts = read_blocks(message.blocks, where, allow)
+    extra_text = joined(strings_in(message.additional_kwargs, skip_keys=NOT_CONTENT,
+                                   where=f"{where} additional_kwargs"))
+    content: list[Item] = []
+    extra: Item | None = None
+    if message.role in _USER_ROLES:
+        if parts.text.strip() or parts.images:
+            content.append(UserMessage(parts.text, images=tuple(parts.images)))
+        extra = UserMessage(extra_text) if extra_text else None
+    elif message.role in (MessageRole.TOOL, MessageRole.FUNCTION):
+        content = [*([ToolResult(tool_name, parts.text)] if parts.text.strip() else []),
+                   *parts.images]
+        extra = ToolResult(tool_name, extra_text) if extra_text else None
+    else:  # assistant, and any role a release adds: judged as the model's words
+        if parts.text.strip() or not parts.calls:
+            content.append(AssistantMessage(parts.text, context=request))
+        content += parts.images
+        extra = AssistantMessage(extra_text, context=request) if extra_text else None
+    calls = [(i, block_call(block, request)) for i, block in parts.calls]
+    return MessageItems(content, calls, extra)
+
+
+def history_items(messages: Sequence[ChatMessage], allow: Collection[str] = ()
+                  ) -> list[Item]:
+    """Every item of a chat history, each message judged as :func:`message_items` does
+    (an answer against the user message before it; a tool result under the name of the
+    call it answers)."""
     items: list[Item] = []
-    if text.strip():
-        items.append(RetrievedChunk(text, source=source, metadata=dict(node.metadata),
-                                    query=query))
-    where = f"{type(node).__name__} {source!r}"
-    image: Image | None = None
-    if isinstance(node, ImageNode):
-        image = image_item(data_b64=node.image, path=node.image_path, url=node.image_url,
-                           mime_type=node.image_mimetype, caption=text or None, where=where)
-    elif isinstance(node, Node):
-        for kind, resource in (("audio", node.audio_resource), ("video", node.video_resource)):
-            if resource is not None:
-                refuse(kind, where, allow, what=f"{kind} resource")
-        res = node.image_resource
-        if res is not None:
-            image = image_item(data_b64=res.data, path=res.path, url=res.url,
-                               mime_type=res.mimetype, caption=text or None, where=where)
-    if image is not None:
-        items.append(image)
+    request: UserMessage | None = None
+    names: dict[str, str] = {}
+    for i, message in enumerate(messages):
+        if message.role == MessageRole.USER:
+            request = request_of(message)
+        call_id = message.additional_kwargs.get("tool_call_id")
+        found = message_items(message, f"chat history message {i} ({message.role.value})",
+                              request=request, tool_name=names.get(str(call_id), "tool"),
+                              allow=allow)
+        for block in message.blocks:
+            if isinstance(block, ToolCallBlock) and block.tool_call_id:
+                names[block.tool_call_id] = block.tool_name
+        items += found.all
     return items
+
+
+def block_call(block: ToolCallBlock, request: UserMessage | None) -> ToolCall:
+    kwargs = block.tool_kwargs
+    if isinstance(kwargs, str):
+        try:
+            parsed = json.loads(kwargs) if kwargs.strip() else {}
+        except ValueError:
+            parsed = {"arguments": kwargs}
+        kwargs = parsed if isinstance(parsed, dict) else {"arguments": parsed}
+    return call_item(block.tool_name, kwargs, call_id=block.tool_call_id, request=request)
 
 
 def tool_kwargs(metadata: ToolMetadata, args: tuple[Any, ...], kwargs: Mapping[str, Any],
@@ -78,9 +125,11 @@ def tool_kwargs(metadata: ToolMetadata, args: tuple[Any, ...], kwargs: Mapping[s
     return out
 
 
-def call_item(name: str, arguments: Mapping[str, Any]) -> ToolCall:
+def call_item(name: str, arguments: Mapping[str, Any], *, call_id: str | None = None,
+              request: UserMessage | None = None) -> ToolCall:
     """A :class:`ToolCall`; values that are not JSON are screened as their ``str``."""
-    return ToolCall(name, {k: _jsonable(v) for k, v in arguments.items()})
+    return ToolCall(name, {str(k): _jsonable(v) for k, v in arguments.items()}, id=call_id,
+                    context=request)
 
 
 def _jsonable(value: Any) -> Any:
@@ -95,22 +144,23 @@ def _jsonable(value: Any) -> Any:
 
 def output_items(name: str, output: ToolOutput, allow: Collection[str] = ()) -> list[Item]:
     """A tool's output as the model will read it: its text (text blocks, text documents,
-    citations), then each image. A block the guard cannot read raises
-    :class:`ContentError` unless its type is in ``allow``."""
-    texts, images = read_blocks(output.blocks, f"tool {name!r} output", allow)
-    text = "\n".join(texts)
-    items: list[Item] = [ToolResult(name, text)] if text.strip() else []
-    items += images
-    if not output.blocks and output.raw_output not in (None, ""):
-        items.append(ToolResult(name, str(output.raw_output)))  # no blocks: judge its str
+    citations, thinking), then each image, then any tool-call block. A block the guard
+    cannot read raises :class:`ContentError` unless its type is in ``allow``."""
+    parts = read_blocks(output.blocks, f"tool {name!r} output", allow)
+    items: list[Item] = [ToolResult(name, parts.text)] if parts.text.strip() else []
+    items += parts.images
+    items += [block_call(block, None) for _, block in parts.calls]
     return items
 
 
-def message_parts(message: ChatMessage, where: str, allow: Collection[str] = ()
-                  ) -> tuple[str, list[Image]]:
-    """A chat message's text (text blocks, text documents, citations) and its images."""
-    texts, images = read_blocks(message.blocks, where, allow)
-    return "\n".join(texts), images
+def raw_item(name: str, output: ToolOutput, allow: Collection[str] = ()) -> Item | None:
+    """``raw_output`` (what the caller's event stream carries) when it says more than the
+    blocks do. Raises :class:`ContentError` when it cannot be read (an arbitrary object)."""
+    raw = output.raw_output
+    text = joined(strings_in(raw, skip_keys={"block_type"}, where=f"tool {name!r} raw_output"))
+    if not text.strip() or text == read_blocks(output.blocks, "", allow).text:
+        return None
+    return ToolResult(name, text)
 
 
 def withheld_text(what: str, verdict: Verdict | ContentError) -> str:

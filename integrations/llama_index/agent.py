@@ -1,8 +1,10 @@
 """``GuardedFunctionAgent``: a FunctionAgent that screens its input, answers and tool calls.
 
-It overrides only ``take_step``, the public extension point every workflow agent implements
-(standalone and inside ``AgentWorkflow``), and keeps the scratchpad in the same shape
-``FunctionAgent`` does (``scratchpad_key``, one ``role="tool"`` message per tool call id).
+It overrides ``take_step``, the public extension point every workflow agent implements
+(standalone and inside ``AgentWorkflow``), and ``_get_llm_response``, the one other place
+a standalone agent calls its LLM (a test fails if LlamaIndex renames it). It keeps the
+scratchpad in the shape ``FunctionAgent`` does (``scratchpad_key``, one ``role="tool"``
+message per tool call id).
 
 There is no guarded ``ReActAgent``: its scratchpad holds ReAct reasoning-step objects whose
 shape is not a public contract, so a blocked call could not be answered there without
@@ -17,52 +19,57 @@ from typing import Any
 
 from llama_index.core.agent.workflow import AgentOutput, FunctionAgent, ToolCallResult
 from llama_index.core.agent.workflow.agent_context import AgentContext
-from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.bridge.pydantic import Field
-from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.llms.llm import LLM
 from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import AsyncBaseTool, BaseTool, ToolOutput
+from llama_index.core.workflow import Context
 
 from guard_core._unscreened import allowed_types
-from guard_core.content import AssistantMessage, Item, ToolCall, UserMessage
-from guard_core.errors import GuardViolation
+from guard_core.errors import ConfigurationError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict, strongest
 
 from ._blocks import UNSCREENABLE_TYPES
-from ._convert import call_item, message_parts
+from ._convert import history_items, request_of
+from ._turns import Judged, blocks, judge, placeholder, reply_of
 from .tools import guard_tools
 
 __all__ = ["GuardedFunctionAgent"]
 
 
-def _blocks(verdict: Verdict) -> bool:
-    return not verdict.allowed and (verdict.decision != "flag" or verdict.error is not None)
-
-
 class GuardedFunctionAgent(FunctionAgent):
     """A ``FunctionAgent`` judged under its own policy (``guard_agent``, default its ``name``).
 
-    Each step: the user's message is screened before the LLM sees it (``screen_input``);
-    the LLM's tool calls are screened, with the user's request as context, before any is
-    dispatched (a blocked call never runs: the LLM gets a tool message with the reason and
-    the agent goes on; if every call was blocked it asks the LLM again, at most
-    ``max_blocked_rounds`` times); its final answer is screened before it is returned or
-    stored (a blocked answer is replaced by ``refusal``). Its tools are wrapped with
+    Before each LLM call the whole chat history it sends is screened (``screen_input``):
+    every message (caller-supplied history, memory, the system prompt, the scratchpad),
+    every block, every string of ``additional_kwargs``; the verdict cache makes messages
+    judged in an earlier step free. A blocked message refuses the step (``refusal``).
+
+    The LLM's whole reply is screened before it is acted on (see ``_turns``): text,
+    thinking, images, each tool call (with the user's request as context), every string of
+    ``additional_kwargs`` and the raw provider response. A blocked call never runs: its
+    arguments are replaced by a placeholder in the reply the memory keeps, the LLM gets a
+    tool message with the reason and the agent goes on (if every call was blocked it asks
+    the LLM again, at most ``max_blocked_rounds`` times); a blocked answer is replaced by
+    ``refusal`` in the output, the event stream and the memory. Its tools are wrapped with
     :func:`guard_tools` (outputs screened; calls already screened here), so in an
     ``AgentWorkflow`` each agent's tools are judged under that agent's policy.
 
-    The user's message is screened with its images; text documents and citation blocks
-    count as text. A block the guard models cannot judge (``AudioBlock``, ``VideoBlock``, a
-    ``DocumentBlock`` that is not text) in the user's message or the model's answer raises
-    :class:`~guard_core.errors.ContentError`, and in a tool's output withholds that output,
-    unless its type is named in ``allow_unscreened`` (e.g. ``{"audio"}``: then it passes
-    unjudged).
+    Default deny: a block type with no rule, or a value the guard cannot read, raises
+    :class:`~guard_core.errors.ContentError` naming it; an ``AudioBlock``, ``VideoBlock``
+    or ``DocumentBlock`` that is not text does too (in a tool's output it withholds that
+    output) unless its type is named in ``allow_unscreened`` (e.g. ``{"audio"}``: then it
+    passes unjudged). ``output_cls`` is refused: LlamaIndex asks the LLM for it outside the
+    agent's steps, unscreened (use ``structured_output_fn`` over the screened messages).
 
-    ``streaming`` defaults to False: with True, token deltas reach the event stream before
-    the whole answer could be judged (the stored answer is still screened).
-    Tools from a ``tool_retriever`` are screened on the call, not the output: wrap them
-    with :func:`guard_tools` before indexing them.
+    The policy is the developer's: ``guard_agent`` / ``name``; nothing a client sends
+    (run arguments, context state) selects another. ``streaming`` defaults to False: with
+    True, token deltas reach the event stream before the whole answer could be judged
+    (the stored answer is still screened). Tools from a ``tool_retriever`` are screened on
+    the call and, as history, before the LLM reads their output, but their output reaches
+    the event stream unjudged: wrap them with :func:`guard_tools` before indexing them.
 
     Example::
 
@@ -71,7 +78,7 @@ class GuardedFunctionAgent(FunctionAgent):
 
     guard: Any = Field(exclude=True, description="The guard_core.Guard that judges this agent.")
     guard_agent: str | None = Field(default=None, description="Policy agent name (default: name).")
-    screen_input: bool = True
+    screen_input: bool = Field(default=True, description="Screen the history sent to the LLM.")
     allow_unscreened: tuple[str, ...] = Field(
         default=(),
         description="Block types the guard cannot judge that may pass unjudged: audio, "
@@ -84,6 +91,11 @@ class GuardedFunctionAgent(FunctionAgent):
                  allow_unscreened: Collection[str] = (), **kwargs: Any) -> None:
         if not isinstance(guard, Guard):
             raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
+        if kwargs.get("output_cls") is not None:
+            raise ConfigurationError(
+                "GuardedFunctionAgent: output_cls is asked of the LLM outside the agent's "
+                "steps, so guard-core cannot screen it; use structured_output_fn over the "
+                "screened messages instead")
         allow = tuple(sorted(allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
                                            "GuardedFunctionAgent")))
         super().__init__(guard=guard, streaming=streaming, allow_unscreened=allow, **kwargs)
@@ -95,73 +107,70 @@ class GuardedFunctionAgent(FunctionAgent):
 
     @property
     def policy_agent(self) -> str:
-        """The agent name whose policy judges this agent."""
+        """The agent name whose policy judges this agent (the developer's; never a client's)."""
         return self.guard_agent or self.name
 
     async def take_step(self, ctx: AgentContext, llm_input: list[ChatMessage],
                         tools: Sequence[AsyncBaseTool], memory: BaseMemory) -> AgentOutput:
-        user = _last_user(llm_input)
-        request = UserMessage(user.content or "") if user is not None else None  # as context
-        scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
-        if self.screen_input and user is not None and not scratchpad \
-                and llm_input[-1].role == MessageRole.USER:
-            text, images = message_parts(user, "user message", self.allow_unscreened)
-            verdict = await self.guard.acheck(UserMessage(text, images=tuple(images)),
-                                              agent=self.policy_agent)
-            if _blocks(verdict):
-                return await self._refuse(ctx, verdict)
+        request = request_of(_last_user(llm_input))  # the context calls and answers are judged in
         for _ in range(self.max_blocked_rounds + 1):
+            scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
+            stop = await self._judge_history([*llm_input, *scratchpad])
+            if stop is not None:
+                return await self._refuse(ctx, stop)
             output = await super().take_step(ctx, llm_input, tools, memory)
-            calls = list(output.tool_calls)
-            text, images = message_parts(output.response, "the model's answer",
-                                         self.allow_unscreened)
-            # The answer (text, images) is judged too when it comes with tool calls: it
-            # reaches the event stream and memory either way.
-            answer: list[Item] = [*images]
-            if text or not calls:
-                answer.insert(0, AssistantMessage(text, context=request))
-            verdicts = await self.guard.acheck_many([*(_call(c, request) for c in calls),
-                                                     *answer], agent=self.policy_agent)
-            said = strongest(verdicts[len(calls):])
-            verdicts = verdicts[:len(calls)]
-            if said is not None and _blocks(said):
-                await self._withhold_text(ctx, output, said)
-            if not calls:
-                return output
-            blocked = [(c, v) for c, v in zip(calls, verdicts, strict=True) if _blocks(v)]
-            if not blocked:
-                return output
-            await self._answer_blocked(ctx, blocked)
-            output.tool_calls = [c for c, v in zip(calls, verdicts, strict=True) if not _blocks(v)]
-            if output.tool_calls:
+            reply = reply_of(output.response, output.tool_calls, output.raw, request,
+                             self.allow_unscreened)
+            judged = judge(reply, await self.guard.acheck_many(reply.items,
+                                                               agent=self.policy_agent),
+                           self._refusal_text)
+            output.response, output.tool_calls = judged.message, judged.allowed
+            output.raw = output.raw if judged.keep_raw else None
+            await self._store(ctx, judged)
+            if judged.allowed or not judged.blocked:
                 return output
             # every call was blocked: the model now reads why in the scratchpad; ask again
         return await self._refuse(ctx, None)
 
-    async def _withhold_text(self, ctx: AgentContext, output: AgentOutput,
-                             verdict: Verdict) -> None:
-        """Replace a blocked answer everywhere it went: the output, its raw provider response
-        (sent to the event stream), and the scratchpad (written back, so a store that copies
-        state keeps the refusal, not the answer)."""
-        output.response.blocks = [TextBlock(text=self._refusal_text(verdict))]
-        output.raw = None
+    async def _get_llm_response(self, ctx: Context, llm_input: list[ChatMessage],
+                                llm: LLM | None = None) -> ChatResponse:
+        """The one other place the agent calls its LLM (``early_stopping_method="generate"``
+        of a standalone agent): the same screening, before and after."""
+        stop = await self._judge_history(llm_input)
+        if stop is not None:
+            return ChatResponse(message=ChatMessage(role="assistant",
+                                                    content=self._refusal_text(stop)))
+        response = await super()._get_llm_response(ctx, llm_input, llm)
+        reply = reply_of(response.message, [], response.raw,
+                         request_of(_last_user(llm_input)), self.allow_unscreened)
+        judged = judge(reply, await self.guard.acheck_many(reply.items, agent=self.policy_agent),
+                       self._refusal_text)
+        return ChatResponse(message=judged.message,
+                            raw=response.raw if judged.keep_raw else None)
+
+    async def _judge_history(self, history: Sequence[ChatMessage]) -> Verdict | None:
+        """The strongest blocking verdict over every item of ``history``, or None."""
+        if not self.screen_input:
+            return None
+        items = history_items(history, self.allow_unscreened)
+        verdicts = await self.guard.acheck_many(items, agent=self.policy_agent) if items else []
+        return strongest([v for v in verdicts if blocks(v)])
+
+    async def _store(self, ctx: AgentContext, judged: Judged) -> None:
+        """Write the judged reply over the one the scratchpad holds (a store that copies
+        state keeps the judged one), answer each blocked call, and tell the event stream."""
         scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
         if scratchpad and scratchpad[-1].role == MessageRole.ASSISTANT:
-            scratchpad[-1] = output.response
-        await ctx.store.set(self.scratchpad_key, scratchpad)
-
-    async def _answer_blocked(self, ctx: AgentContext,
-                              blocked: list[tuple[ToolSelection, Verdict]]) -> None:
-        scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
-        for call, verdict in blocked:
+            scratchpad[-1] = judged.message
+        for call, verdict in judged.blocked:
             text = (f"Tool call blocked by guard-core: {verdict.reason}. The tool did not run; "
                     "do not retry it with the same arguments.")
             scratchpad.append(ChatMessage(role="tool", content=text,
                                           additional_kwargs={"tool_call_id": call.tool_id}))
             ctx.write_event_to_stream(ToolCallResult(
-                tool_name=call.tool_name, tool_kwargs=call.tool_kwargs, tool_id=call.tool_id,
+                tool_name=call.tool_name, tool_kwargs=placeholder(verdict), tool_id=call.tool_id,
                 tool_output=ToolOutput(content=text, tool_name=call.tool_name,
-                                       raw_input=call.tool_kwargs, is_error=True,
+                                       raw_input=placeholder(verdict), is_error=True,
                                        exception=GuardViolation(verdict)),
                 return_direct=False))
         await ctx.store.set(self.scratchpad_key, scratchpad)
@@ -178,11 +187,6 @@ class GuardedFunctionAgent(FunctionAgent):
         reason = verdict.reason if verdict is not None else (
             f"every tool call was blocked {self.max_blocked_rounds + 1} times in a row")
         return self.refusal.format(reason=reason)
-
-
-def _call(selection: ToolSelection, request: UserMessage | None) -> ToolCall:
-    item = call_item(selection.tool_name, selection.tool_kwargs or {})
-    return ToolCall(item.name, item.arguments, id=selection.tool_id, context=request)
 
 
 def _last_user(messages: Sequence[ChatMessage]) -> ChatMessage | None:

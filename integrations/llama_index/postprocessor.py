@@ -16,14 +16,7 @@ from typing import Any, Literal
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import (
-    BaseNode,
-    ImageNode,
-    MediaResource,
-    Node,
-    NodeWithScore,
-    QueryBundle,
-)
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
 from guard_core._unscreened import allowed_types
 from guard_core.content import Item
@@ -32,7 +25,7 @@ from guard_core.guard import Guard
 from guard_core.policy import Policy
 from guard_core.verdict import DECISION_RANK, Verdict
 
-from ._convert import node_items, withheld_text
+from ._nodes import node_items, redacted
 
 __all__ = ["GuardNodePostprocessor", "NodeAction"]
 
@@ -46,29 +39,42 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
 
     All nodes go to the guard in one ``check_many`` / ``acheck_many`` call (one batch on a
     local backend, concurrent requests on a remote one), with the query as context. A node
-    is judged on what the LLM would read: its text with LLM-visible metadata and, for an
-    ``ImageNode`` (or a ``Node`` with an image), the image itself too (base64, file path or
-    URL). URLs are never fetched here: a remote guard model gets the URL, a ``LocalBackend``
-    refuses it unless built with ``fetch_images=True`` (the node then fails closed). With a
-    text-only guard model, take ``image`` out of the policy's surfaces to judge image nodes
-    on their text alone.
+    is judged on everything a later step can read from it: its LLM rendering (text with the
+    metadata not in ``excluded_llm_metadata_keys``), every other string it carries (metadata
+    values under excluded keys too, since ``MetadataReplacementPostProcessor`` or a custom
+    template may put them in the prompt; the metadata its relationships copy; a field this
+    adapter does not know), and for an ``ImageNode`` (or a ``Node`` with an image) the
+    image itself (base64, file path or URL). URLs are never fetched here: a remote guard
+    model gets the URL, a ``LocalBackend`` refuses it unless built with
+    ``fetch_images=True`` (the node then fails closed). With a text-only guard model, take
+    ``image`` out of the policy's surfaces to judge image nodes on their text alone. A
+    metadata value the guard cannot read (bytes, an object that is not JSON-like) raises
+    :class:`~guard_core.errors.ContentError` naming it.
 
     What happens to an unsafe node: the policy's explicit action for the surface
     (``actions: {retrieval: ..., image: ...}``; ``block`` means ``drop``) wins; otherwise
     ``action`` decides:
 
     - ``drop``: the node is removed.
-    - ``redact``: its content is replaced by a marker saying why (its image and all its
-      metadata hidden from the LLM); it keeps its place, id and score.
-    - ``flag``: it is kept, with the verdict (``Verdict.to_dict()``, ``decision`` set to
-      what was done to the node) under ``metadata[metadata_key]``, excluded from the LLM
-      and embedding text (redacted nodes carry it too). A node the
-      guard could not judge (backend error) is dropped even here: fail closed.
+    - ``redact``: a copy holding only a marker saying why takes its place (same id and
+      score): its text, metadata, relationship metadata, image, media and embeddings are
+      gone; ``metadata[metadata_key]`` holds the verdict. A node with a field this adapter
+      cannot clear is dropped instead.
+    - ``flag``: it is kept as it is, with the verdict (``Verdict.to_dict()``, ``decision``
+      set to what was done to the node) under ``metadata[metadata_key]``, excluded from the
+      LLM and embedding text. A node the guard could not judge (backend error) is dropped
+      even here: fail closed.
 
     A ``Node`` with an audio or video resource cannot be judged by the guard models: it
     raises :class:`~guard_core.errors.ContentError` (as an unreadable image does) unless
     ``allow_unscreened`` names that kind (``{"audio"}``, ``{"video"}``); the node's text
     and image are screened either way.
+
+    Where it sits: last in ``node_postprocessors``. It judges the nodes it is given;
+    a postprocessor after it that adds nodes or text from elsewhere
+    (``PrevNextNodePostprocessor``, ``AutoPrevNextNodePostprocessor``, a custom one)
+    brings in content it never judged. Postprocessors that only move a node's own strings
+    (``MetadataReplacementPostProcessor``) may sit after it.
 
     Redacted and flagged nodes are copies; the index's own nodes are never modified.
 
@@ -159,8 +165,10 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
                 continue
             verdict, action = per_node[index]
             if action == "redact":
-                out.append(NodeWithScore(node=self._redacted(scored.node, verdict),
-                                         score=scored.score))
+                copy = redacted(scored.node, verdict, self.metadata_key,
+                                self._record(verdict, "redact"))
+                if copy is not None:  # None: a field it cannot clear, so dropped
+                    out.append(NodeWithScore(node=copy, score=scored.score))
             elif action == "flag":
                 out.append(NodeWithScore(node=self._flagged(scored.node, verdict, action),
                                          score=scored.score))
@@ -176,26 +184,15 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
 
     def _flagged(self, node: BaseNode, verdict: Verdict, action: NodeAction) -> BaseNode:
         copy = node.model_copy()
-        record = {**verdict.to_dict(), "decision": action}  # what was done to this node
-        copy.metadata = {**node.metadata, self.metadata_key: record}
+        copy.metadata = {**node.metadata, self.metadata_key: self._record(verdict, action)}
         copy.excluded_llm_metadata_keys = _plus(node.excluded_llm_metadata_keys,
                                                 self.metadata_key)
         copy.excluded_embed_metadata_keys = _plus(node.excluded_embed_metadata_keys,
                                                   self.metadata_key)
         return copy
 
-    def _redacted(self, node: BaseNode, verdict: Verdict) -> BaseNode:
-        copy = self._flagged(node, verdict, "redact")
-        # the verdict covers text and metadata together: hide all of it from the LLM
-        copy.excluded_llm_metadata_keys = list(copy.metadata)
-        if isinstance(copy, ImageNode):
-            copy.image = copy.image_path = copy.image_url = None
-        elif isinstance(copy, Node):
-            copy.image_resource = None
-            copy.text_resource = MediaResource(text=withheld_text("retrieved content", verdict))
-            return copy
-        copy.set_content(withheld_text("retrieved content", verdict))
-        return copy
+    def _record(self, verdict: Verdict, action: NodeAction) -> dict[str, Any]:
+        return {**verdict.to_dict(), "decision": action}  # what was done to this node
 
 
 def _plus(keys: Sequence[str], key: str) -> list[str]:

@@ -29,7 +29,7 @@ from guard_core.guard import Guard
 from guard_core.verdict import Verdict, strongest
 
 from ._blocks import UNSCREENABLE_TYPES
-from ._convert import call_item, output_items, tool_kwargs, withheld_text
+from ._convert import call_item, output_items, raw_item, tool_kwargs, withheld_text
 
 __all__ = ["GuardedFunctionTool", "GuardedTool", "guard_tool", "guard_tools"]
 
@@ -71,15 +71,21 @@ class _Screen:
             exception=GuardViolation(verdict))
 
     def items(self, output: ToolOutput, arguments: dict[str, Any]
-              ) -> tuple[list[Item], ToolOutput | None]:
-        """The items to screen, or the withheld output when the guard cannot read it."""
+              ) -> tuple[list[Item], ToolOutput, bool]:
+        """Items to screen and the output to pass if safe (``raw_output`` dropped when it
+        cannot be read), or the withheld output (True) when a block cannot be read."""
         try:
-            return output_items(self.name, output, self.allow), None
+            items = output_items(self.name, output, self.allow)
         except ContentError as exc:
             return [], ToolOutput(
                 content=withheld_text(f"output of tool {self.name!r}", exc),
                 tool_name=self.name, raw_input=arguments, raw_output=None, is_error=True,
-                exception=exc)
+                exception=exc), True
+        try:
+            raw = raw_item(self.name, output, self.allow)
+        except ContentError:  # an object the walk cannot read: the caller never gets it
+            output, raw = output.model_copy(update={"raw_output": None}), None
+        return [*items, *([raw] if raw is not None else [])], output, False
 
     def judged(self, output: ToolOutput, verdicts: Sequence[Verdict],
                arguments: dict[str, Any]) -> ToolOutput:
@@ -106,9 +112,9 @@ class _Screen:
         output = call()
         if not self.screen_outputs:
             return output
-        items, withheld = self.items(output, arguments)
-        if withheld is not None:
-            return withheld
+        items, output, withheld = self.items(output, arguments)
+        if withheld:
+            return output
         return self.judged(output, self.guard.check_many(items, agent=self.agent)
                            if items else [], arguments)
 
@@ -123,9 +129,9 @@ class _Screen:
         output: ToolOutput = await call()
         if not self.screen_outputs:
             return output
-        items, withheld = self.items(output, arguments)
-        if withheld is not None:
-            return withheld
+        items, output, withheld = self.items(output, arguments)
+        if withheld:
+            return output
         return self.judged(output, await self.guard.acheck_many(items, agent=self.agent)
                            if items else [], arguments)
 
@@ -160,7 +166,7 @@ class GuardedTool(AsyncBaseTool):
                                        args, kwargs)
 
     def __repr__(self) -> str:
-        return f"GuardedTool({self.metadata.name!r}, agent={self._screen.agent!r})"
+        return f"{type(self).__name__}({self.metadata.name!r}, agent={self._screen.agent!r})"
 
 
 class GuardedFunctionTool(FunctionTool):
@@ -201,8 +207,7 @@ class GuardedFunctionTool(FunctionTool):
     to_langchain_tool = AsyncBaseTool.to_langchain_tool
     to_langchain_structured_tool = AsyncBaseTool.to_langchain_structured_tool
 
-    def __repr__(self) -> str:
-        return f"GuardedFunctionTool({self.metadata.name!r}, agent={self._screen.agent!r})"
+    __repr__ = GuardedTool.__repr__
 
 
 def guard_tool(tool: BaseTool | Callable[..., Any], guard: Guard, agent: str | None = None, *,
@@ -215,11 +220,9 @@ def guard_tool(tool: BaseTool | Callable[..., Any], guard: Guard, agent: str | N
         if not callable(tool):
             raise TypeError(f"not a LlamaIndex tool or a function: {type(tool).__name__}")
         tool = FunctionTool.from_defaults(tool)
-    options: dict[str, Any] = {"screen_calls": screen_calls, "screen_outputs": screen_outputs,
-                               "allow_unscreened": allow_unscreened}
-    if isinstance(tool, FunctionTool):
-        return GuardedFunctionTool(tool, guard, agent, **options)
-    return GuardedTool(tool, guard, agent, **options)
+    wrapper = GuardedFunctionTool if isinstance(tool, FunctionTool) else GuardedTool
+    return wrapper(tool, guard, agent, screen_calls=screen_calls,  # type: ignore[arg-type]
+                   screen_outputs=screen_outputs, allow_unscreened=allow_unscreened)
 
 
 def guard_tools(tools: Sequence[BaseTool | Callable[..., Any]], guard: Guard,
@@ -231,7 +234,8 @@ def guard_tools(tools: Sequence[BaseTool | Callable[..., Any]], guard: Guard,
     Each call's arguments are judged as a ``tool_call`` under ``agent``'s policy; a block
     returns ``ToolOutput(is_error=True)`` with the reason (the tool never runs) so
     FunctionAgent / ReActAgent / AgentWorkflow read the error and go on. The output (text
-    and image blocks) is judged as a ``tool_result``; an unsafe one is replaced by a marker
+    and image blocks, and ``raw_output`` where it says more; one the walk cannot read is
+    dropped) is judged as a ``tool_result``; an unsafe one is replaced by a marker
     (``is_error=True``, or ``False`` under a ``redact`` action). A ``flag`` action lets the
     call or output through and logs a warning. Name, description and schema are unchanged.
 

@@ -4,6 +4,8 @@ A uniquely named module (not ``conftest``) so test files can import it by name."
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import struct
 import zlib
 from collections.abc import Callable, Sequence
@@ -78,3 +80,32 @@ class Script:
     def tool_messages(self, turn: int) -> list[str]:
         """The tool messages the model read at ``turn`` (0-based)."""
         return [m.content or "" for m in self.seen[turn] if m.role == MessageRole.TOOL]
+
+
+def visible(*objects: Any) -> str:
+    """Everything ``objects`` carry as one text: each string, and each bytes value as it is
+    and base64-decoded (LlamaIndex keeps block data base64), however deeply nested."""
+    out: list[str] = []
+
+    def walk(value: Any) -> None:
+        if hasattr(value, "model_dump"):
+            value = value.model_dump()
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, bytes):
+            out.append(value.decode("utf-8", "replace"))
+            with contextlib.suppress(ValueError):
+                out.append(base64.b64decode(value, validate=True).decode("utf-8", "replace"))
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                walk(key)
+                walk(child)
+        elif isinstance(value, list | tuple | set):
+            for child in value:
+                walk(child)
+        elif value is not None:
+            out.append(str(value))
+
+    for obj in objects:
+        walk(obj)
+    return "\n".join(out)

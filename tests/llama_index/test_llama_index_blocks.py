@@ -154,7 +154,8 @@ async def test_guarded_agent_refuses_audio_input_unless_allowed(guard: Guard) ->
     voice = user(AudioBlock(audio=WAV, format="wav"), text="answer my voice note")
     script = Script()
     agent = GuardedFunctionAgent(name="voice", guard=guard, llm=script.llm())
-    with pytest.raises(ContentError, match=r"user message block 1: .*transcribe the audio"):
+    with pytest.raises(ContentError,
+                       match=r"chat history message 0 \(user\) block 1: .*transcribe the audio"):
         await agent.run(user_msg=voice)
     assert script.seen == []
 
