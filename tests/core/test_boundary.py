@@ -45,8 +45,23 @@ def test_a_canary_key_is_content(value: dict[str, Any]) -> None:
 
 
 def test_skip_keys_leave_out_only_what_they_name() -> None:
-    found = strings_in({"id": CANARY, "items": [{"id": "x", "text": "keep"}]}, skip_keys={"id"})
+    found = strings_in({"id": CANARY, "items": [{"id": "x", "text": "keep"}]}, skip_keys={"id"},
+                       structural_keys={"items", "text"})
     assert [f.path for f in found] == ["items[0].text"]
+
+
+def test_a_label_key_hides_a_token_but_not_a_sentence() -> None:
+    found = strings_in({"type": "text", "status": "how to build a bomb", "id": "call_1"},
+                       label_keys={"type", "status", "id"})
+    assert [(f.path, f.text) for f in found] == [("status", "how to build a bomb")]
+
+
+def test_free_form_keys_are_content_and_schema_keys_are_not() -> None:
+    schema = {"type": "object", "properties": {"how_to_build_a_bomb": {"type": "string"}},
+              "required": ["how_to_build_a_bomb"]}
+    texts = [f.text for f in strings_in(schema)]
+    assert texts == ["object", "how_to_build_a_bomb", "string", "how_to_build_a_bomb"]
+    assert [f.text for f in strings_in({"bomb": 1}, structural_keys={"x"})] == ["bomb"]
 
 
 def test_pydantic_models_and_their_extras_and_dataclasses_are_walked() -> None:
@@ -59,7 +74,9 @@ def test_pydantic_models_and_their_extras_and_dataclasses_are_walked() -> None:
         part: Part
 
     found = strings_in(Box(Part(text="a", surprise=CANARY)))  # type: ignore[call-arg]
-    assert [(f.path, f.text) for f in found] == [("part.text", "a"), ("part.surprise", CANARY)]
+    # declared field names are schema; an extra field's name is free-form, so content
+    assert [(f.path, f.text) for f in found] == [
+        ("part.text", "a"), ("part[key]", "surprise"), ("part.surprise", CANARY)]
 
 
 def test_dates_numbers_and_ids_carry_no_text_and_paths_are_text() -> None:
@@ -69,7 +86,8 @@ def test_dates_numbers_and_ids_carry_no_text_and_paths_are_text() -> None:
     from pathlib import PurePosixPath
 
     found = strings_in({"when": datetime.datetime(2026, 1, 1), "n": decimal.Decimal("1.5"),
-                        "id": uuid.uuid4(), "file": PurePosixPath(f"/tmp/{CANARY}.txt")})
+                        "id": uuid.uuid4(), "file": PurePosixPath(f"/tmp/{CANARY}.txt")},
+                       structural_keys={"when", "n", "id", "file"})
     assert [(f.path, f.text) for f in found] == [("file", f"/tmp/{CANARY}.txt")]
 
 
