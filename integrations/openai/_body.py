@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from guard_core._boundary import Found, strings_in
 from guard_core.errors import ConfigurationError, ContentError
 
+from ._schema_keys import request_keys
+
 __all__ = ["AGENT_KEY", "NOT_CONTENT", "OPAQUE", "given", "normalise", "request_body",
            "residual", "skippable", "split_agent", "walk"]
 
@@ -109,8 +111,9 @@ def _schema(value: Any) -> Any:
 
 
 def walk(value: Any, where: str) -> list[Found]:
-    """Every non-blank string of ``value`` (:func:`strings_in`)."""
-    return strings_in(value, where=where)
+    """Every non-blank string of ``value`` (:func:`strings_in`); the keys the SDK declares for
+    a request are structure, every other key is content."""
+    return strings_in(value, where=where, structural_keys=request_keys())
 
 
 def _segments(path: str) -> list[str]:
