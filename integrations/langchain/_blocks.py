@@ -22,8 +22,8 @@ block carries is screened (the caller drops those the guard already sees another
   ``non_standard`` block and any unknown type): the guard cannot read it, so it fails closed
   with a :class:`~guard_core.errors.ContentError` unless its type is in ``allow``.
 
-Keys that are not content (``NOT_CONTENT``: ids, type tags, MIME types, signatures) are the
-only strings left out.
+The only strings left out are opaque signatures and, while they are one short token, ids,
+type tags and MIME types (``NOT_CONTENT``; see ``_schema_keys``).
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from guard_core._boundary import Found, strings_in
+from guard_core._boundary import Found
 from guard_core._unscreened import decode_text, is_text_mime, refuse
 from guard_core.content import Image
 from guard_core.errors import ContentError
+
+from ._schema_keys import LABELS, OPAQUE, walk
 
 __all__ = ["HANDLED_TYPES", "NOT_CONTENT", "UNSCREENABLE_TYPES", "Blocks", "carries_blocks",
            "read_blocks"]
@@ -48,11 +50,8 @@ __all__ = ["HANDLED_TYPES", "NOT_CONTENT", "UNSCREENABLE_TYPES", "Blocks", "carr
 UNSCREENABLE_TYPES = frozenset({"audio", "video", "file", "text-plain", "image", "non_standard"})
 """The block types ``allow_unscreened`` may name (each only when the guard cannot read it)."""
 
-NOT_CONTENT = frozenset({"type", "id", "index", "mime_type", "media_type", "detail",
-                         "source_type", "status", "tool_call_id", "signature",
-                         "encrypted_content", "chunk_position"})
-"""Keys whose strings are not content at any depth: ids, type tags, MIME types, image
-detail levels, status literals and opaque signatures (encrypted, read by nobody)."""
+NOT_CONTENT = OPAQUE | LABELS
+"""Keys whose value may be left out: opaque always, labels while they are one token."""
 
 _TEXT_KINDS = frozenset({"text", "reasoning", "refusal", "tool_call", "tool_call_chunk",
                          "invalid_tool_call", "server_tool_call", "server_tool_call_chunk",
@@ -161,8 +160,7 @@ def read_blocks(message: BaseMessage, allow: Collection[str] = ()) -> Blocks:
     for index, block in enumerate(blocks):
         kind = str(block.get("type"))
         if _read_one(block, kind, where, allow, out):
-            out.found += strings_in(block, skip_keys=NOT_CONTENT,
-                                    where=f"{where}.content[{index}]")
+            out.found += walk(block, where=f"{where}.content[{index}]")
     return out
 
 

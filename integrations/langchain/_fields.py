@@ -29,7 +29,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from guard_core._boundary import Found, joined, strings_in
 from guard_core.content import Image, ToolCall
 
-from ._blocks import NOT_CONTENT, carries_blocks, read_blocks
+from ._blocks import carries_blocks, read_blocks
+from ._schema_keys import walk
 
 __all__ = ["UNREAD_FIELDS", "Parts", "carries_more", "parts", "stripped"]
 
@@ -68,7 +69,7 @@ def _seen(text: str, blob: str, known: set[str]) -> bool:
         value = json.loads(stripped_text)
     except ValueError:
         return False
-    inner = strings_in(value, skip_keys=NOT_CONTENT)
+    inner = strings_in(value)  # an argument's key or an id in it is content here
     return all(f.text in known or f.text in blob for f in inner)
 
 
@@ -83,7 +84,7 @@ def parts(message: BaseMessage, allow: Collection[str] = ()) -> Parts:
     blocks = read_blocks(message, allow)
     text = "\n\n".join(t for t in (message.text, *blocks.texts) if t) if blocks.texts \
         else message.text
-    found: list[Found] = [*blocks.found, *strings_in(_fields(message), skip_keys=NOT_CONTENT,
+    found: list[Found] = [*blocks.found, *walk(_fields(message),
                                                      where=type(message).__name__)]
     known = blocks.covered | _call_strings(message)
     blob = "\n".join([text, *known])
@@ -109,7 +110,7 @@ def carries_more(message: BaseMessage) -> bool:
     known = _call_strings(message)
     blob = "\n".join([message.text, *known])
     return any(not _seen(f.text, blob, known)
-               for f in strings_in(_fields(message), skip_keys=NOT_CONTENT))
+               for f in walk(_fields(message)))
 
 
 def stripped(message: BaseMessage, content: str, meta: dict[str, Any],

@@ -18,7 +18,7 @@ async ``wrap_model_call``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,15 +27,17 @@ from langchain.agents.middleware.types import ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.constants import TAG_NOSTREAM
+from pydantic import BaseModel
 
 from guard_core._boundary import joined, strings_in
-from guard_core.content import AssistantMessage, Item, ToolCall
+from guard_core.content import AssistantMessage, Item, ToolCall, UserMessage
 from guard_core.verdict import Decision, Verdict
 
 from ._actions import decision, guard_metadata, redaction, worst
 from ._agent_steps import refuse_call, withheld_calls
 from ._convert import assistant_items, context_of, history_items, message_items
 from ._fields import stripped
+from ._schema_keys import walk
 
 __all__ = ["Outcome", "Screening", "hidden_from_stream", "judge_request", "judge_response",
            "request_screening", "response_screening"]
@@ -84,7 +86,31 @@ def hidden_from_stream() -> Iterator[None]:
 def request_screening(request: ModelRequest[Any], allow: Collection[str]) -> Screening:
     system = [request.system_message] if request.system_message is not None else []
     messages: list[BaseMessage] = [*system, *request.messages]
-    return Screening(list(messages), history_items(messages, allow))
+    screening = Screening(list(messages), history_items(messages, allow))
+    offered = offered_text(request)
+    if offered:  # tool definitions and schemas reach the model as surely as messages do
+        screening.messages.append(None)
+        screening.groups.append([UserMessage(offered)])
+    return screening
+
+
+def offered_text(request: ModelRequest[Any]) -> str:
+    """Everything besides the messages that the model is shown: each tool's name,
+    description and argument schema (an MCP server's tool is not the developer's text), the
+    structured-output schema and the model settings."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    found = []
+    for index, tool in enumerate(request.tools or ()):
+        shown = tool if isinstance(tool, Mapping) else convert_to_openai_tool(tool)
+        found += walk(shown, where=f"tools[{index}]")
+    schema = getattr(request.response_format, "schema", None)
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        schema = schema.model_json_schema()
+    if schema is not None and not isinstance(schema, type):
+        found += walk(schema, where="response_format")
+    found += walk(request.model_settings or {}, where="model_settings")
+    return joined(found)
 
 
 def _withheld(message: BaseMessage, items: list[Item], verdicts: list[Verdict],
@@ -114,7 +140,10 @@ def judge_request(request: ModelRequest[Any], screening: Screening,
     for index, (message, items, mine) in enumerate(
             zip(screening.messages, screening.groups, screening.split(verdicts), strict=True)):
         decided, verdict = worst(mine)
-        if verdict is None or decided == "flag" or message is None:
+        if verdict is None or decided == "flag":
+            continue
+        if message is None:  # what the model is offered (tools, schemas): nothing to redact
+            blocked = blocked or verdict
             continue
         replaced[index] = _withheld(message, items, mine, decided, verdict)
         if decided in ("block", "drop") and blocked is None:

@@ -2,8 +2,10 @@
 and verdicts -> the result the model reads (redacted, withheld or flagged).
 
 Every shape LangGraph's ``ToolNode`` accepts is handled (a ``ToolMessage``, a ``Command``
-whose update carries messages, a list of those); anything else, and any message holding a
-content block the guard cannot read, is withheld as an error message (fail closed).
+whose update carries messages and any other state keys, as a dict or as ``(key, value)``
+pairs, a list of those); anything else, and any message holding a content block the guard
+cannot read, is withheld as an error message (fail closed). The state keys of an update
+besides ``messages`` are screened as the tool's result too; one not allowed drops them all.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any, TypeVar
 from langchain_core.messages import BaseMessage, ToolMessage, convert_to_messages
 from langgraph.types import Command
 
+from guard_core._boundary import joined
 from guard_core.content import Item
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict
 
 from ._actions import guard_metadata, redaction, worst
 from ._convert import tool_result_items
+from ._schema_keys import walk
 
 __all__ = ["ToolResultShape", "normalize_result", "result_items", "screen_results"]
 
@@ -46,16 +50,50 @@ def normalize_result(result: Any, tool_call: Mapping[str, Any],
     if isinstance(result, ToolMessage):
         return _readable(result, allow)
     if isinstance(result, Command):
-        update = result.update
-        if isinstance(update, Mapping) and update.get("messages"):
+        update = _as_mapping(result.update)
+        if update is None:
+            return _withheld_result(tool_call, f"a Command whose update is a "
+                                               f"{type(result.update).__name__}")
+        if update.get("messages"):
             messages = [_readable(m, allow) for m in convert_to_messages(update["messages"])]
-            return dataclasses.replace(result, update={**update, "messages": messages})
-        return result  # no messages: nothing reaches the model
+            update = {**update, "messages": messages}
+        try:  # the rest of the update enters state, which the caller reads: screened too
+            rest = joined(walk({k: v for k, v in update.items() if k != "messages"}))
+        except ContentError as exc:
+            return _withheld_result(tool_call, str(exc))
+        if rest:
+            update = {**update, _CARRIER: ToolMessage(
+                rest, tool_call_id=str(tool_call.get("id")), name=str(tool_call.get("name")),
+                id=_CARRIER)}
+        return dataclasses.replace(result, update=update)
     if isinstance(result, list):
         return [normalize_result(r, tool_call, allow) for r in result]
+    return _withheld_result(tool_call, f"the tool returned a {type(result).__name__}")
+
+
+_CARRIER = "__guard_core_update__"
+"""Where a Command update keeps, while it is screened, the text of its keys other than
+``messages`` (removed again before the update reaches LangGraph)."""
+
+
+def _as_mapping(update: Any) -> Mapping[str, Any] | None:
+    """A Command update as a mapping: a dict, or LangGraph's ``[(key, value), ...]`` form."""
+    if update is None:
+        return {}
+    if isinstance(update, Mapping):
+        return update
+    if isinstance(update, list | tuple) and all(
+            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in update):
+        merged: dict[str, Any] = {}
+        for key, value in update:
+            merged[key] = [*merged.get(key, []), *value] if key == "messages" else value
+        return merged
+    return None
+
+
+def _withheld_result(tool_call: Mapping[str, Any], why: str) -> ToolMessage:
     return ToolMessage(
-        content=f"[tool result withheld by guard-core: the tool returned a "
-                f"{type(result).__name__}, which cannot be screened]",
+        content=f"[tool result withheld by guard-core: {why}, which cannot be screened]",
         tool_call_id=str(tool_call.get("id")), name=str(tool_call.get("name")), status="error")
 
 
@@ -75,7 +113,9 @@ def _result_messages(result: Any) -> list[BaseMessage]:
     if isinstance(result, BaseMessage):
         return [result]
     if isinstance(result, Command) and isinstance(result.update, Mapping):
-        return [m for m in result.update.get("messages") or () if isinstance(m, BaseMessage)]
+        carrier = result.update.get(_CARRIER)
+        return [*(m for m in result.update.get("messages") or () if isinstance(m, BaseMessage)),
+                *([carrier] if isinstance(carrier, BaseMessage) else [])]
     if isinstance(result, list):
         return [m for r in result for m in _result_messages(r)]
     return []
@@ -116,8 +156,13 @@ def _rebuilt(result: Any, replaced: Mapping[int, BaseMessage]) -> Any:
         return replaced.get(id(result), result)
     if isinstance(result, list):
         return [_rebuilt(r, replaced) for r in result]
-    if isinstance(result, Command) and isinstance(result.update, Mapping) \
-            and result.update.get("messages"):
-        messages = [replaced.get(id(m), m) for m in result.update["messages"]]
-        return dataclasses.replace(result, update={**result.update, "messages": messages})
+    if isinstance(result, Command) and isinstance(result.update, Mapping):
+        update = dict(result.update)
+        carrier = update.pop(_CARRIER, None)
+        if carrier is not None and replaced.get(id(carrier), carrier) is not carrier:
+            # the rest of the update was not allowed as it is: none of it enters state
+            update = {"messages": update["messages"]} if "messages" in update else {}
+        if update.get("messages"):
+            update["messages"] = [replaced.get(id(m), m) for m in update["messages"]]
+        return dataclasses.replace(result, update=update)
     return result
