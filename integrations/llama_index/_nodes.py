@@ -11,7 +11,7 @@ as URLs and never fetched (``ImageNode.resolve_image`` would fetch them: never c
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from llama_index.core.schema import (
@@ -22,6 +22,7 @@ from llama_index.core.schema import (
     Node,
     RelatedNodeInfo,
 )
+from pydantic import BaseModel
 
 from guard_core._boundary import Found, joined, strings_in
 from guard_core._unscreened import refuse
@@ -46,7 +47,7 @@ NODE_FIELDS: dict[str, str] = {
     # ids, vectors, offsets, settings: not content
     "id_": "none", "embedding": "none", "text_embedding": "none", "mimetype": "none",
     "excluded_embed_metadata_keys": "none", "excluded_llm_metadata_keys": "none",
-    "start_char_idx": "none", "end_char_idx": "none", "index_id": "none", "obj": "none",
+    "start_char_idx": "none", "end_char_idx": "none", "index_id": "none", "obj": "object",
 }
 """How each node field this module knows is judged; any other field is walked as text."""
 
@@ -63,7 +64,23 @@ def _elsewhere(node: BaseNode) -> list[Found]:
     unknown += [str(n) for n in (node.model_extra or {})]
     for name in unknown:
         found += strings_in(getattr(node, name, None), where=f"{_where(node)}.{name}")
-    return found
+    return found + _object_strings(node)
+
+
+def _object_strings(node: BaseNode) -> list[Found]:
+    """An ``IndexNode``'s ``obj``: a node or data it carries is content (the caller gets it
+    back); a retriever or query engine is code, not text (the nodes *it* retrieves pass
+    through that engine's own postprocessors)."""
+    obj = getattr(node, "obj", None)
+    where = f"{_where(node)}.obj"
+    if obj is None:
+        return []
+    if isinstance(obj, BaseNode):
+        inner = obj.get_content(metadata_mode=MetadataMode.ALL)
+        return [*([Found(where, inner)] if inner.strip() else []), *_elsewhere(obj)]
+    if isinstance(obj, str | Mapping | list | tuple | BaseModel):
+        return strings_in(obj, where=where)
+    return []
 
 
 def _where(node: BaseNode) -> str:
@@ -129,6 +146,8 @@ def redacted(node: BaseNode, verdict: Verdict, key: str, record: dict[str, Any]
         copy.text_resource = MediaResource(text=marker)
     else:
         copy.set_content(marker)
+    if getattr(copy, "obj", None) is not None:
+        copy.obj = None  # type: ignore[attr-defined]  # IndexNode's payload: a copy too
     return copy
 
 
