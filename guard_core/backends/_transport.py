@@ -59,12 +59,23 @@ class _SecretFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        hidden = message
-        for secret in sorted(self.secrets, key=len, reverse=True):  # "u:KEY" before "KEY"
-            hidden = hidden.replace(secret, "***")
-        if hidden is not message and hidden != message:
+        hidden = self._hide(message)
+        if hidden != message:
             record.msg, record.args = hidden, None
+        # openai 2.x logs HTTP errors with exc_info: the traceback quotes the request URL.
+        # Handlers format it later; formatted here, redacted, it is what they print.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._hide(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._hide(record.stack_info)
         return True
+
+    def _hide(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):  # "u:KEY" before "KEY"
+            text = text.replace(secret, "***")
+        return text
 
 
 _LOG_FILTER = _SecretFilter()

@@ -193,3 +193,21 @@ def test_url_secrets_cover_every_form() -> None:
     basic = base64.b64encode(f"{BASIC_USER}:{ODD_KEY}".encode()).decode()
     assert {ODD_KEY, quote(ODD_KEY, safe=""), basic, "t0ken-1"} <= set(secrets)
     assert url_secrets("https://h/v1?api-version=2024-06-01") == ()
+
+
+def test_a_traceback_logged_with_exc_info_is_scrubbed_too(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """openai 2.x logs an HTTP status error with ``exc_info``: the exception's message, which
+    quotes the request URL with its query, is formatted by the handler, after ``getMessage``."""
+    import openai  # noqa: F401  # its loggers exist before a backend hides a key in them
+
+    from guard_core.backends._transport import hide_in_logs
+
+    hide_in_logs(KEY)
+    caplog.set_level(logging.DEBUG)
+    try:
+        raise RuntimeError(f"Client error '401' for url 'http://h/v1/chat?sig={KEY}'")
+    except RuntimeError:
+        logging.getLogger("openai._base_client").debug("Encountered an error", exc_info=True)
+    assert "Encountered an error" in caplog.text and "RuntimeError" in caplog.text
+    assert KEY not in caplog.text
