@@ -154,6 +154,8 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, str | None, Any]]:
     if isinstance(fields, Mapping):  # a pydantic model: declared fields, then extras
         for name in fields:
             yield name, None, getattr(value, name, None)
+        for name in getattr(type(value), "model_computed_fields", None) or {}:
+            yield name, None, getattr(value, name, None)  # serialised like fields
         for name, child in (getattr(value, "model_extra", None) or {}).items():
             yield str(name), str(name), child
         return

@@ -79,6 +79,20 @@ def test_pydantic_models_and_their_extras_and_dataclasses_are_walked() -> None:
         ("part.text", "a"), ("part[key]", "surprise"), ("part.surprise", CANARY)]
 
 
+def test_computed_fields_are_walked_like_fields() -> None:
+    from pydantic import PrivateAttr, computed_field
+
+    class Out(BaseModel):
+        _hidden: str = PrivateAttr(default=CANARY)
+
+        @computed_field(repr=False)  # type: ignore[prop-decorator]
+        @property
+        def shown(self) -> str:
+            return self._hidden
+
+    assert [(f.path, f.text) for f in strings_in(Out())] == [("shown", CANARY)]
+
+
 def test_dates_numbers_and_ids_carry_no_text_and_paths_are_text() -> None:
     import datetime
     import decimal
