@@ -182,7 +182,9 @@ def document_items(document: Document, query: str | None = None) -> list[Item]:
     """A retrieved ``Document``: its text, and every string of its metadata (a document
     prompt may put any of it in front of the model) as a second chunk."""
     items: list[Item] = [chunk(document, query)]
-    found = strings_in(document.metadata, where="Document.metadata")
+    # an id is not content while it is one token; a sentence there reaches the caller too
+    found = strings_in({"id": document.id, "metadata": document.metadata}, label_keys={"id"},
+                       structural_keys={"metadata"}, where="Document")
     if found:
         items.append(RetrievedChunk(joined(found), query=query))
     return items

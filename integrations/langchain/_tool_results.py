@@ -18,15 +18,16 @@ from langchain_core.messages import BaseMessage, ToolMessage, convert_to_message
 from langgraph.types import Command
 
 from guard_core._boundary import joined
-from guard_core.content import Item
-from guard_core.errors import ContentError
+from guard_core.content import Item, ToolResult
+from guard_core.errors import ContentError, GuardViolation
 from guard_core.verdict import Verdict
 
 from ._actions import guard_metadata, redaction, worst
 from ._convert import tool_result_items
 from ._schema_keys import walk
 
-__all__ = ["ToolResultShape", "normalize_result", "result_items", "screen_results"]
+__all__ = ["ToolResultShape", "error_item", "normalize_result", "reraise_unless_allowed",
+           "result_items", "screen_results"]
 
 
 def _meta(message: BaseMessage, verdict: Verdict, decided: str) -> dict[str, Any]:
@@ -166,3 +167,21 @@ def _rebuilt(result: Any, replaced: Mapping[int, BaseMessage]) -> Any:
             update["messages"] = [replaced.get(id(m), m) for m in update["messages"]]
         return dataclasses.replace(result, update=update)
     return result
+
+
+def error_item(tool_call: Mapping[str, Any], exc: BaseException) -> ToolResult | None:
+    """A tool's exception as its result (its text reaches the caller, or the model when a
+    ``ToolNode`` handles tool errors); None for LangGraph's control flow (interrupts,
+    parent commands), which carries no text of the tool's."""
+    from langgraph.errors import GraphBubbleUp
+
+    if isinstance(exc, GraphBubbleUp):
+        return None
+    return ToolResult(str(tool_call.get("name")), str(exc) or type(exc).__name__)
+
+
+def reraise_unless_allowed(exc: BaseException, verdict: Verdict) -> None:
+    """A ``GuardViolation`` in place of ``exc`` when its text is not allowed (the caller
+    then sees the verdict, not the text); otherwise the caller re-raises ``exc``."""
+    if not verdict.allowed and verdict.decision != "flag":
+        raise GuardViolation(verdict) from None

@@ -41,7 +41,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from guard_core._boundary import joined, strings_in
 from guard_core._unscreened import allowed_types
 from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
-from guard_core.errors import ConfigurationError, ContentError, GuardViolation
+from guard_core.errors import ConfigurationError, GuardViolation
 from guard_core.guard import Guard
 
 from ._actions import agent_from, decision
@@ -54,6 +54,7 @@ from ._convert import (
     message_items,
     tool_result_items,
 )
+from ._schema_keys import schema_keys
 
 __all__ = ["GuardCallbackHandler"]
 
@@ -154,6 +155,9 @@ class GuardCallbackHandler(BaseCallbackHandler):
         # every message the model is sent (system, history, tool results), each by its role
         items = [item for prompt in messages
                  for group in history_items(prompt, self.allow_unscreened) for item in group]
+        offered = _offered_text(kwargs.get("invocation_params"))
+        if offered:  # tools / functions / schemas bound to the model: it reads them too
+            items.append(UserMessage(offered))
         self._enforce(items, run.agent)
 
     def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
@@ -201,7 +205,12 @@ class GuardCallbackHandler(BaseCallbackHandler):
         self._enforce(items, run.agent)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._end(run_id)
+        # ToolNode(handle_tool_errors=True) turns the error's text into the tool's message,
+        # which reaches state and the caller without passing on_tool_end
+        run = self._end(run_id)
+        text = str(error)
+        if text.strip():
+            self._enforce([ToolResult(run.name, text)], run.agent)
 
     # -- retrievers -------------------------------------------------------------------------
 
@@ -219,11 +228,20 @@ class GuardCallbackHandler(BaseCallbackHandler):
 
 
 def _output_text(output: Any) -> str:
-    """A tool's output as text: a string as it is; every string in a ``Command``, a list
-    or a dict; otherwise its ``str`` (what ``ToolNode`` sends the model for it)."""
+    """A tool's output as text: a string as it is; every string in a ``Command``, a list,
+    a dict or a pydantic model. An object of another type is refused (``ContentError``):
+    its ``str`` is not all the caller can read from it."""
     if isinstance(output, str):
         return output
-    try:
-        return joined(strings_in(output, where="tool output"))
-    except ContentError:
-        return str(output)
+    return joined(strings_in(output, where="tool output"))
+
+
+_OFFERED = ("tools", "functions", "response_format", "tool_choice", "ls_structured_output_format")
+
+
+def _offered_text(params: Any) -> str:
+    """What a model is offered besides messages, from its ``invocation_params``."""
+    if not isinstance(params, dict):
+        return ""
+    return joined(strings_in({k: params[k] for k in _OFFERED if k in params},
+                             structural_keys=schema_keys(), where="invocation_params"))

@@ -51,6 +51,7 @@ from ._model_call import (
     request_screening,
     response_screening,
 )
+from ._tool_results import error_item, reraise_unless_allowed
 
 __all__ = ["AgentResolver", "GuardMiddleware"]
 
@@ -191,7 +192,14 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         refusal = refuse_call(request.tool_call, self.guard.check(call, agent=agent))
         if refusal is not None:
             return refusal
-        result = normalize_result(handler(request), request.tool_call, self.allow_unscreened)
+        try:
+            answer = handler(request)
+        except Exception as exc:
+            failed = error_item(request.tool_call, exc)
+            if failed is not None:
+                reraise_unless_allowed(exc, self.guard.check(failed, agent=agent))
+            raise
+        result = normalize_result(answer, request.tool_call, self.allow_unscreened)
         groups = result_items(result, self.allow_unscreened)
         verdicts = self.guard.check_many([i for _, items in groups for i in items], agent=agent)
         # a list result (accepted by this LangGraph's ToolNode) comes back as a list
@@ -206,8 +214,14 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         refusal = refuse_call(request.tool_call, await self.guard.acheck(call, agent=agent))
         if refusal is not None:
             return refusal
-        result = normalize_result(await handler(request), request.tool_call,
-                                  self.allow_unscreened)
+        try:
+            answer = await handler(request)
+        except Exception as exc:
+            failed = error_item(request.tool_call, exc)
+            if failed is not None:
+                reraise_unless_allowed(exc, await self.guard.acheck(failed, agent=agent))
+            raise
+        result = normalize_result(answer, request.tool_call, self.allow_unscreened)
         groups = result_items(result, self.allow_unscreened)
         verdicts = await self.guard.acheck_many([i for _, items in groups for i in items],
                                                 agent=agent)
