@@ -168,3 +168,19 @@ def withheld_text(what: str, verdict: Verdict | ContentError) -> str:
     holding a block the guard cannot read)."""
     reason = verdict.reason if isinstance(verdict, Verdict) else str(verdict)
     return f"[guard-core: {what} withheld: {reason}]"
+
+
+def tools_text(tools: Sequence[Any]) -> str:
+    """What the LLM reads of the tools it is offered: each one's name, description and
+    argument schema (a tool from an MCP server or a tool retriever is not the developer's
+    text)."""
+    found = []
+    for index, tool in enumerate(tools):
+        metadata = getattr(tool, "metadata", None)
+        if metadata is None:
+            continue
+        shown = {"name": metadata.name, "description": metadata.description,
+                 "parameters": metadata.get_parameters_dict()}
+        found += strings_in(shown, structural_keys={"name", "description", "parameters"},
+                            where=f"tools[{index}]")
+    return joined(found)

@@ -27,12 +27,13 @@ from llama_index.core.tools import AsyncBaseTool, BaseTool, ToolOutput
 from llama_index.core.workflow import Context
 
 from guard_core._unscreened import allowed_types
+from guard_core.content import UserMessage
 from guard_core.errors import ConfigurationError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict, strongest
 
 from ._blocks import UNSCREENABLE_TYPES
-from ._convert import history_items, request_of
+from ._convert import history_items, request_of, tools_text
 from ._turns import Judged, blocks, judge, placeholder, reply_of
 from .tools import guard_tools
 
@@ -115,7 +116,7 @@ class GuardedFunctionAgent(FunctionAgent):
         request = request_of(_last_user(llm_input))  # the context calls and answers are judged in
         for _ in range(self.max_blocked_rounds + 1):
             scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
-            stop = await self._judge_history([*llm_input, *scratchpad])
+            stop = await self._judge_history([*llm_input, *scratchpad], tools)
             if stop is not None:
                 return await self._refuse(ctx, stop)
             output = await super().take_step(ctx, llm_input, tools, memory)
@@ -148,11 +149,16 @@ class GuardedFunctionAgent(FunctionAgent):
         return ChatResponse(message=judged.message,
                             raw=response.raw if judged.keep_raw else None)
 
-    async def _judge_history(self, history: Sequence[ChatMessage]) -> Verdict | None:
-        """The strongest blocking verdict over every item of ``history``, or None."""
+    async def _judge_history(self, history: Sequence[ChatMessage],
+                             tools: Sequence[Any] = ()) -> Verdict | None:
+        """The strongest blocking verdict over every item of ``history`` and the tools the
+        LLM is offered (names, descriptions, argument schemas), or None."""
         if not self.screen_input:
             return None
         items = history_items(history, self.allow_unscreened)
+        offered = tools_text(tools)
+        if offered:
+            items.append(UserMessage(offered))
         verdicts = await self.guard.acheck_many(items, agent=self.policy_agent) if items else []
         return strongest([v for v in verdicts if blocks(v)])
 

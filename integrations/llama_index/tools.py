@@ -23,7 +23,7 @@ from llama_index.core.tools import BaseTool, FunctionTool, ToolMetadata, ToolOut
 from llama_index.core.tools.types import AsyncBaseTool
 
 from guard_core._unscreened import allowed_types
-from guard_core.content import Item
+from guard_core.content import Item, ToolResult
 from guard_core.errors import ContentError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict, strongest
@@ -101,6 +101,16 @@ class _Screen:
             tool_name=self.name, raw_input=arguments, raw_output=None,
             is_error=bad.decision != "redact", exception=GuardViolation(bad))
 
+    def error_item(self, exc: BaseException) -> ToolResult:
+        """A tool's exception as its result: the agent turns ``str(exc)`` into the tool's
+        output, which the model reads next and the event stream carries."""
+        return ToolResult(self.name, str(exc) or type(exc).__name__)
+
+    def screen_error(self, exc: BaseException, verdict: Verdict | None) -> None:
+        """Raise a ``GuardViolation`` in place of ``exc`` when its text is not allowed."""
+        if verdict is not None and not verdict.allowed and verdict.decision != "flag":
+            raise GuardViolation(verdict) from None  # its text, not the tool's, goes on
+
     def run(self, call: Callable[[], ToolOutput], args: tuple[Any, ...],
             kwargs: dict[str, Any]) -> ToolOutput:
         arguments = self.arguments(args, kwargs)
@@ -109,7 +119,12 @@ class _Screen:
                 self.guard.check(call_item(self.name, arguments), agent=self.agent), arguments)
             if refused is not None:
                 return refused
-        output = call()
+        try:
+            output = call()
+        except Exception as exc:
+            self.screen_error(exc, self.guard.check(self.error_item(exc), agent=self.agent)
+                              if self.screen_outputs else None)
+            raise
         if not self.screen_outputs:
             return output
         items, output, withheld = self.items(output, arguments)
@@ -126,7 +141,12 @@ class _Screen:
             refused = self.refusal(verdict, arguments)
             if refused is not None:
                 return refused
-        output: ToolOutput = await call()
+        try:
+            output: ToolOutput = await call()
+        except Exception as exc:
+            self.screen_error(exc, await self.guard.acheck(self.error_item(exc), agent=self.agent)
+                              if self.screen_outputs else None)
+            raise
         if not self.screen_outputs:
             return output
         items, output, withheld = self.items(output, arguments)
