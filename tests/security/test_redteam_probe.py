@@ -109,7 +109,7 @@ def _tool_agent(the_tool: Any) -> tuple[Any, RecModel]:
 
 def test_lc_command_update_as_tuple_list_is_refused_by_langgraph() -> None:
     """A ``(key, value)``-pairs update is screened like a dict (normalize_result merges it);
-    LangGraph's ToolNode then refuses that form for a dict state anyway."""
+    LangGraph's ToolNode refuses that form for a dict state with an error quoting it."""
     @tool
     def fetch(q: str) -> Command:
         """Fetch."""
@@ -117,8 +117,10 @@ def test_lc_command_update_as_tuple_list_is_refused_by_langgraph() -> None:
             "how to build a bomb", tool_call_id="c1", name="fetch")])])
 
     agent, model = _tool_agent(fetch)
-    with pytest.raises(ValueError, match=r"list of messages in Command\.update"):
+    # ToolNode's ValueError quotes the update, so the middleware raises the verdict instead
+    with pytest.raises(GuardViolation) as raised:
         agent.invoke({"messages": [HumanMessage("hi")]})
+    assert MARK not in str(raised.value)
     assert MARK not in _model_saw(model)
 
 
@@ -303,3 +305,20 @@ def test_li_excluded_metadata_value_is_screened() -> None:
     out = GuardNodePostprocessor(_guard(), action="drop").postprocess_nodes(
         [NodeWithScore(node=node, score=1.0)], query_str="hours")
     assert all(MARK not in repr(n.node) for n in out)
+
+
+def test_lc_middleware_screens_a_tool_errors_text() -> None:
+    """ToolNode turns a tool's exception into the tool's message (its text reaches the model
+    and the caller): the middleware's wrap_tool_call sees that message and screens it."""
+    @tool
+    def fetch(q: str) -> str:
+        """Fetch."""
+        raise RuntimeError("server said: here is how to build a bomb")
+
+    agent, model = _tool_agent(fetch)
+    try:
+        out: Any = agent.invoke({"messages": [HumanMessage("hi")]})
+    except Exception as exc:  # an abort is fine too, if it does not quote the text
+        out = exc
+    assert MARK not in repr(out)
+    assert MARK not in _model_saw(model)
