@@ -34,8 +34,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from guard_core import Guard, Policy
-from guard_core.backends._local_engine import Reads
 from guard_core.backends.local import LocalBackend
+from guard_core.backends.local.engine import Reads
 from guard_core.models import Exchange
 
 _PROSE = ("the garden needs water before the sun gets too hot and the tomato plants lean "
@@ -138,8 +138,8 @@ def bench_encoding(n: int = 32) -> dict[str, float] | None:
 
     from transformers import AutoTokenizer
 
-    from guard_core.backends._local_tokenizer import private_tokenizer
     from guard_core.backends.local import fixture_path
+    from guard_core.backends.local.tokenizer import private_tokenizer
 
     path = package.assemble()
     real = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)

@@ -33,8 +33,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from guard_core.backends._transport import redact_url
 from guard_core.backends.base import Backend
+from guard_core.backends.remote.transport import redact_url
 from guard_core.errors import ConfigurationError
 
 __all__ = ["BACKEND_CHOICES", "DEFAULT_URL_MODEL", "describe_setup", "select_backend"]

@@ -12,8 +12,8 @@ from guard_core.backends.base import Backend, Outcome
 
 if TYPE_CHECKING:
     from guard_core.backends.local import LocalBackend
-    from guard_core.backends.probe import ProbeResult
     from guard_core.backends.remote import RemoteBackend
+    from guard_core.backends.remote.probe import ProbeResult
 
 __all__ = ["Backend", "LocalBackend", "Outcome", "ProbeResult", "RemoteBackend"]
 
@@ -25,7 +25,7 @@ def __getattr__(name: str) -> Any:
 
         return remote.RemoteBackend
     if name == "ProbeResult":
-        from guard_core.backends import probe
+        from guard_core.backends.remote import probe
 
         return probe.ProbeResult
     if name == "LocalBackend":

@@ -1,7 +1,7 @@
 """The steps every LangChain adapter shares: which agent is speaking, and what a verdict means.
 
 Agent resolution (one rule for the runnable, the callback handler, the middleware and the
-document filter), through the kit's :func:`guard_core._boundary.agent_choice`:
+document filter), through the kit's :func:`guard_core.adapters.boundary.agent_choice`:
 
 - the developer's choice: the ``agent=`` the adapter was built with; else ``lc_agent_name``
   in the run metadata (the ``name=`` given to ``create_agent``); else ``langgraph_node``
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from guard_core._boundary import agent_choice
+from guard_core.adapters.boundary import agent_choice
 from guard_core.guard import Guard
 from guard_core.policy import Action
 from guard_core.verdict import DECISION_RANK, Decision, Verdict

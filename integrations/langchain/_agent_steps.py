@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from guard_core._boundary import agent_choice
+from guard_core.adapters.boundary import agent_choice
 from guard_core.content import ToolCall
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict

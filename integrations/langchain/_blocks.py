@@ -37,8 +37,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from guard_core._boundary import Found
-from guard_core._unscreened import decode_text, is_text_mime, refuse
+from guard_core.adapters.boundary import Found
+from guard_core.adapters.unscreened import decode_text, is_text_mime, refuse
 from guard_core.content import Image
 from guard_core.errors import ContentError
 

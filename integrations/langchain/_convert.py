@@ -37,7 +37,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from guard_core._boundary import joined, strings_in
+from guard_core.adapters.boundary import joined, strings_in
 from guard_core.content import (
     AssistantMessage,
     Image,

@@ -5,7 +5,7 @@ blocks, see ``_blocks``), the images and each entry of ``tool_calls``. Every oth
 the message carries, in any field (``additional_kwargs`` with the legacy ``function_call``
 and provider refusals, ``invalid_tool_calls``, ``tool_call_chunks``, ``ToolMessage.artifact``,
 ``name``, a block's annotations, a field a later LangChain adds), is found by walking the
-message with :func:`guard_core._boundary.strings_in` and screened as one more text of the
+message with :func:`guard_core.adapters.boundary.strings_in` and screened as one more text of the
 same message, unless the guard already sees it (a substring of the text, a tool call's
 name or argument, an image's data; a JSON string whose strings are all seen, such as the
 raw ``arguments`` copy of a tool call). What cannot be read (bytes, an unknown object)
@@ -26,7 +26,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from guard_core._boundary import Found, joined, strings_in
+from guard_core.adapters.boundary import Found, joined, strings_in
 from guard_core.content import Image, ToolCall
 
 from ._blocks import carries_blocks, read_blocks

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
-from guard_core._boundary import strings_in
+from guard_core.adapters.boundary import strings_in
 from guard_core.content import Item, ToolCall
 from guard_core.errors import GuardViolation
 from guard_core.policy import Action

@@ -29,7 +29,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel
 
-from guard_core._boundary import joined, strings_in
+from guard_core.adapters.boundary import joined, strings_in
 from guard_core.content import AssistantMessage, Item, ToolCall, UserMessage
 from guard_core.verdict import Decision, Verdict
 

@@ -17,7 +17,7 @@ from langchain_core.messages import content as lc_content
 from langchain_core.messages import tool as lc_tool
 from typing_extensions import is_typeddict
 
-from guard_core._boundary import Found, strings_in
+from guard_core.adapters.boundary import Found, strings_in
 
 __all__ = ["LABELS", "OPAQUE", "schema_keys", "walk"]
 

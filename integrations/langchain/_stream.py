@@ -1,7 +1,7 @@
 """Incremental streaming: release chunks only once the text they carry has been screened.
 
 The pure bookkeeping shared by the sync and async stream loops of ``GuardRunnable``; what
-each check sees is :class:`guard_core._streaming.StreamText`'s rule: the text since the last
+each check sees is :class:`guard_core.adapters.streaming.StreamText`'s rule: the text since the last
 check plus ``stream_context`` characters before it, so a harmful sentence split across
 chunks or checks is still seen whole, and a stream's guard work grows linearly with its
 length. Once a chunk carrying tool-call fragments or a content block other than text (an
@@ -17,7 +17,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk, BaseMessage, BaseMessageChunk
 
-from guard_core._streaming import StreamText
+from guard_core.adapters.streaming import StreamText
 from guard_core.content import Item, Surface
 from guard_core.errors import ContentError, GuardViolation
 from guard_core.policy import Action

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from langchain_core.messages import BaseMessage, ToolMessage, convert_to_messages
 from langgraph.types import Command
 
-from guard_core._boundary import joined
+from guard_core.adapters.boundary import joined
 from guard_core.content import Item, ToolResult
 from guard_core.errors import ContentError, GuardViolation
 from guard_core.verdict import Verdict

@@ -38,8 +38,8 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
-from guard_core._boundary import joined, strings_in
-from guard_core._unscreened import allowed_types
+from guard_core.adapters.boundary import joined, strings_in
+from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
 from guard_core.errors import ConfigurationError, GuardViolation
 from guard_core.guard import Guard

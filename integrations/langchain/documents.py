@@ -21,7 +21,7 @@ from typing import Any
 
 from langchain_core.documents import BaseDocumentTransformer, Document
 
-from guard_core._boundary import agent_choice
+from guard_core.adapters.boundary import agent_choice
 from guard_core.errors import ConfigurationError, ContentError
 from guard_core.guard import Guard
 from guard_core.policy import Action

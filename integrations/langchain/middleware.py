@@ -30,7 +30,7 @@ try:
 except ImportError:  # the middleware needs `langchain` itself, not only langchain-core
     raise MissingDependencyError("langchain", "langchain") from None
 
-from guard_core._unscreened import allowed_types
+from guard_core.adapters.unscreened import allowed_types
 
 from ._actions import DEFAULT_REFUSAL
 from ._agent_steps import (

@@ -17,8 +17,8 @@ from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackMa
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
-from guard_core._streaming import default_context
-from guard_core._unscreened import allowed_types
+from guard_core.adapters.streaming import default_context
+from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import Surface
 from guard_core.errors import ConfigurationError, GuardError, GuardViolation
 from guard_core.guard import Guard

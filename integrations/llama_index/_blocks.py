@@ -2,7 +2,7 @@
 
 Every member of LlamaIndex's ``ContentBlock`` union has a rule in :data:`BLOCK_FIELDS`
 (the fields the rule reads itself); every *other* field of a block, declared or extra, is
-walked with :func:`guard_core._boundary.strings_in` and its strings are screened as text,
+walked with :func:`guard_core.adapters.boundary.strings_in` and its strings are screened as text,
 so a field a LlamaIndex release adds is judged, not passed. A block type with no rule is
 refused with a :class:`~guard_core.errors.ContentError` naming it (default deny).
 
@@ -43,8 +43,8 @@ from llama_index.core.base.llms.types import (
     VideoBlock,
 )
 
-from guard_core._boundary import strings_in
-from guard_core._unscreened import decode_text, is_text_mime, raw_bytes, refuse, sniff_mime
+from guard_core.adapters.boundary import strings_in
+from guard_core.adapters.unscreened import decode_text, is_text_mime, raw_bytes, refuse, sniff_mime
 from guard_core.content import Image
 from guard_core.errors import ContentError
 

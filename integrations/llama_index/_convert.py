@@ -16,7 +16,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
 from llama_index.core.tools import ToolMetadata, ToolOutput
 
-from guard_core._boundary import joined, strings_in
+from guard_core.adapters.boundary import joined, strings_in
 from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict

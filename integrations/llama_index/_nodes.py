@@ -24,8 +24,8 @@ from llama_index.core.schema import (
 )
 from pydantic import BaseModel
 
-from guard_core._boundary import Found, joined, strings_in
-from guard_core._unscreened import refuse
+from guard_core.adapters.boundary import Found, joined, strings_in
+from guard_core.adapters.unscreened import refuse
 from guard_core.content import Image, Item, RetrievedChunk
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict

@@ -19,7 +19,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage, TextBlock, ToolCallBlock
 from llama_index.core.llms.llm import ToolSelection
 
-from guard_core._boundary import joined, strings_in
+from guard_core.adapters.boundary import joined, strings_in
 from guard_core.content import AssistantMessage, Item, ToolCall, UserMessage
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict, strongest

@@ -26,7 +26,7 @@ from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import AsyncBaseTool, BaseTool, ToolOutput
 from llama_index.core.workflow import Context
 
-from guard_core._unscreened import allowed_types
+from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import UserMessage
 from guard_core.errors import ConfigurationError, GuardViolation
 from guard_core.guard import Guard

@@ -18,7 +18,7 @@ from llama_index.core.bridge.pydantic import Field
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
-from guard_core._unscreened import allowed_types
+from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import Item
 from guard_core.errors import ContentError
 from guard_core.guard import Guard

@@ -22,7 +22,7 @@ from typing import Any
 from llama_index.core.tools import BaseTool, FunctionTool, ToolMetadata, ToolOutput
 from llama_index.core.tools.types import AsyncBaseTool
 
-from guard_core._unscreened import allowed_types
+from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import Item, ToolResult
 from guard_core.errors import ContentError, GuardViolation
 from guard_core.guard import Guard

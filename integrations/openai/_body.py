@@ -17,7 +17,7 @@ from typing import Any
 from openai import NotGiven, Omit
 from pydantic import BaseModel
 
-from guard_core._boundary import Found, strings_in
+from guard_core.adapters.boundary import Found, strings_in
 from guard_core.errors import ConfigurationError, ContentError
 
 from ._schema_keys import request_keys

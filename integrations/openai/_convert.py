@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guard_core._boundary import Found
+from guard_core.adapters.boundary import Found
 from guard_core.content import AssistantMessage, Image, Item, Surface, ToolCall, UserMessage
 from guard_core.errors import ContentError
 

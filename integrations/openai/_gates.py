@@ -2,7 +2,7 @@
 screen, and what (see :mod:`guard_core.integrations.openai.streams` for the behaviour).
 
 One gate per stream: :class:`Gate` holds the streamed texts (as
-:class:`guard_core._streaming.StreamText`, so accumulating is linear) and decides the
+:class:`guard_core.adapters.streaming.StreamText`, so accumulating is linear) and decides the
 intermediate checks of ``stream_mode="incremental"``; the chat and Responses gates read
 their API's chunks / events and build the final screening of the whole answer and the
 refusal chunks. No I/O here.
@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from typing import Any
 
-from guard_core._streaming import StreamText, default_context
+from guard_core.adapters.streaming import StreamText, default_context
 from guard_core.content import AssistantMessage
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict

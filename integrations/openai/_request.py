@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from guard_core._boundary import joined
+from guard_core.adapters.boundary import joined
 from guard_core.content import Image, ToolResult, UserMessage
 from guard_core.errors import ContentError
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from guard_core._boundary import agent_choice, joined
+from guard_core.adapters.boundary import agent_choice, joined
 from guard_core.audit import audit_record
 from guard_core.content import AssistantMessage, Item, ToolResult
 from guard_core.errors import ConfigurationError, ContentError, GuardViolation

@@ -11,7 +11,7 @@ before them (default: twice ``screen_every``, at least the guard's
 No text reaches the caller unscreened, and the first token waits only for one step instead
 of the whole answer. A passage of up to ``screen_context`` characters is seen whole by one
 step wherever it was split, and each step screens a bounded amount, so a stream's guard
-work grows linearly with its length (see :mod:`guard_core._streaming`). At the end the
+work grows linearly with its length (see :mod:`guard_core.adapters.streaming`). At the end the
 whole answer is screened as in buffer mode. The trade-off: a block can only abort. Text
 released after an earlier step passed stays released when a later step or the final
 screening (more context) is blocked. Tool-call chunks, the finish chunk and everything after
@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from openai import AsyncStream, Stream
 
-from guard_core.backends._sdk import http_library
+from guard_core.backends.remote.sdk import http_library
 from guard_core.verdict import Verdict
 
 from ._gates import Gate, gate_for

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict
 
-from guard_core._boundary import agent_choice, joined, strings_in
+from guard_core.adapters.boundary import agent_choice, joined, strings_in
 from guard_core.errors import ContentError
 
 CANARY = "CANARY-bomb"

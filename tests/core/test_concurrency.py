@@ -12,7 +12,7 @@ import pytest
 
 from guard_core import Guard, Policy
 from guard_core.audit import AuditLog
-from guard_core.backends._transport import RateLimiter
+from guard_core.backends.remote.transport import RateLimiter
 from guard_core.testserver import OpenAICompatServer
 
 from ._support import CSR, MakeRemote

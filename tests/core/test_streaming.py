@@ -7,7 +7,7 @@ import random
 import pytest
 
 from guard_core import Windowing
-from guard_core._streaming import StreamText, default_context
+from guard_core.adapters.streaming import StreamText, default_context
 
 
 def _windows(pieces: list[str], every: int, context: int) -> list[tuple[int, int, str]]:

@@ -31,7 +31,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from guard_core import Guard, Policy
-from guard_core._boundary import strings_in
+from guard_core.adapters.boundary import strings_in
 from guard_core.testing import ScriptedBackend
 
 Make = Callable[[str], BaseMessage]

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from guard_core import Guard, Policy
-from guard_core.backends._local_engine import Reads
 from guard_core.backends.local import LocalBackend
+from guard_core.backends.local.engine import Reads
 from guard_core.content import AssistantMessage, Image, UserMessage
 from guard_core.errors import BackendError, BackendUnavailable
 from guard_core.models import Completion, Exchange, GuardRequest
@@ -200,7 +200,7 @@ def test_a_closed_backend_answers_errors() -> None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_worker_never_leaves_a_caller_waiting() -> None:
     """A worker that dies (a BaseException it re-raises) closes the batcher: no hang."""
-    from guard_core.backends._local_batcher import MicroBatcher
+    from guard_core.backends.local.batcher import MicroBatcher
 
     def run(requests: Any) -> Any:
         raise SystemExit("the worker dies")
@@ -224,7 +224,7 @@ def _request(text: str = "x") -> GuardRequest:
 def test_close_during_a_batch_leaves_the_model_state_to_the_worker() -> None:
     """close() whose join times out mid-batch must not release what the batch still uses;
     the worker releases it (on_stop) once the batch is done, exactly once."""
-    from guard_core.backends._local_batcher import MicroBatcher
+    from guard_core.backends.local.batcher import MicroBatcher
 
     started, release = threading.Event(), threading.Event()
     stops: list[str] = []
@@ -250,7 +250,7 @@ def test_close_during_a_batch_leaves_the_model_state_to_the_worker() -> None:
 
 
 def test_close_before_any_batch_still_releases() -> None:
-    from guard_core.backends._local_batcher import MicroBatcher
+    from guard_core.backends.local.batcher import MicroBatcher
 
     stops: list[int] = []
     batcher = MicroBatcher(lambda requests: [], on_stop=lambda: stops.append(1))
@@ -293,7 +293,7 @@ def test_bad_tuning_options_are_refused_before_loading(option: str, value: Any) 
 def test_a_lone_caller_does_not_wait_the_window_on_every_check() -> None:
     """Sequential checks from one caller skip the merge window (it only delays them); once
     callers come in company the full window is waited again, and they share a batch."""
-    from guard_core.backends._local_batcher import MicroBatcher
+    from guard_core.backends.local.batcher import MicroBatcher
 
     batches: list[int] = []
     release = threading.Event()

@@ -177,7 +177,7 @@ def image_server() -> Iterator[str]:
 
 def test_fetch_images_opt_in(image_backend: LocalBackend, image_server: str,
                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from guard_core.backends import _local_images
+    from guard_core.backends.local import images as _local_images
 
     # Only public addresses are ever fetched (tests/security checks the refusal); nothing
     # public is reachable offline, so this test lets the loopback image server count as one.

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from guard_core import Guard, Policy
-from guard_core.backends._local_engine import Reads
 from guard_core.backends.local import LocalBackend
+from guard_core.backends.local.engine import Reads
 from guard_core.content import Image
 from guard_core.models import Exchange, GuardRequest
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from guard_core import Guard, Policy
-from guard_core.backends._local_images import ImageLoader
-from guard_core.backends._local_inputs import Encoder
 from guard_core.backends.local import LocalBackend
+from guard_core.backends.local.images import ImageLoader
+from guard_core.backends.local.inputs import Encoder
 from guard_core.models import ContentSafetyReasoning4B, Exchange, Nemotron35ContentSafety
 
 from ._support import INJECTIONS
@@ -129,7 +129,7 @@ def test_full_vocab_model_end_to_end(full_vocab_backend: LocalBackend) -> None:
 def test_the_private_tokenizer_encodes_like_the_real_one(real_tokenizer: Any) -> None:
     """The memoized copy the encoder uses (~30x faster per request with Gemma's 6,400 added
     tokens) gives exactly the ids of transformers' own sanitizing path."""
-    from guard_core.backends._local_tokenizer import private_tokenizer
+    from guard_core.backends.local.tokenizer import private_tokenizer
 
     private = private_tokenizer(real_tokenizer)
     family = ContentSafetyReasoning4B()

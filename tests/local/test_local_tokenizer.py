@@ -9,9 +9,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from guard_core import Policy
-from guard_core.backends._local_images import ImageLoader
-from guard_core.backends._local_inputs import Encoder
-from guard_core.backends._local_tokenizer import private_tokenizer
+from guard_core.backends.local.images import ImageLoader
+from guard_core.backends.local.inputs import Encoder
+from guard_core.backends.local.tokenizer import private_tokenizer
 from guard_core.models import ContentSafetyReasoning4B, Exchange
 
 from ._support import INJECTIONS

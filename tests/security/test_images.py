@@ -193,8 +193,8 @@ def test_openai_wrapper_never_fetches(recorder: Recorder,
 def test_local_backend_refuses_urls_by_default(recorder: Recorder) -> None:
     import inspect
 
-    from guard_core.backends._local_images import ImageLoader
     from guard_core.backends.local import LocalBackend
+    from guard_core.backends.local.images import ImageLoader
 
     assert inspect.signature(LocalBackend.__init__).parameters["fetch_images"].default is False
     loader = ImageLoader()
@@ -208,7 +208,7 @@ def test_local_backend_refuses_urls_by_default(recorder: Recorder) -> None:
 
 def test_local_backend_never_fetches_this_machine_even_when_fetching(
         recorder: Recorder) -> None:
-    from guard_core.backends._local_images import ImageLoader
+    from guard_core.backends.local.images import ImageLoader
 
     loader = ImageLoader(fetch=True, fetch_timeout=2.0)
     for url in recorder.urls():
@@ -287,7 +287,7 @@ def _gif(width: int, height: int) -> bytes:
 ], ids=["png-10k-x-10k", "png-header-100k", "gif-header-64k"])
 def test_decompression_bombs_are_refused_from_the_header(data: bytes) -> None:
     pytest.importorskip("PIL")
-    from guard_core.backends._local_images import ImageLoader
+    from guard_core.backends.local.images import ImageLoader
 
     assert len(data) < 64 * 1024  # small on the wire
     start = time.perf_counter()
@@ -298,7 +298,7 @@ def test_decompression_bombs_are_refused_from_the_header(data: bytes) -> None:
 
 def test_corrupt_and_truncated_images_are_clear_errors() -> None:
     pytest.importorskip("PIL")
-    from guard_core.backends._local_images import ImageLoader
+    from guard_core.backends.local.images import ImageLoader
 
     for data in (tiny_png()[:30], b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, b"GIF89a\0\0"):
         with pytest.raises(ContentError, match=r"decode|format|read"):

@@ -24,7 +24,7 @@ import pytest
 from guard_core import Guard, Policy
 from guard_core.audit import AuditLog
 from guard_core.backends import RemoteBackend
-from guard_core.backends._transport import redact_url, url_secrets
+from guard_core.backends.remote.transport import redact_url, url_secrets
 from guard_core.testserver import Fault, OpenAICompatServer
 
 N35 = "nvidia/nemotron-3.5-content-safety"
@@ -201,7 +201,7 @@ def test_a_traceback_logged_with_exc_info_is_scrubbed_too(
     quotes the request URL with its query, is formatted by the handler, after ``getMessage``."""
     import openai  # noqa: F401  # its loggers exist before a backend hides a key in them
 
-    from guard_core.backends._transport import hide_in_logs
+    from guard_core.backends.remote.transport import hide_in_logs
 
     hide_in_logs(KEY)
     caplog.set_level(logging.DEBUG)

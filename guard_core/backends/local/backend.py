@@ -33,13 +33,13 @@ from collections.abc import Callable, Sequence
 from importlib.resources import files
 from typing import Any
 
-from guard_core.backends._local_batcher import MicroBatcher
-from guard_core.backends._local_engine import Engine, Stats, cache_keyword
-from guard_core.backends._local_fast import FastItem, read_verdicts
-from guard_core.backends._local_images import ImageLoader
-from guard_core.backends._local_inputs import Encoded, Encoder
-from guard_core.backends._local_load import Loaded, check_tuning, load_model
 from guard_core.backends.base import Backend, Outcome
+from guard_core.backends.local.batcher import MicroBatcher
+from guard_core.backends.local.engine import Engine, Stats, cache_keyword
+from guard_core.backends.local.fast import FastItem, read_verdicts
+from guard_core.backends.local.images import ImageLoader
+from guard_core.backends.local.inputs import Encoded, Encoder
+from guard_core.backends.local.load import Loaded, check_tuning, load_model
 from guard_core.errors import BackendError, ConfigurationError, ContentError, GuardError
 from guard_core.models import Completion, GuardRequest, ModelFamily, family_for_model
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guard_core.backends._local_inputs import Encoded
+from guard_core.backends.local.inputs import Encoded
 
 __all__ = ["Engine", "Reads", "Stats", "cache_keyword"]
 

@@ -21,9 +21,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from guard_core.backends._local_engine import Engine, Reads
-from guard_core.backends._local_inputs import Encoded, Fork, VerdictPlan
 from guard_core.backends.base import Outcome
+from guard_core.backends.local.engine import Engine, Reads
+from guard_core.backends.local.inputs import Encoded, Fork, VerdictPlan
 from guard_core.errors import ModelOutputError
 from guard_core.models import Completion, GuardRequest, ModelFamily
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from guard_core.backends._sdk import http_library
-from guard_core.backends._transport import (
+from guard_core.backends.base import Backend, Outcome
+from guard_core.backends.remote.probe import ProbeResult, probe_requests, probe_result
+from guard_core.backends.remote.sdk import http_library
+from guard_core.backends.remote.transport import (
     RateLimiter,
     Redactor,
     hide_in_logs,
@@ -31,9 +33,7 @@ from guard_core.backends._transport import (
     split_url,
     url_secrets,
 )
-from guard_core.backends._wire import batch_body, batch_outcomes, chat_body, chat_completion
-from guard_core.backends.base import Backend, Outcome
-from guard_core.backends.probe import ProbeResult, probe_requests, probe_result
+from guard_core.backends.remote.wire import batch_body, batch_outcomes, chat_body, chat_completion
 from guard_core.errors import (
     BackendError,
     BackendHTTPError,

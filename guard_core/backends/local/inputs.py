@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from guard_core.backends._local_images import ImageLoader
-from guard_core.backends._local_tokenizer import private_tokenizer
+from guard_core.backends.local.images import ImageLoader
+from guard_core.backends.local.tokenizer import private_tokenizer
 from guard_core.errors import ConfigurationError, ContentError
 from guard_core.models import GuardRequest, ModelFamily, Slot
 from guard_core.models.base import VerdictLine, neutralize
