@@ -20,6 +20,7 @@ from guard_core.verdict import Verdict
 
 from ._actions import decision, developer_agent, guard_metadata, requested_agent
 from ._convert import context_of, tool_call
+from ._schema_keys import walk
 from ._tool_results import ToolResultShape, normalize_result, result_items, screen_results
 
 __all__ = [
@@ -100,7 +101,10 @@ error ``ToolMessage`` that answers the call)."""
 def withheld_calls(message: AIMessage, blocked: Collection[str | None]) -> dict[str, Any]:
     """The fields of ``message`` with the arguments of the ``blocked`` calls (by id)
     replaced by a placeholder in every copy: ``tool_calls``, the provider's raw
-    ``additional_kwargs["tool_calls"]`` and any ``tool_call_chunks``."""
+    ``additional_kwargs["tool_calls"]``, ``tool_call_chunks`` and provider content blocks
+    (Anthropic ``tool_use``, ...). Other fields that can hold a copy of the arguments (the
+    rest of ``additional_kwargs``, ``invalid_tool_calls``, ``name``) are cleared: a copy the
+    guard counted as seen in the call must not outlive the call."""
     def fix(calls: Sequence[Any], raw: bool = False) -> list[Any]:
         out = []
         for call in calls:
@@ -113,14 +117,33 @@ def withheld_calls(message: AIMessage, blocked: Collection[str | None]) -> dict[
                 out.append({**call, "args": dict(WITHHELD_ARGS)})
         return out
 
-    update: dict[str, Any] = {"tool_calls": fix(message.tool_calls)}
-    extra = dict(message.additional_kwargs)
+    update: dict[str, Any] = {"tool_calls": fix(message.tool_calls), "invalid_tool_calls": [],
+                              "name": None}
+    extra = {k: v for k, v in message.additional_kwargs.items()
+             if k == "tool_calls" or not walk(v)}
     if extra.get("tool_calls"):
         extra["tool_calls"] = fix(extra["tool_calls"], raw=True)
-        update["additional_kwargs"] = extra
+    update["additional_kwargs"] = extra
     chunks = getattr(message, "tool_call_chunks", None)
     if chunks:
         update["tool_call_chunks"] = [
             {**c, "args": json.dumps(WITHHELD_ARGS)} if c.get("id") in blocked else c
             for c in chunks]
+    if isinstance(message.content, list):
+        update["content"] = [_withheld_block(b, blocked) for b in message.content]
     return update
+
+
+_CALL_INPUTS = ("input", "args", "arguments", "partial_json")
+
+
+def _withheld_block(block: Any, blocked: Collection[str | None]) -> Any:
+    """A content block that is a provider's copy of a blocked call, with its input replaced."""
+    if not isinstance(block, dict) or block.get("id") not in blocked:
+        return block
+    fixed = dict(block)
+    for key in _CALL_INPUTS:
+        if key in fixed:
+            fixed[key] = (json.dumps(WITHHELD_ARGS) if isinstance(fixed[key], str)
+                          else dict(WITHHELD_ARGS))
+    return fixed
