@@ -121,6 +121,7 @@ class _ChatGate(Gate):
 
     def _take(self, chunk: Any) -> bool:
         self.first = self.first or chunk
+        self.call.answer_ids.update(texts_of(field(chunk, "id")))  # stored with store=True
         text_only = bool(chunk.choices)
         consumed: set[str] = set()
         where: dict[str, str] = {}

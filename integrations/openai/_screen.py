@@ -161,6 +161,8 @@ class Call:
     def response_entries(self, result: Any) -> list[_convert.Entry]:
         if self.api == "chat":
             entries, covered = _convert.chat_response(result, self.context)
+            # store=True keeps it server-side under this id (retrieve, messages.list)
+            self.answer_ids.update(_convert.texts_of(_convert.field(result, "id")))
         else:
             entries, covered = _convert.responses_response(result, self.context)
             self.answer_ids.update(_convert.texts_of(

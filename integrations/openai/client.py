@@ -15,7 +15,7 @@ from guard_core.guard import Guard
 from ._screen import Call, Options, given
 from ._send import Ctx, Mode, asend, send
 
-__all__ = ["AsyncGuardedOpenAI", "GuardedOpenAI"]
+__all__ = ["PASSED_THROUGH", "AsyncGuardedOpenAI", "GuardedOpenAI"]
 
 class _Proxy:
     """Forwards every attribute it does not define to the SDK object it wraps."""
@@ -88,12 +88,44 @@ class _AsyncGenerating(_Generating):
         return await asend(self._gc_ctx, self._gc_mode, call, self._gc_inner.parse)
 
 
+def _stored(self: _Proxy, completion_id: str, **kwargs: Any) -> Any:
+    """The SDK's ``retrieve`` of a stored chat completion (not screened), refused for an
+    answer the guard blocked."""
+    _refuse_tainted(self, completion_id)
+    return self._gc_inner.retrieve(completion_id, **kwargs)
+
+
+def _refuse_tainted(proxy: _Proxy, answer_id: object) -> None:
+    if proxy._gc_ctx.tainted.answer(answer_id):
+        raise ContentError(f"{answer_id!r} is an answer the guard blocked; it is not handed "
+                           "out again")
+
+
+class _StoredMessages(_Proxy):
+    """``chat.completions.messages``: the messages of a stored completion; a blocked one's
+    are refused."""
+
+    def list(self, completion_id: str, **kwargs: Any) -> Any:
+        _refuse_tainted(self, completion_id)
+        return self._gc_inner.list(completion_id, **kwargs)
+
+
 class _Completions(_Generating):
     _api = "chat"
+    retrieve = _stored
+
+    @cached_property
+    def messages(self) -> Any:
+        return _StoredMessages(self._gc_inner.messages, self._gc_ctx, self._gc_mode)
 
 
 class _AsyncCompletions(_AsyncGenerating):
     _api = "chat"
+    retrieve = _stored
+
+    @cached_property
+    def messages(self) -> Any:
+        return _StoredMessages(self._gc_inner.messages, self._gc_ctx, self._gc_mode)
 
 
 def _refuse_compact(**kwargs: Any) -> Any:
@@ -105,9 +137,7 @@ def _refuse_compact(**kwargs: Any) -> Any:
 
 def _retrieve(self: _Proxy, response_id: str, **kwargs: Any) -> Any:
     """The SDK's ``retrieve`` (not screened), refused for an answer the guard blocked."""
-    if self._gc_ctx.tainted.answer(response_id):
-        raise ContentError(f"response {response_id!r} is an answer the guard blocked; it is "
-                           "not handed out again")
+    _refuse_tainted(self, response_id)
     return self._gc_inner.retrieve(response_id, **kwargs)
 
 
@@ -149,8 +179,62 @@ class _Unscreened(_Proxy):
         return super().__getattr__(name)
 
 
+PASSED_THROUGH = frozenset({
+    # no model reads what these send, or their answers carry no text (documented in README)
+    "models", "files", "uploads", "batches", "fine_tuning", "vector_stores", "containers",
+    "evals", "webhooks", "moderations", "embeddings", "skills", "admin",
+    # documented exceptions: passed through unscreened
+    "conversations", "completions", "realtime",
+})
+"""Resources of the client forwarded as they are; every other resource (images, audio,
+videos, beta assistants and threads, one a later SDK adds) is refused: default deny."""
+
+
+def _is_resource(value: Any) -> bool:
+    return type(value).__module__.startswith("openai.resources")
+
+
+class _Refused(_Proxy):
+    """A resource guard_openai does not screen: calling anything on it is refused; its
+    sub-resources are refused the same way; other attributes are read through."""
+
+    def __init__(self, inner: Any, ctx: Ctx, mode: Mode, path: str) -> None:
+        super().__init__(inner, ctx, mode)
+        self._gc_path = path
+
+    def __getattr__(self, name: str) -> Any:
+        value = super().__getattr__(name)
+        path = f"{self._gc_path}.{name}"
+        if _is_resource(value):
+            return _Refused(value, self._gc_ctx, self._gc_mode, path)
+        if callable(value):
+            def refused(*args: Any, **kwargs: Any) -> Any:
+                raise ConfigurationError(
+                    f"{path} is not screened by guard_openai: what it sends reaches a model "
+                    "unjudged. Use client.unwrapped deliberately (and screen what you send "
+                    "and keep with the guard yourself)")
+            return refused
+        return value
+
+
+def _forwarded(proxy: _Proxy, name: str, prefix: str) -> Any:
+    value = _Proxy.__getattr__(proxy, name)
+    if _is_resource(value) and name not in PASSED_THROUGH:
+        return _Refused(value, proxy._gc_ctx, proxy._gc_mode, f"{prefix}.{name}")
+    return value
+
+
 class _Beta(_Proxy):
-    """``client.beta``: its ``chat`` is the guarded chat; its ``responses`` are refused."""
+    """``client.beta``: its ``chat`` is the guarded chat; its ``responses`` are refused, as
+    is every other beta resource (assistants, threads, realtime, ...)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_gc_"):
+            raise AttributeError(name)
+        value = getattr(self._gc_inner, name)
+        if _is_resource(value):
+            return _Refused(value, self._gc_ctx, self._gc_mode, f"client.beta.{name}")
+        return value
 
     @cached_property
     def chat(self) -> Any:
@@ -162,7 +246,14 @@ class _Beta(_Proxy):
 
 
 class GuardedOpenAI(_Proxy):
-    """A screened ``OpenAI`` client (see :func:`guard_openai`); forwards everything else."""
+    """A screened ``OpenAI`` client (see :func:`guard_openai`): ``chat.completions`` and
+    ``responses`` are screened, the resources of :data:`PASSED_THROUGH` and plain settings
+    are forwarded, and calls on every other resource are refused."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_gc_"):
+            raise AttributeError(name)
+        return _forwarded(self, name, "client")
 
     @property
     def guard(self) -> Guard:

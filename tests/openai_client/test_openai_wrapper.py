@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -42,12 +43,37 @@ def test_everything_else_is_forwarded(env: Env, client: Any) -> None:
     assert client.base_url == inner.base_url and client.api_key == "sk-test"
     assert client.max_retries == inner.max_retries
     assert [m.id for m in client.models.list()] == [MAIN]
-    assert client.chat.completions.messages is inner.chat.completions.messages
+    # stored completions' messages: forwarded, except those of an answer the guard blocked
+    assert client.chat.completions.messages._gc_inner is inner.chat.completions.messages
     assert "chat" in dir(client) and "embeddings" in dir(client)
     assert client.guard is env.guard
     assert "guarded" in repr(client)
 
 
+def test_a_resource_it_does_not_screen_is_refused_not_forwarded(client: Any) -> None:
+    """Default deny: images, audio, videos, beta assistants and threads, and any resource a
+    later SDK adds send text to a model unjudged, so calling them is refused by name."""
+    inner = client.unwrapped
+    known = {"chat", "responses", "beta", "with_raw_response", "with_streaming_response"}
+    resources = sorted(n for n in dir(inner) if not n.startswith("_") and n not in known
+                       and type(getattr(inner, n)).__module__.startswith("openai.resources"))
+    from guard_core.integrations.openai.client import PASSED_THROUGH
+
+    refused = [n for n in resources if n not in PASSED_THROUGH]
+    assert "images" in refused and "audio" in refused
+    for name in refused:
+        resource, raw = getattr(client, name), getattr(inner, name)
+        methods = [m for m in dir(raw) if not m.startswith("_") and callable(getattr(raw, m))
+                   and not type(getattr(raw, m)).__module__.startswith("openai.resources")]
+        for method in methods[:1]:
+            with pytest.raises(ConfigurationError,
+                               match=re.escape(f"client.{name}.{method} is not screened")):
+                getattr(resource, method)()
+        assert "_Refused" in type(resource).__name__  # its sub-resources are refused too
+    with pytest.raises(ConfigurationError,
+                       match=re.escape("client.beta.threads.create is not screened")):
+        client.beta.threads.create()
+    assert openai.__version__  # the walk above ran against the installed SDK
 def test_context_managers_close_the_client(env: Env) -> None:
     with guard_openai(env.sync_client(), env.guard) as client:
         assert isinstance(client, GuardedOpenAI)
