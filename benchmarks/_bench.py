@@ -34,7 +34,7 @@ def ms(seconds: Sequence[float], q: int) -> float:
 
 def machine() -> str:
     return (f"{os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}, "
-            f"Python {platform.python_version()}, loopback HTTP (guard_core.testserver)")
+            f"Python {platform.python_version()}, loopback HTTP (guard_core.testing.server)")
 
 
 def row(label: str, *cells: str, width: int = 44) -> str:
@@ -160,7 +160,7 @@ class ChildServer:
 
     _CODE = """
 import json, sys, threading
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 from guard_core.testing import ScriptedJudge
 
 class CountingJudge(ScriptedJudge):

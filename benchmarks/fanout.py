@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/fanout.py`` (about 40 s).
 
-The loopback server (``guard_core.testserver``, in a child process) sleeps 100 ms on every
+The loopback server (``guard_core.testing.server``, in a child process) sleeps 100 ms on every
 request, like a remote guard model. For each family it times one ``acheck`` (one chunk),
 ``acheck_many`` of all 64 chunks (and the sync ``check_many``), and the naive loop
 ``for c in chunks: await guard.acheck(c)``, with ``cache=False`` and new texts every run

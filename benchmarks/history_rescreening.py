@@ -11,7 +11,7 @@ user message, the model's answer with a tool call (an ``AssistantMessage`` and a
 third user message is a repeated "continue"; one tool result is unsafe and must be blocked
 on every turn, from the cache too.
 
-The guard endpoint is ``guard_core.testserver`` in a child process with a counting judge
+The guard endpoint is ``guard_core.testing.server`` in a child process with a counting judge
 (prompts judged: one per chat request, many per batched ``/v1/completions`` request).
 Printed from one run: prompts judged vs distinct items vs the naive count (the sum of the
 history lengths), HTTP requests, and wall time cached vs ``cache=False`` (runs alternated,

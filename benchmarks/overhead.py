@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/overhead.py`` (about 40 s; ``--profile`` to see where
 our time goes, ``--no-nemo`` to skip NeMo Guardrails).
 
-Every client calls the same loopback server (``guard_core.testserver``, in a child process),
+Every client calls the same loopback server (``guard_core.testing.server``, in a child process),
 zero server latency, so what differs is what each client adds:
 
 - raw: ``client.chat.completions.create(**body)`` with the exact body our backend sends

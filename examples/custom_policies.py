@@ -20,11 +20,9 @@ import sys
 from pathlib import Path
 
 from guard_core import AssistantMessage, Guard, PolicySet, ToolCall, UserMessage
-from guard_core.autoselect import select_backend
-from guard_core.backends import Backend, RemoteBackend
+from guard_core.backends import Backend, RemoteBackend, select_backend
 from guard_core.content import Item, RetrievedChunk
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer, ScriptedJudge
 
 POLICIES = Path(__file__).parent / "policies"
 GUARD_MODEL = "nvidia/Nemotron-Content-Safety-Reasoning-4B"

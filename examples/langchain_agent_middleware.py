@@ -26,8 +26,7 @@ from langchain_core.tools import tool
 from guard_core import Guard, Policy
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer, ScriptedJudge
 
 GUARD_MODEL = "nvidia/nemotron-3.5-content-safety"
 

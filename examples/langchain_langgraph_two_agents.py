@@ -29,8 +29,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from guard_core import Guard, GuardViolation, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer, ScriptedJudge
 
 POLICIES = PolicySet({
     "devops": Policy(name="devops-policy", mode="categories",

@@ -30,8 +30,7 @@ from guard_core.integrations.openai import guard_openai
 from guard_core import Guard, GuardViolation, Policy, PolicySet, Verdict
 from guard_core.backends import RemoteBackend
 from guard_core.content import Item, ToolCall, ToolResult, UserMessage
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import OpenAICompatServer, chat_completion
+from guard_core.testing import OpenAICompatServer, ScriptedJudge, chat_completion
 
 GUARD_MODEL = "nvidia/nemotron-3.5-content-safety"
 UNSAFE_WORDS = {"kill": "Violence", "rm -rf /": "Criminal Planning/Confessions",

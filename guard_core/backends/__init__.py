@@ -2,6 +2,7 @@
 
 - :class:`RemoteBackend`: any OpenAI-compatible endpoint (NIM, OpenRouter, vLLM); extra ``openai``.
 - :class:`LocalBackend`: transformers + torch in this process; extra ``local``.
+- :func:`select_backend`: the backend the environment asks for (``autoselect``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 from guard_core.backends.base import Backend, Outcome
 
 if TYPE_CHECKING:
+    from guard_core.backends.autoselect import describe_setup, select_backend
     from guard_core.backends.local import LocalBackend
     from guard_core.backends.remote import RemoteBackend
     from guard_core.backends.remote.probe import ProbeResult
 
-__all__ = ["Backend", "LocalBackend", "Outcome", "ProbeResult", "RemoteBackend"]
+__all__ = ["Backend", "LocalBackend", "Outcome", "ProbeResult", "RemoteBackend",
+           "describe_setup", "select_backend"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,4 +35,8 @@ def __getattr__(name: str) -> Any:
         from guard_core.backends import local
 
         return local.LocalBackend
+    if name in ("select_backend", "describe_setup"):
+        from guard_core.backends import autoselect
+
+        return getattr(autoselect, name)
     raise AttributeError(f"module 'guard_core.backends' has no attribute {name!r}")

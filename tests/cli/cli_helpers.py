@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from guard_core.autoselect import select_backend
+from guard_core.backends.autoselect import select_backend
 from guard_core.errors import ConfigurationError
 
 GUARD_VARS = ("GUARD_BACKEND", "GUARD_BASE_URL", "GUARD_MODEL", "GUARD_API_KEY", "GUARD_FAMILY",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from cli_helpers import GUARD_VARS, NEMOTRON35
 
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from cli_helpers import demo_available
 
-from guard_core import autoselect
-from guard_core.autoselect import DEFAULT_URL_MODEL, describe_setup, select_backend
-from guard_core.backends import Backend, RemoteBackend
+from guard_core.backends import Backend, RemoteBackend, autoselect
+from guard_core.backends.autoselect import DEFAULT_URL_MODEL, describe_setup, select_backend
 from guard_core.errors import ConfigurationError
 
 SECRET = "nvapi-SECRET-0123456789"

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cli_helpers import NEMOTRON35, POLICIES, demo_available
 
-from guard_core._cli_sample import SAMPLE
 from guard_core.cli import main
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.cli.sample import SAMPLE
+from guard_core.testing import Fault, OpenAICompatServer
 
 SECRET = "sk-SECRET-7f3a9c21"
 
@@ -66,7 +66,7 @@ def test_sample_with_nothing_configured_prints_what_to_set_and_exits_2(
 @pytest.mark.skipif(not demo_available(), reason="the demo model is not in this install")
 def test_sample_with_nothing_configured_runs_the_demo_model_and_says_so(
         clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from guard_core import autoselect
+    from guard_core.backends import autoselect
 
     if autoselect._cuda_available():
         pytest.skip("a GPU is here: the local model would be chosen")
@@ -80,7 +80,7 @@ def test_sample_with_nothing_configured_runs_the_demo_model_and_says_so(
 
 def test_screen_never_falls_back_to_the_demo_model(
         clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from guard_core import autoselect
+    from guard_core.backends import autoselect
 
     if autoselect._cuda_available():
         pytest.skip("a GPU is here: the local model would be chosen")

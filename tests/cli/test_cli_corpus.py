@@ -13,7 +13,7 @@ import pytest
 from cli_helpers import NEMOTRON35, ROOT, child_env
 
 from guard_core.cli import main
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 
 def _report(path: Path) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import NEMOTRON35, POLICIES, ROOT, child_env, run_cli
 
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 NVIDIA_SECRET = "nvapi-SECRET-from-the-environment-01"
 GUARD_SECRET = "sk-SECRET-self-hosted-02"

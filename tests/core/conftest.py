@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from guard_core.backends.remote import RemoteBackend
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 from ._support import N35, MakeRemote
 

@@ -13,7 +13,7 @@ import pytest
 from guard_core import Guard, Policy
 from guard_core.audit import AuditLog
 from guard_core.backends.remote.transport import RateLimiter
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 from ._support import CSR, MakeRemote
 

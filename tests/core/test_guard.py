@@ -21,8 +21,7 @@ from guard_core.content import (
     UserMessage,
 )
 from guard_core.models import Completion, GuardRequest, get_family
-from guard_core.testing import ScriptedBackend
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend
 from guard_core.verdict import PolicyRef
 
 from ._support import CSR, N35, NEMOGUARD, MakeRemote

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 
 from guard_core import Guard, Policy, Verdict
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer
 
 from ._support import CSR, MakeRemote
 

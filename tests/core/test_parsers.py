@@ -21,8 +21,7 @@ from guard_core.models import (
     Nemotron35ContentSafety,
     get_family,
 )
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer, ScriptedJudge
 
 from ._support import CSR, N35, NEMOGUARD, MakeRemote
 

@@ -17,8 +17,7 @@ from guard_core import Guard, Policy
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
 from guard_core.errors import ConfigurationError
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer, ScriptedJudge
 
 from ._support import CSR, N35, NEMOGUARD, MakeRemote
 

@@ -10,8 +10,7 @@ from lc_fakes import GUARD_MODEL
 from guard_core import Guard, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
-from guard_core.testing import ScriptedBackend
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer, ScriptedBackend
 
 
 @pytest.fixture

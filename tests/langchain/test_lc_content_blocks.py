@@ -23,7 +23,7 @@ from lc_fakes import Ran, ToolCallingModel, calls, make_tools
 
 from guard_core import Guard, GuardViolation, Policy
 from guard_core.errors import ConfigurationError, ContentError
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 AUDIO = {"type": "audio", "base64": base64.b64encode(b"RIFF....WAVE").decode(),
          "mime_type": "audio/wav"}

@@ -18,7 +18,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator
 
 from guard_core import Guard, GuardViolation, Policy, PolicySet
 from guard_core.errors import ConfigurationError, ContentError
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 
 def _prose(length: int) -> str:

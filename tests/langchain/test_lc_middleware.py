@@ -14,8 +14,7 @@ from guard_core import Guard, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
 from guard_core.errors import ConfigurationError
-from guard_core.testing import ScriptedBackend
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend
 
 
 def tool_messages(out: dict[str, Any]) -> dict[str, ToolMessage]:

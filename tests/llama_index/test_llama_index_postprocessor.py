@@ -19,8 +19,7 @@ from llama_index.core.tools import RetrieverTool
 from guard_core import Guard, Policy, PolicySet, Verdict
 from guard_core.backends import RemoteBackend
 from guard_core.errors import ContentError
-from guard_core.testing import ScriptedBackend, ScriptedJudge
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend, ScriptedJudge
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 SAFE = "Green tea is brewed at 80 degrees"

@@ -22,8 +22,7 @@ from llama_index.core.tools.types import BaseTool
 
 from guard_core import Guard, GuardViolation, Policy
 from guard_core.backends import RemoteBackend
-from guard_core.testing import ScriptedBackend
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend
 
 
 def make_shell(ran: list[str]) -> FunctionTool:

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from guard_core import Guard, GuardViolation
 from guard_core.backends import RemoteBackend
 from guard_core.errors import ContentError
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import OpenAICompatServer, chat_completion
+from guard_core.testing import OpenAICompatServer, ScriptedJudge, chat_completion
 
 from ._schema import MARKER
 from .conftest import GUARD_MODEL, MAIN, POLICIES, UNSAFE

@@ -13,8 +13,7 @@ import pytest
 
 from guard_core import Guard, Policy, PolicySet
 from guard_core.backends import RemoteBackend
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import OpenAICompatServer, RecordedRequest, chat_completion
+from guard_core.testing import OpenAICompatServer, RecordedRequest, ScriptedJudge, chat_completion
 
 MAIN = "main-model"
 GUARD_MODEL = "nvidia/nemotron-3.5-content-safety"

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from guard_core import GuardViolation
 from guard_core.content import AssistantMessage, ToolCall, UserMessage
 from guard_core.errors import ConfigurationError
-from guard_core.testserver import Fault
+from guard_core.testing import Fault
 
 from .conftest import MAIN, Env, answer, user
 

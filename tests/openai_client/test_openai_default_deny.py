@@ -10,7 +10,7 @@ from guard_core.integrations.openai import guard_openai
 
 from guard_core import GuardViolation
 from guard_core.errors import ContentError
-from guard_core.testserver import response_from_completion
+from guard_core.testing import response_from_completion
 
 from .conftest import MAIN, Env, answer, user
 

@@ -14,7 +14,7 @@ from guard_core.integrations.openai import guard_openai
 
 from guard_core import GuardViolation
 from guard_core.errors import ConfigurationError
-from guard_core.testserver import RecordedRequest
+from guard_core.testing import RecordedRequest
 
 from .conftest import MAIN, Env, answer, user
 
@@ -164,7 +164,7 @@ async def test_done_events_repeating_other_text_are_held_and_judged(env: Env,
                                                                    is_async: bool) -> None:
     """``response.output_text.done`` / ``content_part.done`` carry the part's text again; a
     server whose repeat disagrees with the deltas must not get it out unjudged."""
-    from guard_core.testserver import _response_events, response_from_completion
+    from guard_core.testing.server import _response_events, response_from_completion
 
     calm = _prose(200)
     events = _response_events(response_from_completion(answer(calm)))

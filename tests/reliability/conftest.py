@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from guard_core.audit import MemoryAudit
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 from .surfaces import close_clients, main_server
 

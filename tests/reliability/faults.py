@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from guard_core.testserver import Fault
+from guard_core.testing import Fault
 
 FOREVER = 10_000
 SLOW_TIMEOUT = 0.05  # the client timeout used by the timeout and trickle cases

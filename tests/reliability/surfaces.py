@@ -31,7 +31,7 @@ from guard_core.content import (
     ToolResult,
     UserMessage,
 )
-from guard_core.testserver import OpenAICompatServer, chat_completion
+from guard_core.testing import OpenAICompatServer, chat_completion
 
 N35 = "nvidia/nemotron-3.5-content-safety"
 CSR = "nvidia/Nemotron-Content-Safety-Reasoning-4B"

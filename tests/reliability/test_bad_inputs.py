@@ -25,8 +25,7 @@ from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
 from guard_core.content import AssistantMessage, Image, RetrievedChunk, ToolCall, ToolResult
 from guard_core.errors import ConfigurationError, GuardError, PolicyError
-from guard_core.testing import ScriptedBackend
-from guard_core.testserver import OpenAICompatServer, chat_completion
+from guard_core.testing import OpenAICompatServer, ScriptedBackend, chat_completion
 
 from .surfaces import N35, tiny_png
 

@@ -12,7 +12,7 @@ import pytest
 
 from guard_core import Guard, Policy
 from guard_core.backends import RemoteBackend
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer
 
 from .surfaces import CSR, N35
 

@@ -22,7 +22,7 @@ import pytest
 
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 from .faults import CASES, MAX_RETRIES, SLOW_TIMEOUT, TIMEOUT, Case, closed_port
 from .surfaces import DRIVERS, N35, Ctx, Driver, PolicyKind, Result, policy

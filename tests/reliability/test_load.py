@@ -27,7 +27,7 @@ import pytest
 from guard_core import Guard, GuardViolation, Policy, UserMessage
 from guard_core.backends import RemoteBackend
 from guard_core.screening import Plan
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 from .surfaces import N35
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from reliability.surfaces import close_clients, main_server
 
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
 from guard_core.content import MAX_IMAGE_BYTES
 from guard_core.errors import ContentError
-from guard_core.testserver import OpenAICompatServer, chat_completion
+from guard_core.testing import OpenAICompatServer, chat_completion
 
 
 class Recorder:

@@ -23,8 +23,7 @@ from guard_core.backends import RemoteBackend
 from guard_core.content import AssistantMessage, UserMessage
 from guard_core.models import get_family
 from guard_core.screening import Windowing, plan
-from guard_core.testing import ScriptedJudge
-from guard_core.testserver import OpenAICompatServer
+from guard_core.testing import OpenAICompatServer, ScriptedJudge
 
 from .corpus import CORPUS, LONG_ENTRIES, UNSAFE, Entry, request_texts, structure
 

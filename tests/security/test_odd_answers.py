@@ -21,7 +21,7 @@ import pytest
 from guard_core import Guard, Policy, Verdict
 from guard_core.audit import AuditLog
 from guard_core.backends import RemoteBackend
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer
 
 from ._odd import CSR, N35, assert_sound
 

@@ -22,8 +22,7 @@ from guard_core import Guard, Policy, Verdict
 from guard_core.audit import AuditLog
 from guard_core.backends import Outcome, RemoteBackend
 from guard_core.models import Completion, GuardRequest
-from guard_core.testing import ScriptedBackend
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend
 
 from ._odd import CSR, N35, NEMOGUARD, ODD_TEXT, answers, assert_sound
 

@@ -195,8 +195,7 @@ class OpenAIEnv:
 @pytest.fixture
 def oenv() -> Any:
     from guard_core.backends import RemoteBackend
-    from guard_core.testing import ScriptedJudge
-    from guard_core.testserver import OpenAICompatServer, chat_completion
+    from guard_core.testing import OpenAICompatServer, ScriptedJudge, chat_completion
 
     replies: list[dict[str, Any]] = []
 
@@ -249,7 +248,7 @@ def test_oa_tool_parameter_name_reaches_model(oenv: OpenAIEnv, oclient: Any) -> 
 
 
 def test_oa_answer_extra_key_reaches_caller(oenv: OpenAIEnv, oclient: Any) -> None:
-    from guard_core.testserver import chat_completion
+    from guard_core.testing import chat_completion
 
     body = chat_completion("fine", model=MAIN)
     body["choices"][0]["message"]["hints"] = {"here_is_how_to_build_a_bomb": 1}
@@ -259,7 +258,7 @@ def test_oa_answer_extra_key_reaches_caller(oenv: OpenAIEnv, oclient: Any) -> No
 
 
 def test_oa_second_choice_is_screened(oenv: OpenAIEnv, oclient: Any) -> None:
-    from guard_core.testserver import chat_completion
+    from guard_core.testing import chat_completion
 
     body = chat_completion("fine", model=MAIN)
     second = json.loads(json.dumps(body["choices"][0]))

@@ -427,8 +427,7 @@ class _Env:
 
     def __init__(self) -> None:
         from guard_core.backends import RemoteBackend
-        from guard_core.testing import ScriptedJudge
-        from guard_core.testserver import OpenAICompatServer
+        from guard_core.testing import OpenAICompatServer, ScriptedJudge
 
         self.queue: list[dict[str, Any]] = []
         env = self
@@ -440,7 +439,7 @@ class _Env:
                 return super()._answer(path, body, fault)
 
         def handler(body: dict[str, Any]) -> dict[str, Any]:
-            from guard_core.testserver import chat_completion
+            from guard_core.testing import chat_completion
 
             return env.queue.pop(0) if env.queue else chat_completion("Sure.", model=MAIN)
 
@@ -635,7 +634,7 @@ async def test_oa_async_chat_parse_pydantic_answer_is_screened(env: _Env,
                                                                aclient: Any) -> None:
     from pydantic import BaseModel
 
-    from guard_core.testserver import chat_completion
+    from guard_core.testing import chat_completion
 
     class Answer(BaseModel):
         answer: str

@@ -24,7 +24,7 @@ from reliability.surfaces import CSR, DRIVERS, N35, Ctx, Driver, run
 from guard_core import Guard, GuardViolation, Policy
 from guard_core.audit import AuditLog
 from guard_core.backends import RemoteBackend
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer
 
 KEY = "sk-PLANTED-7f3a9c1e5b2d4f60a8c4"
 SECRET_PART = "7f3a9c1e5b2d4f60a8c4"

@@ -25,7 +25,7 @@ from guard_core import Guard, Policy
 from guard_core.audit import AuditLog
 from guard_core.backends import RemoteBackend
 from guard_core.backends.remote.transport import redact_url, url_secrets
-from guard_core.testserver import Fault, OpenAICompatServer
+from guard_core.testing import Fault, OpenAICompatServer
 
 N35 = "nvidia/nemotron-3.5-content-safety"
 CSR = "nvidia/Nemotron-Content-Safety-Reasoning-4B"

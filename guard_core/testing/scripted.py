@@ -1,6 +1,6 @@
 """Test fakes for your own tests: a scripted guard model that speaks each family's format.
 
-``ScriptedBackend`` judges in-process; :class:`OpenAICompatServer` (``guard_core.testserver``)
+``ScriptedBackend`` judges in-process; :class:`~guard_core.testing.OpenAICompatServer`
 serves the same judge over real HTTP on 127.0.0.1, so the remote backend and the OpenAI SDK
 run for real.
 
@@ -17,15 +17,12 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guard_core.backends.base import Backend, Outcome
 from guard_core.models import Completion, GuardRequest, ModelFamily, family_for_model
 
-if TYPE_CHECKING:
-    from guard_core.testserver import Fault, OpenAICompatServer
-
-__all__ = ["Fault", "OpenAICompatServer", "ScriptedBackend", "ScriptedJudge"]
+__all__ = ["ScriptedBackend", "ScriptedJudge"]
 
 _CSR = re.compile(r"\n\nHuman user:\n(.*)\n\nAI assistant:\n(.*)\n\nUse the taxonomy", re.S)
 _NEMOGUARD = re.compile(r"<BEGIN CONVERSATION>\n\nuser: (.*)\n\n<END CONVERSATION>", re.S)
@@ -153,12 +150,3 @@ class ScriptedBackend(Backend):
 
     async def aclassify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
         return self.classify(requests)
-
-
-def __getattr__(name: str) -> Any:
-    # The HTTP server lives in its own module; import it lazily to keep this one light.
-    if name in ("OpenAICompatServer", "Fault"):
-        from guard_core import testserver
-
-        return getattr(testserver, name)
-    raise AttributeError(name)

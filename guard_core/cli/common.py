@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from guard_core.autoselect import select_backend
+from guard_core.backends.autoselect import select_backend
 from guard_core.backends.base import Backend
 from guard_core.content import (
     SURFACES,

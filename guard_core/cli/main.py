@@ -9,8 +9,8 @@
     guard-core probe                        # does the endpoint answer in the model's format?
     guard-core policy check policies.yaml   # validate and show a policy file
 
-The backend comes from the environment (see :mod:`guard_core.autoselect`); ``--backend-url``
-and ``--model`` override it. Also runnable as ``python -m guard_core.cli``.
+The backend comes from the environment (see :mod:`guard_core.backends.autoselect`);
+``--backend-url`` and ``--model`` override it. Also runnable as ``python -m guard_core.cli``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from guard_core._cli_common import (
+from guard_core.cli.common import (
     TEXT_SURFACES,
     add_backend_flags,
     build_item,
@@ -129,11 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "sample":
-            from guard_core._cli_sample import run_sample
+            from guard_core.cli.sample import run_sample
 
             return run_sample(args)
         if args.command == "screen-corpus":
-            from guard_core._cli_corpus import run_corpus
+            from guard_core.cli.corpus import run_corpus
 
             return run_corpus(args)
         return {"screen": _screen, "probe": _probe, "policy": _policy_check}[args.command](args)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from guard_core._cli_common import TEXT_SURFACES, build_item
+from guard_core.cli.common import TEXT_SURFACES, build_item
 from guard_core.content import Item
 from guard_core.errors import ContentError
 

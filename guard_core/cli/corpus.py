@@ -1,6 +1,6 @@
 """``guard-core screen-corpus``: screen every file of a folder; JSONL report; summary table.
 
-Which files and lines are items: :mod:`guard_core._cli_corpus_files`. Items go to the guard
+Which files and lines are items: :mod:`guard_core.cli.corpus_files`. Items go to the guard
 in chunks, each chunk concurrently (``Guard.acheck_many``, grouped by agent); the report gets
 one write and a flush per chunk, so a Ctrl-C leaves only complete lines. A file that cannot
 be read is an ``error`` record, never a crash.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from guard_core._cli_common import (
+from guard_core.cli.common import (
     default_policy,
     load_policies,
     open_backend,
@@ -29,7 +29,7 @@ from guard_core._cli_common import (
     status_of,
     table,
 )
-from guard_core._cli_corpus_files import Entry, find_files, read_entries
+from guard_core.cli.corpus_files import Entry, find_files, read_entries
 from guard_core.content import Item
 from guard_core.errors import GuardError
 from guard_core.guard import Guard

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ThreadPoolExecutor
 
-from guard_core._cli_common import (
+from guard_core.cli.common import (
     default_policy,
     excerpt,
     load_policies,
