@@ -120,7 +120,11 @@ async def _load(surface: str, screen: Screen, tmp_path: Path, exact_hashes: bool
                 allowed = await asyncio.gather(*(timed(t) for t in texts))
             wall = time.perf_counter() - start
         await guard.aclose()
-        assert CAP // 2 <= server.max_in_flight <= CAP
+        # the cap is the property; the floor only shows the load ran concurrently. How close
+        # to the cap a 2-core client gets depends on its CPU per request (openai 2.x on httpx
+        # reached 13-14 of 32 here, 3.x more), so the floor is far below it: serialised
+        # requests would show 1
+        assert CAP // 8 <= server.max_in_flight <= CAP
         posts = len(server.posts())
 
     assert allowed == [" bomb" not in t for t in texts], "a verdict went wrong under load"
