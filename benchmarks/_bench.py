@@ -3,8 +3,8 @@
 NeMo Guardrails runs in its own virtualenv (it is not installed next to guard-core, whose
 ``openai>=3`` and LangChain pins it must not disturb), as a child ``python _nemo_runner.py URL``
 against the loopback server this process started, measuring in blocks alternated with ours.
-The venv is found from ``$NEMO_PYTHON``, else ``/work/bench-venv/bin/python``, else
-``.bench-venv/bin/python`` in the repository.
+The venv is found from ``$NEMO_PYTHON``, else ``.bench-venv/bin/python`` in the
+repository.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "_nemo_runner.py"
-NEMO_SETUP = ("python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install "
+NEMO_SETUP = ("python3 -m venv .bench-venv && .bench-venv/bin/pip install "
               "nemoguardrails openai   (or set NEMO_PYTHON=/path/to/venv/bin/python)")
 
 
@@ -46,7 +46,7 @@ def pct_row(label: str, samples: Sequence[float], width: int = 44) -> str:
 
 
 def nemo_python() -> Path | None:
-    candidates = [os.environ.get("NEMO_PYTHON"), "/work/bench-venv/bin/python",
+    candidates = [os.environ.get("NEMO_PYTHON"),
                   str(HERE.parent / ".bench-venv" / "bin" / "python")]
     for candidate in candidates:
         if candidate and Path(candidate).exists():

@@ -3,7 +3,7 @@
 # wheel); any other torch spec would pull gigabytes of CUDA packages.
 #
 # GUARD_TIER picks what is installed (scripts/test --latest / --coinstall set it):
-#   locked     requirements/ci-py311.txt, in .venv (the default; what CI runs)
+#   locked     constraints.txt, in .venv (the default; what CI runs)
 #   coinstall  requirements/coinstall-py311.txt (+ the frameworks' OpenAI packages, openai 2.x),
 #              in .venv-coinstall
 #   latest     the newest releases pyproject.toml allows, in a fresh .venv-latest every time
@@ -12,7 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TIER="${GUARD_TIER:-locked}"
 PY="${PYTHON:-python3}"
 case "$TIER" in
-  locked)    LOCK="$ROOT/requirements/ci-py311.txt"; EXTRAS="dev"
+  locked)    LOCK="$ROOT/constraints.txt"; EXTRAS="dev"
              VENV="${GUARD_VENV:-$ROOT/.venv}" ;;
   coinstall) LOCK="$ROOT/requirements/coinstall-py311.txt"; EXTRAS="dev"
              VENV="${GUARD_VENV:-$ROOT/.venv-coinstall}" ;;

@@ -1,6 +1,6 @@
 """Print the installed distributions whose version differs from a lock file's pin.
 
-    python scripts/newer_than_lock.py requirements/ci-py311.txt
+    python scripts/newer_than_lock.py constraints.txt
 
 Run by ``scripts/test --latest`` before the suite, so its log says which releases it tried.
 """
