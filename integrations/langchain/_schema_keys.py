@@ -9,7 +9,6 @@ walks a message's strings.
 from __future__ import annotations
 
 import functools
-import typing
 from collections.abc import Collection
 from typing import Any
 
@@ -18,6 +17,7 @@ from langchain_core.messages import tool as lc_tool
 from typing_extensions import is_typeddict
 
 from guard_core.adapters.boundary import Found, strings_in
+from guard_core.adapters.schema import declared_keys
 
 __all__ = ["LABELS", "OPAQUE", "schema_keys", "walk"]
 
@@ -39,17 +39,14 @@ def schema_keys() -> frozenset[str]:
     field name, and the provider keys above."""
     from langchain_core.messages import BaseMessage
 
-    keys: set[str] = set(_PROVIDER_KEYS)
-    for module in (lc_content, lc_tool):
-        for value in vars(module).values():
-            if is_typeddict(value):
-                keys.update(typing.get_type_hints(value))
+    roots: list[Any] = [v for module in (lc_content, lc_tool) for v in vars(module).values()
+                        if is_typeddict(v)]
     stack: list[type[Any]] = [BaseMessage]
-    while stack:
+    while stack:  # every message class, the chunks included
         cls = stack.pop()
-        keys.update(getattr(cls, "model_fields", {}))
+        roots.append(cls)
         stack.extend(cls.__subclasses__())
-    return frozenset(keys)
+    return declared_keys(*roots) | _PROVIDER_KEYS
 
 
 def walk(value: Any, where: str = "", *, skip: Collection[str] = ()) -> list[Found]:
