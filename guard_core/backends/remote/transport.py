@@ -55,7 +55,7 @@ class _SecretFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self.secrets: tuple[str, ...] = ()  # longest first: "u:KEY" before "KEY"
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -73,7 +73,7 @@ class _SecretFilter(logging.Filter):
         return True
 
     def _hide(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):  # "u:KEY" before "KEY"
+        for secret in self.secrets:  # sorted once when added, not on every log record
             text = text.replace(secret, "***")
         return text
 
@@ -90,7 +90,9 @@ def hide_in_logs(secret: str | None) -> None:
     """
     if not secret or len(secret) < 4:
         return
-    _LOG_FILTER.secrets.add(secret)
+    if secret not in _LOG_FILTER.secrets:
+        _LOG_FILTER.secrets = tuple(sorted({*_LOG_FILTER.secrets, secret}, key=len,
+                                           reverse=True))
     names = [n for n in list(logging.root.manager.loggerDict)
              if n.split(".", 1)[0] in _LOGGED_PACKAGES]
     for name in {*names, *_LOGGED_PACKAGES}:
