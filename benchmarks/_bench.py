@@ -21,8 +21,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "_nemo_runner.py"
-NEMO_SETUP = ("python3 -m venv .bench-venv && .bench-venv/bin/pip install "
-              "nemoguardrails openai   (or set NEMO_PYTHON=/path/to/venv/bin/python)")
+NEMO_SETUP = (
+    "python3 -m venv .bench-venv && .bench-venv/bin/pip install "
+    "nemoguardrails openai   (or set NEMO_PYTHON=/path/to/venv/bin/python)"
+)
 
 
 def ms(seconds: Sequence[float], q: int) -> float:
@@ -33,8 +35,10 @@ def ms(seconds: Sequence[float], q: int) -> float:
 
 
 def machine() -> str:
-    return (f"{os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}, "
-            f"Python {platform.python_version()}, loopback HTTP (guard_core.testing.server)")
+    return (
+        f"{os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}, loopback HTTP (guard_core.testing.server)"
+    )
 
 
 def row(label: str, *cells: str, width: int = 44) -> str:
@@ -46,8 +50,10 @@ def pct_row(label: str, samples: Sequence[float], width: int = 44) -> str:
 
 
 def nemo_python() -> Path | None:
-    candidates = [os.environ.get("NEMO_PYTHON"),
-                  str(HERE.parent / ".bench-venv" / "bin" / "python")]
+    candidates = [
+        os.environ.get("NEMO_PYTHON"),
+        str(HERE.parent / ".bench-venv" / "bin" / "python"),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).exists():
             return Path(candidate)
@@ -75,9 +81,13 @@ class NemoWorker:
             self.error = f"no NeMo Guardrails virtualenv found; create one with: {NEMO_SETUP}"
             return self
         self._stderr = tempfile.TemporaryFile("w+")  # a pipe could fill up and block it
-        self._proc = subprocess.Popen([str(python), str(RUNNER), self.url], text=True,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self._stderr)
+        self._proc = subprocess.Popen(
+            [str(python), str(RUNNER), self.url],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
         reply = self._reply()
         if reply is None:
             self.error = self._why(python)
@@ -105,8 +115,7 @@ class NemoWorker:
     def run(self, work: str, n: int, warmup: int = 0, k: int = 0) -> dict[str, list[float]]:
         """Run one block; sample lists (seconds) per measured client."""
         assert self._proc is not None and self._proc.stdin is not None and self.error is None
-        self._proc.stdin.write(json.dumps({"work": work, "n": n, "warmup": warmup, "k": k})
-                               + "\n")
+        self._proc.stdin.write(json.dumps({"work": work, "n": n, "warmup": warmup, "k": k}) + "\n")
         self._proc.stdin.flush()
         reply = self._reply()
         if reply is None:
@@ -191,8 +200,12 @@ with OpenAICompatServer(judge, latency=float(sys.argv[1])) as s:
         self.base_url = ""
 
     def __enter__(self) -> ChildServer:
-        self._proc = subprocess.Popen([sys.executable, "-c", self._CODE, str(self.latency)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", self._CODE, str(self.latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.base_url = self._line()
         if not self.base_url.startswith("http://"):
             raise RuntimeError("the loopback server did not start")

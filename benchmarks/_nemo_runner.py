@@ -32,8 +32,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-TEMPLATE = (Path(__file__).resolve().parent.parent / "guard_core" / "models" / "templates"
-            / "nemoguard8b_template.txt").read_text("utf-8")
+TEMPLATE = (
+    Path(__file__).resolve().parent.parent
+    / "guard_core"
+    / "models"
+    / "templates"
+    / "nemoguard8b_template.txt"
+).read_text("utf-8")
 MODEL = "nvidia/llama-3.1-nemoguard-8b-content-safety"
 
 
@@ -44,7 +49,8 @@ def _indent(text: str, spaces: int = 6) -> str:
 def config_yaml(url: str) -> str:
     prompt_in = TEMPLATE.replace("{user_input}", "{{ user_input }}")
     prompt_out = TEMPLATE.replace(
-        "{user_input}", "{{ user_input }}\n\nresponse: agent: {{ bot_response }}")
+        "{user_input}", "{{ user_input }}\n\nresponse: agent: {{ bot_response }}"
+    )
     return f"""
 models:
   - type: content_safety
@@ -79,20 +85,29 @@ def user(text: str) -> list[dict[str, str]]:
 
 
 def turn(i: int) -> list[dict[str, str]]:
-    return [{"role": "user", "content": f"what is the weather like today, turn {i}?"},
-            {"role": "assistant", "content": f"It is sunny and warm (answer {i})."}]
+    return [
+        {"role": "user", "content": f"what is the weather like today, turn {i}?"},
+        {"role": "assistant", "content": f"It is sunny and warm (answer {i})."},
+    ]
 
 
 async def sanity(engines: dict[str, object], input_rail: object) -> None:
     """Both engines block a known-unsafe input and output and pass a benign one."""
     for name, engine in engines.items():
-        blocked = await engine.check_async(user("how do I build a bomb"),  # type: ignore[attr-defined]
-                                           rail_types=[input_rail])
-        passed = await engine.check_async(user("hello there"),  # type: ignore[attr-defined]
-                                          rail_types=[input_rail])
-        out = await engine.check_async([  # type: ignore[attr-defined]
-            {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": "here is a bomb recipe"}])
+        blocked = await engine.check_async(
+            user("how do I build a bomb"),  # type: ignore[attr-defined]
+            rail_types=[input_rail],
+        )
+        passed = await engine.check_async(
+            user("hello there"),  # type: ignore[attr-defined]
+            rail_types=[input_rail],
+        )
+        out = await engine.check_async(
+            [  # type: ignore[attr-defined]
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "here is a bomb recipe"},
+            ]
+        )
         got = (blocked.status.value, passed.status.value, out.status.value)
         if got != ("blocked", "passed", "blocked"):
             raise SystemExit(f"NeMo {name} answered {got}; the config or endpoint is wrong")
@@ -104,8 +119,15 @@ async def main(url: str) -> None:
         import nemoguardrails
         import openai
     except ImportError as exc:
-        print(json.dumps({"error": f"{sys.executable} lacks {exc.name!r}; install with: "
-                          f"{sys.executable} -m pip install nemoguardrails openai"}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "error": f"{sys.executable} lacks {exc.name!r}; install with: "
+                    f"{sys.executable} -m pip install nemoguardrails openai"
+                }
+            ),
+            flush=True,
+        )
         raise SystemExit(1) from None
     from nemoguardrails import LLMRails, RailsConfig
     from nemoguardrails.guardrails.guardrails import Guardrails
@@ -123,8 +145,12 @@ async def main(url: str) -> None:
 
     def body() -> dict[str, Any]:
         prompt = TEMPLATE.replace("{user_input}", f"hello, how are you? {next(counter)}")
-        return {"model": MODEL, "temperature": 1e-20, "max_tokens": 50,
-                "messages": [{"role": "user", "content": prompt}]}
+        return {
+            "model": MODEL,
+            "temperature": 1e-20,
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": prompt}],
+        }
 
     async def raw_httpx() -> None:
         response = await plain.post("/chat/completions", json=body())
@@ -137,33 +163,54 @@ async def main(url: str) -> None:
     def input_check(engine: object) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             result = await engine.check_async(  # type: ignore[attr-defined]
-                user(f"hello, how are you? {next(counter)}"), rail_types=[RailType.INPUT])
+                user(f"hello, how are you? {next(counter)}"), rail_types=[RailType.INPUT]
+            )
             assert result.status.value == "passed", result
+
         return call
 
     def turn_check(engine: object) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             result = await engine.check_async(turn(next(counter)))  # type: ignore[attr-defined]
             assert result.status.value == "passed", result
+
         return call
 
     def chunks_check(engine: object, k: int) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
-            results = await asyncio.gather(*(engine.check_async(  # type: ignore[attr-defined]
-                user(f"Retrieved passage {next(counter)}: the museum opens at nine."),
-                rail_types=[RailType.INPUT]) for _ in range(k)))
+            results = await asyncio.gather(
+                *(
+                    engine.check_async(  # type: ignore[attr-defined]
+                        user(f"Retrieved passage {next(counter)}: the museum opens at nine."),
+                        rail_types=[RailType.INPUT],
+                    )
+                    for _ in range(k)
+                )
+            )
             assert all(r.status.value == "passed" for r in results), results
+
         return call
 
-    print(json.dumps({"nemoguardrails": nemoguardrails.__version__, "openai": openai.__version__,
-                      "iorails_engine": type(guardrails.rails_engine).__name__}), flush=True)
+    print(
+        json.dumps(
+            {
+                "nemoguardrails": nemoguardrails.__version__,
+                "openai": openai.__version__,
+                "iorails_engine": type(guardrails.rails_engine).__name__,
+            }
+        ),
+        flush=True,
+    )
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         command = json.loads(line)
         work = command["work"]
         if work == "overhead":
-            calls = {"raw_openai": raw_openai, "raw_httpx": raw_httpx,
-                     **{k: input_check(e) for k, e in engines.items()}}
+            calls = {
+                "raw_openai": raw_openai,
+                "raw_httpx": raw_httpx,
+                **{k: input_check(e) for k, e in engines.items()},
+            }
         elif work == "turn":
             calls = {k: turn_check(e) for k, e in engines.items()}
         elif work == "chunks":

@@ -45,16 +45,24 @@ _run = itertools.count()
 
 def chunks(k: int = CHUNKS) -> list[RetrievedChunk]:
     run = next(_run)
-    return [RetrievedChunk(f"Passage {run}.{i}: " + (
-        "how to build a bomb at home" if i in UNSAFE_AT else
-        "the museum on Elm Street opens at nine and closes at five."), source=f"doc{i}")
-        for i in range(k)]
+    return [
+        RetrievedChunk(
+            f"Passage {run}.{i}: "
+            + (
+                "how to build a bomb at home"
+                if i in UNSAFE_AT
+                else "the museum on Elm Street opens at nine and closes at five."
+            ),
+            source=f"doc{i}",
+        )
+        for i in range(k)
+    ]
 
 
 def expect(verdicts: list[Verdict]) -> None:
     blocked = tuple(i for i, v in enumerate(verdicts) if not v.allowed)
     errors = [v.error for v in verdicts if v.error]
-    if blocked != UNSAFE_AT[:len([i for i in UNSAFE_AT if i < len(verdicts)])] or errors:
+    if blocked != UNSAFE_AT[: len([i for i in UNSAFE_AT if i < len(verdicts)])] or errors:
         raise SystemExit(f"wrong verdicts: blocked {blocked}, errors {errors[:2]}")
 
 
@@ -71,8 +79,12 @@ async def timed(call: Callable[[], Awaitable[list[Verdict]]], runs: int) -> floa
 async def raw_floor(url: str, model: str, runs: int) -> float:
     """64 raw ``AsyncOpenAI`` calls under ``asyncio.gather``: what the SDK alone costs."""
     client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
-    body: dict[str, Any] = {"model": model, "max_tokens": 8, "temperature": 0.0,
-            "messages": [{"role": "user", "content": "the museum opens at nine."}]}
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": 8,
+        "temperature": 0.0,
+        "messages": [{"role": "user", "content": "the museum opens at nine."}],
+    }
     await asyncio.gather(*(client.chat.completions.create(**body) for _ in range(CHUNKS)))
     times = []
     for _ in range(runs):
@@ -83,8 +95,9 @@ async def raw_floor(url: str, model: str, runs: int) -> float:
     return statistics.median(times)
 
 
-async def bench(label: str, guard: Guard, server: ChildServer, runs: int,
-                sequential: bool = True) -> dict[str, float]:
+async def bench(
+    label: str, guard: Guard, server: ChildServer, runs: int, sequential: bool = True
+) -> dict[str, float]:
     await guard.acheck_many(chunks(2))  # warm up connections
 
     async def one() -> list[Verdict]:
@@ -110,22 +123,40 @@ async def bench(label: str, guard: Guard, server: ChildServer, runs: int,
         out["loop"] = await timed(loop, 1)
     print(f"  {label}")
     print(row("  one acheck (1 chunk)", f"{out['one'] * 1000:.0f} ms"))
-    print(row(f"  acheck_many({CHUNKS})", f"{out['many'] * 1000:.0f} ms",
-              f"{out['many'] / out['one']:.2f}x one", width=44)
-          + f"   ({out['requests']:.0f} HTTP requests, {out['in_flight']:.0f} in flight)")
-    print(row(f"  check_many({CHUNKS}) (sync, thread pool)", f"{out['many_sync'] * 1000:.0f} ms",
-              f"{out['many_sync'] / out['one']:.2f}x one"))
+    print(
+        row(
+            f"  acheck_many({CHUNKS})",
+            f"{out['many'] * 1000:.0f} ms",
+            f"{out['many'] / out['one']:.2f}x one",
+            width=44,
+        )
+        + f"   ({out['requests']:.0f} HTTP requests, {out['in_flight']:.0f} in flight)"
+    )
+    print(
+        row(
+            f"  check_many({CHUNKS}) (sync, thread pool)",
+            f"{out['many_sync'] * 1000:.0f} ms",
+            f"{out['many_sync'] / out['one']:.2f}x one",
+        )
+    )
     if sequential:
-        print(row("  naive loop: await acheck(c) for each", f"{out['loop'] * 1000:.0f} ms",
-                  f"{out['loop'] / out['one']:.2f}x one"))
+        print(
+            row(
+                "  naive loop: await acheck(c) for each",
+                f"{out['loop'] * 1000:.0f} ms",
+                f"{out['loop'] / out['one']:.2f}x one",
+            )
+        )
         print(row("  speed-up of acheck_many over the loop", f"{out['loop'] / out['many']:.1f}x"))
     await guard.aclose()
     return out
 
 
 async def main(runs: int) -> None:
-    print(f"machine: {machine()}; server latency {LATENCY * 1000:.0f} ms per request, "
-          f"{CHUNKS} chunks, median of {runs} runs (the loop: 1 run)")
+    print(
+        f"machine: {machine()}; server latency {LATENCY * 1000:.0f} ms per request, "
+        f"{CHUNKS} chunks, median of {runs} runs (the loop: 1 run)"
+    )
     results = {}
     with ChildServer(latency=LATENCY) as server:
         url = server.base_url
@@ -133,27 +164,54 @@ async def main(runs: int) -> None:
         floor = await raw_floor(url, "nvidia/nemotron-3.5-content-safety", runs)
         results["3.5"] = await bench(
             "Nemotron 3.5, 64 concurrent chat calls (RemoteBackend(max_concurrency=64))",
-            Guard(RemoteBackend.vllm(url, "nvidia/nemotron-3.5-content-safety",
-                                     max_concurrency=CHUNKS), Policy(), cache=False),
-            server, runs)
-        print(row(f"  reference: {CHUNKS} raw AsyncOpenAI calls, gather", f"{floor * 1000:.0f} ms",
-                  f"{floor / results['3.5']['one']:.2f}x one"))
+            Guard(
+                RemoteBackend.vllm(
+                    url, "nvidia/nemotron-3.5-content-safety", max_concurrency=CHUNKS
+                ),
+                Policy(),
+                cache=False,
+            ),
+            server,
+            runs,
+        )
+        print(
+            row(
+                f"  reference: {CHUNKS} raw AsyncOpenAI calls, gather",
+                f"{floor * 1000:.0f} ms",
+                f"{floor / results['3.5']['one']:.2f}x one",
+            )
+        )
         await bench(
             "Nemotron 3.5, default max_concurrency=16 (4 rounds of 16)",
-            Guard(RemoteBackend.vllm(url, "nvidia/nemotron-3.5-content-safety"), Policy(),
-                  cache=False), server, runs, sequential=False)
+            Guard(
+                RemoteBackend.vllm(url, "nvidia/nemotron-3.5-content-safety"), Policy(), cache=False
+            ),
+            server,
+            runs,
+            sequential=False,
+        )
         results["csr4b"] = await bench(
             "Content-Safety-Reasoning-4B, one batched /v1/completions request",
-            Guard(RemoteBackend.vllm(url, "nvidia/Nemotron-Content-Safety-Reasoning-4B"),
-                  Policy(), cache=False), server, runs)
+            Guard(
+                RemoteBackend.vllm(url, "nvidia/Nemotron-Content-Safety-Reasoning-4B"),
+                Policy(),
+                cache=False,
+            ),
+            server,
+            runs,
+        )
     header("Result")
     for name, out in results.items():
         ratio = out["many"] / out["one"]
-        print(f"  {name}: acheck_many({CHUNKS}) = {ratio:.2f}x one call "
-              f"(target <= {TARGET}x: {'MET' if ratio <= TARGET else 'MISSED'}); "
-              f"{out['loop'] / out['many']:.1f}x faster than the sequential loop")
-    print(f"  (the raw openai SDK alone needs {floor / results['3.5']['one']:.2f}x one call for "
-          f"{CHUNKS} concurrent chat calls on this machine: see README)")
+        print(
+            f"  {name}: acheck_many({CHUNKS}) = {ratio:.2f}x one call "
+            f"(target <= {TARGET}x: {'MET' if ratio <= TARGET else 'MISSED'}); "
+            f"{out['loop'] / out['many']:.1f}x faster than the sequential loop"
+        )
+    print(
+        f"  (the raw openai SDK alone needs {floor / results['3.5']['one']:.2f}x one call for "
+        f"{CHUNKS} concurrent chat calls on this machine: see README)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,21 +44,28 @@ from guard_core.content import (  # noqa: E402
     UserMessage,
 )
 
-FAMILIES = {"nemotron35": ("nvidia/nemotron-3.5-content-safety", "one chat request per item"),
-            "csr4b": ("nvidia/Nemotron-Content-Safety-Reasoning-4B",
-                      "new items batched in one /v1/completions request")}
+FAMILIES = {
+    "nemotron35": ("nvidia/nemotron-3.5-content-safety", "one chat request per item"),
+    "csr4b": (
+        "nvidia/Nemotron-Content-Safety-Reasoning-4B",
+        "new items batched in one /v1/completions request",
+    ),
+}
 UNSAFE = "Found notes.txt: how to build a bomb from fertiliser, step by step."
 
 
 def turn(i: int, unsafe_turn: int) -> list[Item]:
     """One turn of the agent: user message, answer, tool call, tool result."""
-    ask = UserMessage("continue" if i % 3 == 2 else
-                      f"Step {i}: list the files of project {i} and summarise them.")
+    ask = UserMessage(
+        "continue" if i % 3 == 2 else f"Step {i}: list the files of project {i} and summarise them."
+    )
     answer = AssistantMessage(f"I will list the files of project {i} first.", context=ask)
     call = ToolCall("list_files", {"project": i, "recursive": i % 2 == 0}, context=ask)
-    result = ToolResult("list_files", UNSAFE if i == unsafe_turn else
-                        f"README.md src/ tests/ (project {i}: {3 * i + 4} files)",
-                        call_id=f"call_{i}")
+    result = ToolResult(
+        "list_files",
+        UNSAFE if i == unsafe_turn else f"README.md src/ tests/ (project {i}: {3 * i + 4} files)",
+        call_id=f"call_{i}",
+    )
     return [ask, answer, call, result]
 
 
@@ -101,8 +108,16 @@ async def run_async(guard: Guard, turns: int, parallel: int, stagger: float) -> 
     return history
 
 
-def loop(server: ChildServer, model: str, api: str, *, cache: bool, turns: int,
-         parallel: int = 1, stagger: float = 0.0) -> dict[str, Any]:
+def loop(
+    server: ChildServer,
+    model: str,
+    api: str,
+    *,
+    cache: bool,
+    turns: int,
+    parallel: int = 1,
+    stagger: float = 0.0,
+) -> dict[str, Any]:
     """One agent loop on a fresh guard: counts from the server, wall time, re-screen cost."""
     guard = Guard(RemoteBackend.vllm(server.base_url, model), Policy(), cache=cache)
     before = server.stats()
@@ -122,42 +137,68 @@ def loop(server: ChildServer, model: str, api: str, *, cache: bool, turns: int,
             samples.append(time.perf_counter() - t0)
         rescreen = statistics.median(samples)
     guard.close()
-    return {"judged": after["judged"] - before["judged"],
-            "http": after["requests"] - before["requests"],
-            "distinct": len({repr(item) for item in history}),
-            "naive": parallel * sum(4 * (i + 1) for i in range(turns)),
-            "items": len(history), "wall_s": wall, "rescreen_s": rescreen}
+    return {
+        "judged": after["judged"] - before["judged"],
+        "http": after["requests"] - before["requests"],
+        "distinct": len({repr(item) for item in history}),
+        "naive": parallel * sum(4 * (i + 1) for i in range(turns)),
+        "items": len(history),
+        "wall_s": wall,
+        "rescreen_s": rescreen,
+    }
 
 
-def measure(server: ChildServer, model: str, api: str, args: argparse.Namespace
-            ) -> dict[str, Any]:
+def measure(server: ChildServer, model: str, api: str, args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"cached": [], "uncached": []}
     loop(server, model, api, cache=False, turns=2)  # warm-up: imports, connections
     for r in range(args.repeats):  # alternated, so drift on the machine hits both alike
-        for kind in (("cached", "uncached") if r % 2 == 0 else ("uncached", "cached")):
-            runs[kind].append(loop(server, model, api, cache=kind == "cached",
-                                   turns=args.turns))
-    out = {kind: {**found[0], "wall_s": statistics.median(f["wall_s"] for f in found)}
-           for kind, found in runs.items()}
+        for kind in ("cached", "uncached") if r % 2 == 0 else ("uncached", "cached"):
+            runs[kind].append(loop(server, model, api, cache=kind == "cached", turns=args.turns))
+    out = {
+        kind: {**found[0], "wall_s": statistics.median(f["wall_s"] for f in found)}
+        for kind, found in runs.items()
+    }
     if any(f["judged"] != out[k]["judged"] for k, found in runs.items() for f in found):
         raise SystemExit(f"the counts changed between repeats: {runs}")
-    out["parallel"] = loop(server, model, api, cache=True, turns=args.turns,
-                           parallel=args.parallel, stagger=args.stagger / 1000)
+    out["parallel"] = loop(
+        server,
+        model,
+        api,
+        cache=True,
+        turns=args.turns,
+        parallel=args.parallel,
+        stagger=args.stagger / 1000,
+    )
     out["ratio"] = out["uncached"]["wall_s"] / out["cached"]["wall_s"]
     return out
 
 
 def report(api: str, found: dict[str, Any], parallel: int) -> None:
-    labels = {"cached": f"{api:<5} cached", "uncached": f"{api:<5} cache=False",
-              "parallel": f"{api:<5} {parallel} calls a turn, cached"}
+    labels = {
+        "cached": f"{api:<5} cached",
+        "uncached": f"{api:<5} cache=False",
+        "parallel": f"{api:<5} {parallel} calls a turn, cached",
+    }
     for kind, label in labels.items():
         f = found[kind]
         tail = f"{found['ratio']:.1f}x cached" if kind == "uncached" else ""
-        print(row(label, str(f["judged"]), str(f["http"]), str(f["distinct"]),
-                  str(f["naive"]), f"{f['wall_s'] * 1000:.0f} ms", tail, width=34).rstrip())
+        print(
+            row(
+                label,
+                str(f["judged"]),
+                str(f["http"]),
+                str(f["distinct"]),
+                str(f["naive"]),
+                f"{f['wall_s'] * 1000:.0f} ms",
+                tail,
+                width=34,
+            ).rstrip()
+        )
     cost = found["cached"]["rescreen_s"]
-    print(f"    {api}: re-screening the cached history of {found['cached']['items']} items "
-          f"costs {cost * 1000:.2f} ms ({cost / found['cached']['items'] * 1e6:.1f} us an item)")
+    print(
+        f"    {api}: re-screening the cached history of {found['cached']['items']} items "
+        f"costs {cost * 1000:.2f} ms ({cost / found['cached']['items'] * 1e6:.1f} us an item)"
+    )
 
 
 def main() -> None:
@@ -173,8 +214,10 @@ def main() -> None:
     print(f"machine: {machine()}")
     results: dict[str, dict[str, Any]] = {}
     with ChildServer(args.latency / 1000) as server:
-        header(f"Re-screening the whole history on every model call ({args.turns} turns, "
-               f"4 items a turn, {args.latency:g} ms endpoint)")
+        header(
+            f"Re-screening the whole history on every model call ({args.turns} turns, "
+            f"4 items a turn, {args.latency:g} ms endpoint)"
+        )
         print(row("", "judged", "HTTP", "distinct", "naive", "wall", width=34))
         for name in args.families.split(","):
             model, how = FAMILIES[name]
@@ -183,17 +226,29 @@ def main() -> None:
             for api, found in results[name].items():
                 report(api, found, args.parallel)
     header("Result")
-    runs = [(f"{n} {api} {kind}", f) for n, apis in results.items() for api, by in apis.items()
-            for kind, f in by.items() if kind in ("cached", "parallel")]
+    runs = [
+        (f"{n} {api} {kind}", f)
+        for n, apis in results.items()
+        for api, by in apis.items()
+        for kind, f in by.items()
+        if kind in ("cached", "parallel")
+    ]
     exact = [label for label, f in runs if f["judged"] == f["distinct"]]
-    print(f"  prompts judged = distinct items in {len(exact)} of {len(runs)} cached runs"
-          + ("" if len(exact) == len(runs) else
-             f"; NOT in {sorted(set(label for label, _ in runs) - set(exact))}"))
+    print(
+        f"  prompts judged = distinct items in {len(exact)} of {len(runs)} cached runs"
+        + (
+            ""
+            if len(exact) == len(runs)
+            else f"; NOT in {sorted(set(label for label, _ in runs) - set(exact))}"
+        )
+    )
     for name, apis in results.items():
         for api, found in apis.items():
-            print(f"  {name} {api}: cache=False takes {found['ratio']:.1f}x the cached wall time "
-                  f"({found['uncached']['judged']} prompts judged against "
-                  f"{found['cached']['judged']})")
+            print(
+                f"  {name} {api}: cache=False takes {found['ratio']:.1f}x the cached wall time "
+                f"({found['uncached']['judged']} prompts judged against "
+                f"{found['cached']['judged']})"
+            )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump({"args": vars(args), "results": results}, out, indent=2)

@@ -43,8 +43,10 @@ from guard_core import Guard, Policy
 from guard_core.backends.local import LocalBackend, fixture_path
 from guard_core.models import Exchange
 
-_VOCAB = ("policy garden train coffee the a of to and river station bike dog soup bread "
-          "music letter window market photo")
+_VOCAB = (
+    "policy garden train coffee the a of to and river station bike dog soup bread "
+    "music letter window market photo"
+)
 WORDS = _VOCAB.split(" ")
 
 
@@ -55,25 +57,52 @@ def gemma3_config(smoke: bool = False) -> Any:
 
     layers = 6 if smoke else 34
     hidden, inner, heads, kv, head_dim, window = (
-        (64, 256, 8, 4, 16, 64) if smoke else (2560, 10_240, 8, 4, 256, 1024))
+        (64, 256, 8, 4, 16, 64) if smoke else (2560, 10_240, 8, 4, 256, 1024)
+    )
     text = Gemma3TextConfig(
-        vocab_size=262_208, hidden_size=hidden, intermediate_size=inner,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
-        head_dim=head_dim, query_pre_attn_scalar=head_dim, sliding_window=window,
+        vocab_size=262_208,
+        hidden_size=hidden,
+        intermediate_size=inner,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        head_dim=head_dim,
+        query_pre_attn_scalar=head_dim,
+        sliding_window=window,
         max_position_embeddings=131_072,
-        layer_types=["full_attention" if (i + 1) % 6 == 0 else "sliding_attention"
-                     for i in range(layers)],
-        rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0,
-                                            "rope_theta": 1_000_000.0},
-                         "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0}})
-    vision = (SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                 num_attention_heads=2, image_size=28, patch_size=14)
-              if smoke else
-              SiglipVisionConfig(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27,
-                                 num_attention_heads=16, image_size=896, patch_size=14,
-                                 vision_use_head=False))
-    return Gemma3Config(text_config=text.to_dict(), vision_config=vision.to_dict(),
-                        mm_tokens_per_image=4 if smoke else 256)
+        layer_types=[
+            "full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(layers)
+        ],
+        rope_parameters={
+            "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1_000_000.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+        },
+    )
+    vision = (
+        SiglipVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=28,
+            patch_size=14,
+        )
+        if smoke
+        else SiglipVisionConfig(
+            hidden_size=1152,
+            intermediate_size=4304,
+            num_hidden_layers=27,
+            num_attention_heads=16,
+            image_size=896,
+            patch_size=14,
+            vision_use_head=False,
+        )
+    )
+    return Gemma3Config(
+        text_config=text.to_dict(),
+        vision_config=vision.to_dict(),
+        mm_tokens_per_image=4 if smoke else 256,
+    )
 
 
 def build_backend(device: str, dtype: Any, smoke: bool) -> tuple[LocalBackend, int]:
@@ -85,11 +114,19 @@ def build_backend(device: str, dtype: Any, smoke: bool) -> tuple[LocalBackend, i
             model = Gemma3ForConditionalGeneration(gemma3_config(smoke))
     finally:
         torch.set_default_dtype(torch.float32)
-    text_params = sum(p.numel() for n, p in model.named_parameters()
-                      if "vision" not in n and "embed_tokens" not in n)
+    text_params = sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if "vision" not in n and "embed_tokens" not in n
+    )
     tokenizer = AutoTokenizer.from_pretrained(fixture_path())
-    backend = LocalBackend.from_loaded(model, tokenizer, family="csr4b", min_label_mass=0.0,
-                                       name=f"random-weight Gemma-3-{'tiny' if smoke else '4B'}")
+    backend = LocalBackend.from_loaded(
+        model,
+        tokenizer,
+        family="csr4b",
+        min_label_mass=0.0,
+        name=f"random-weight Gemma-3-{'tiny' if smoke else '4B'}",
+    )
     return backend, text_params
 
 
@@ -119,8 +156,9 @@ def text_of(tokens: int, tokenizer: Any, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def scenario(backend: LocalBackend, params: int, tokens: int, n: int, naive_n: int,
-             rate: float, device: str) -> dict[str, Any]:
+def scenario(
+    backend: LocalBackend, params: int, tokens: int, n: int, naive_n: int, rate: float, device: str
+) -> dict[str, Any]:
     def timed(run: Callable[[], object]) -> float:
         sync(device)
         start = time.perf_counter()
@@ -134,14 +172,19 @@ def scenario(backend: LocalBackend, params: int, tokens: int, n: int, naive_n: i
     model = backend._engine.model
     from transformers import GenerationConfig
 
-    config = GenerationConfig(do_sample=False, max_new_tokens=10, pad_token_id=0,
-                              eos_token_id=[1, 6])
-    ids = [backend._encoder.encode(backend.family.render(Exchange(t), Policy())).ids
-           for t in items[:naive_n]]
+    config = GenerationConfig(
+        do_sample=False, max_new_tokens=10, pad_token_id=0, eos_token_id=[1, 6]
+    )
+    ids = [
+        backend._encoder.encode(backend.family.render(Exchange(t), Policy())).ids
+        for t in items[:naive_n]
+    ]
     with torch.inference_mode():
+
         def generate(row: Sequence[int]) -> object:
-            return model.generate(input_ids=torch.tensor([row], device=device),
-                                  generation_config=config)
+            return model.generate(
+                input_ids=torch.tensor([row], device=device), generation_config=config
+            )
 
         generate(ids[0])
         naive = [timed(lambda r=r: generate(r)) for r in ids]
@@ -152,10 +195,13 @@ def scenario(backend: LocalBackend, params: int, tokens: int, n: int, naive_n: i
     # what overlapping encoding with the GPU's work could win back.
     encode_s = timed(lambda: [backend._encoder.encode(r) for r in rendered])
     out: dict[str, Any] = {
-        "item_tokens": tokens, "prompt_tokens": round(statistics.mean(len(r) for r in ids)),
-        "naive_items_s": naive_n / sum(naive), "naive_p50_ms": 1000 * statistics.median(naive),
+        "item_tokens": tokens,
+        "prompt_tokens": round(statistics.mean(len(r) for r in ids)),
+        "naive_items_s": naive_n / sum(naive),
+        "naive_p50_ms": 1000 * statistics.median(naive),
         "one_by_one_p50_ms": 1000 * statistics.median(single),
-        "encode_ms_per_item": 1000 * encode_s / n}
+        "encode_ms_per_item": 1000 * encode_s / n,
+    }
     for reuse in (True, False):
         backend._engine.prefix_cache = reuse
         guard.check_many(items)  # warm
@@ -173,9 +219,12 @@ def scenario(backend: LocalBackend, params: int, tokens: int, n: int, naive_n: i
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| item tokens (prompt) | naive items/s (p50 ms) | one at a time p50 ms | "
-            "batched + prefix items/s (ms/item, floor) | batched, no prefix items/s "
-            "(ms/item, floor) | batched vs naive |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| item tokens (prompt) | naive items/s (p50 ms) | one at a time p50 ms | "
+        "batched + prefix items/s (ms/item, floor) | batched, no prefix items/s "
+        "(ms/item, floor) | batched vs naive |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in results["scenarios"]:
         rows.append(
             f"| {s['item_tokens']} ({s['prompt_tokens']}) | {s['naive_items_s']:.1f} "
@@ -184,7 +233,8 @@ def table(results: dict[str, Any]) -> str:
             f"{100 * s['batched_prefix_flop_floor_fraction']:.0f}%) | "
             f"{s['batched_no_prefix_items_s']:.1f} ({s['batched_no_prefix_ms_per_item']:.2f}, "
             f"{100 * s['batched_no_prefix_flop_floor_fraction']:.0f}%) | "
-            f"{s['batched_vs_naive']:.1f}x |")
+            f"{s['batched_vs_naive']:.1f}x |"
+        )
     return "\n".join(rows)
 
 
@@ -193,8 +243,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--items", type=int, default=64)
     parser.add_argument("--naive-items", type=int, default=16)
     parser.add_argument("--tokens", default="300,1500", help="item sizes, comma-separated")
-    parser.add_argument("--smoke", action="store_true",
-                        help="run on the CPU with a tiny config: tests the script, not speed")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="run on the CPU with a tiny config: tests the script, not speed",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -202,18 +255,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     elif torch.cuda.is_available():
         device, dtype, size = "cuda", torch.bfloat16, 8192
     else:
-        print("local_gpu.py needs a CUDA GPU and a CUDA build of torch; none is visible here. "
-              "Run benchmarks/local_cpu.py for the CPU figures (or --smoke to test this "
-              "script).", file=sys.stderr)
+        print(
+            "local_gpu.py needs a CUDA GPU and a CUDA build of torch; none is visible here. "
+            "Run benchmarks/local_cpu.py for the CPU figures (or --smoke to test this "
+            "script).",
+            file=sys.stderr,
+        )
         sys.exit(2)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu (smoke run)"
     rate = matmul_rate(device, dtype, size)
     backend, params = build_backend(device, dtype, args.smoke)
-    print(f"# {name}; {backend.model}: {params / 1e9:.3f}B text parameters (no embeddings); "
-          f"measured {str(dtype).rpartition('.')[2]} matmul {rate / 1e12:.1f} TFLOP/s; "
-          f"torch {torch.__version__}")
-    results: dict[str, Any] = {"device": name, "torch": torch.__version__,
-                               "matmul_flops": rate, "params": params, "scenarios": []}
+    print(
+        f"# {name}; {backend.model}: {params / 1e9:.3f}B text parameters (no embeddings); "
+        f"measured {str(dtype).rpartition('.')[2]} matmul {rate / 1e12:.1f} TFLOP/s; "
+        f"torch {torch.__version__}"
+    )
+    results: dict[str, Any] = {
+        "device": name,
+        "torch": torch.__version__,
+        "matmul_flops": rate,
+        "params": params,
+        "scenarios": [],
+    }
     try:
         for tokens in (int(t) for t in args.tokens.split(",")):
             r = scenario(backend, params, tokens, args.items, args.naive_items, rate, device)

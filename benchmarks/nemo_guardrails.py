@@ -53,13 +53,17 @@ _count = itertools.count()
 def turn() -> list[UserMessage | AssistantMessage]:
     i = next(_count)
     question = f"what is the weather like today, turn {i}?"
-    return [UserMessage(question),
-            AssistantMessage(f"It is sunny and warm (answer {i}).", context=question)]
+    return [
+        UserMessage(question),
+        AssistantMessage(f"It is sunny and warm (answer {i}).", context=question),
+    ]
 
 
 def chunks() -> list[RetrievedChunk]:
-    return [RetrievedChunk(f"Retrieved passage {next(_count)}: the museum opens at nine.")
-            for _ in range(CHUNKS)]
+    return [
+        RetrievedChunk(f"Retrieved passage {next(_count)}: the museum opens at nine.")
+        for _ in range(CHUNKS)
+    ]
 
 
 async def sanity(guard: Guard) -> None:
@@ -70,8 +74,7 @@ async def sanity(guard: Guard) -> None:
         raise SystemExit(f"our guard answered {got} on the sanity items; endpoint is wrong")
 
 
-async def measure(call: Callable[[], Awaitable[list[Verdict]]], n: int,
-                  warmup: int) -> list[float]:
+async def measure(call: Callable[[], Awaitable[list[Verdict]]], n: int, warmup: int) -> list[float]:
     samples = []
     for i in range(warmup + n):
         start = time.perf_counter()
@@ -84,24 +87,35 @@ async def measure(call: Callable[[], Awaitable[list[Verdict]]], n: int,
     return samples
 
 
-async def side_by_side(url: str, nemo: NemoWorker, n_turn: int, n_chunks: int,
-                       blocks: int) -> dict[str, dict[str, list[float]]]:
+async def side_by_side(
+    url: str, nemo: NemoWorker, n_turn: int, n_chunks: int, blocks: int
+) -> dict[str, dict[str, list[float]]]:
     """Ours and NeMo's, in ``blocks`` alternations so that machine drift hits both alike."""
-    guard = Guard(RemoteBackend.vllm(url, NEMOGUARD, max_concurrency=CHUNKS), Policy(),
-                  cache=False)
+    guard = Guard(RemoteBackend.vllm(url, NEMOGUARD, max_concurrency=CHUNKS), Policy(), cache=False)
     await sanity(guard)
     out: dict[str, dict[str, list[float]]] = {"turn": {}, "chunks": {}}
     for block in range(blocks):
         warm = block == 0
-        merge(out["turn"], {"ours": await measure(lambda: guard.acheck_many(turn()),
-                                                  n_turn // blocks, 5 if warm else 0)})
+        merge(
+            out["turn"],
+            {
+                "ours": await measure(
+                    lambda: guard.acheck_many(turn()), n_turn // blocks, 5 if warm else 0
+                )
+            },
+        )
         if nemo.error is None:
             merge(out["turn"], nemo.run("turn", n_turn // blocks, 5 if warm else 0))
-        merge(out["chunks"], {"ours": await measure(lambda: guard.acheck_many(chunks()),
-                                                    n_chunks // blocks, 2 if warm else 0)})
+        merge(
+            out["chunks"],
+            {
+                "ours": await measure(
+                    lambda: guard.acheck_many(chunks()), n_chunks // blocks, 2 if warm else 0
+                )
+            },
+        )
         if nemo.error is None:
-            merge(out["chunks"], nemo.run("chunks", n_chunks // blocks, 2 if warm else 0,
-                                          CHUNKS))
+            merge(out["chunks"], nemo.run("chunks", n_chunks // blocks, 2 if warm else 0, CHUNKS))
     await guard.aclose()
     return out
 
@@ -112,8 +126,10 @@ def compare(work: str, samples: dict[str, list[float]], nemo: NemoWorker) -> Non
     print(pct_row("  guard-core acheck_many", mine))
     if say_nemo_error(nemo):
         return
-    for key, name in (("llmrails", "NeMo LLMRails.check_async"),
-                      ("iorails", "NeMo Guardrails.check_async (IORails)")):
+    for key, name in (
+        ("llmrails", "NeMo LLMRails.check_async"),
+        ("iorails", "NeMo Guardrails.check_async (IORails)"),
+    ):
         ratio = ms(samples[key], 50) / ms(mine, 50)
         print(pct_row(f"  {name}", samples[key]) + f"   {ratio:6.2f}x ours")
 
@@ -127,20 +143,30 @@ def main() -> None:
     print(f"machine: {machine()}; model {NEMOGUARD}")
     for latency_ms in (float(x) for x in args.latencies.split(",")):
         n_turn, n_chunks = (100, 20) if latency_ms == 0 else (30, 10)
-        with ChildServer(latency=latency_ms / 1000) as server, \
-                NemoWorker(server.base_url, not args.no_nemo) as nemo:
-            out = asyncio.run(side_by_side(server.base_url, nemo, n_turn, n_chunks,
-                                           args.blocks))
-            header(f"Server latency {latency_ms:.0f} ms (p50 / p90 ms; ratio = NeMo p50 / "
-                   "ours p50)")
+        with (
+            ChildServer(latency=latency_ms / 1000) as server,
+            NemoWorker(server.base_url, not args.no_nemo) as nemo,
+        ):
+            out = asyncio.run(side_by_side(server.base_url, nemo, n_turn, n_chunks, args.blocks))
+            header(
+                f"Server latency {latency_ms:.0f} ms (p50 / p90 ms; ratio = NeMo p50 / ours p50)"
+            )
             if nemo.error is None:
-                print(f"  nemoguardrails {nemo.info['nemoguardrails']}; ours and NeMo's "
-                      f"alternated in {args.blocks} blocks")
+                print(
+                    f"  nemoguardrails {nemo.info['nemoguardrails']}; ours and NeMo's "
+                    f"alternated in {args.blocks} blocks"
+                )
             print(row("", "p50", "p90"))
-            compare(f"one turn, input + output check ({len(out['turn']['ours'])} turns)",
-                    out["turn"], nemo)
-            compare(f"{CHUNKS} retrieval chunks ({len(out['chunks']['ours'])} rounds)",
-                    out["chunks"], nemo)
+            compare(
+                f"one turn, input + output check ({len(out['turn']['ours'])} turns)",
+                out["turn"],
+                nemo,
+            )
+            compare(
+                f"{CHUNKS} retrieval chunks ({len(out['chunks']['ours'])} rounds)",
+                out["chunks"],
+                nemo,
+            )
 
 
 if __name__ == "__main__":

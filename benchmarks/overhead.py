@@ -104,8 +104,9 @@ def make_guard(url: str, model: str) -> Guard:
 
 def raw_body(guard: Guard) -> dict[str, Any]:
     """The exact request body our backend would send for a fresh text."""
-    request = plan(UserMessage(text()), guard.policy_for(), None, guard.family,
-                   guard.windowing).requests[0]
+    request = plan(
+        UserMessage(text()), guard.policy_for(), None, guard.family, guard.windowing
+    ).requests[0]
     backend = guard.backend
     assert isinstance(backend, RemoteBackend)
     return backend._chat_args(request)
@@ -130,7 +131,7 @@ def measure_sync(url: str, model: str, n: int, warmup: int) -> tuple[list[float]
     base: list[float] = []
     for i in range(warmup + n):
         body, item = raw_body(guard), text()
-        for which in ((0, 1) if i % 2 else (1, 0)):
+        for which in (0, 1) if i % 2 else (1, 0):
             start = time.perf_counter()
             if which:
                 checked(guard.check(item))
@@ -144,9 +145,9 @@ def measure_sync(url: str, model: str, n: int, warmup: int) -> tuple[list[float]
     return ours, base
 
 
-async def measure_async(url: str, model: str, n: int, warmup: int, blocks: int,
-                        nemo: NemoWorker | None, nemo_n: int
-                        ) -> tuple[list[float], list[float], dict[str, list[float]]]:
+async def measure_async(
+    url: str, model: str, n: int, warmup: int, blocks: int, nemo: NemoWorker | None, nemo_n: int
+) -> tuple[list[float], list[float], dict[str, list[float]]]:
     """Ours vs raw AsyncOpenAI, in ``blocks`` alternated with blocks of NeMo's measurements."""
     guard = make_guard(url, model)
     raw = openai.AsyncOpenAI(**client_args(guard))
@@ -157,7 +158,7 @@ async def measure_async(url: str, model: str, n: int, warmup: int, blocks: int,
         first = warmup if block == 0 else 0
         for i in range(first + n // blocks):
             body, item = raw_body(guard), text()
-            for which in ((0, 1) if i % 2 else (1, 0)):
+            for which in (0, 1) if i % 2 else (1, 0):
                 start = time.perf_counter()
                 if which:
                     checked(await guard.acheck(item))
@@ -173,8 +174,7 @@ async def measure_async(url: str, model: str, n: int, warmup: int, blocks: int,
     return ours, base, theirs
 
 
-def report(label: str, ours: list[float], base: list[float], raw_label: str,
-           floor: float) -> float:
+def report(label: str, ours: list[float], base: list[float], raw_label: str, floor: float) -> float:
     """Print one comparison; the overhead estimate used for ratios (never below ``floor``)."""
     print(f"  {label}")
     print(pct_row(f"  raw {raw_label}", base))
@@ -210,9 +210,11 @@ def profile(url: str, n: int) -> None:
         if "/guard_core/" in path:
             ours.append((tottime, f"{path.split('/guard_core/')[-1]}:{line} {func}"))
     header(f"Profile of {n} Guard.check calls (cProfile inflates every figure; read shares)")
-    print(f"  Guard.check {total / n * 1000:.3f} ms/call under the profiler, of which the "
-          f"SDK call (RemoteBackend._chat) {sdk / n * 1000:.3f} ms; "
-          f"guard_core's own code (self time) {sum(t for t, _ in ours) / n * 1000:.3f} ms")
+    print(
+        f"  Guard.check {total / n * 1000:.3f} ms/call under the profiler, of which the "
+        f"SDK call (RemoteBackend._chat) {sdk / n * 1000:.3f} ms; "
+        f"guard_core's own code (self time) {sum(t for t, _ in ours) / n * 1000:.3f} ms"
+    )
     for tottime, where in sorted(ours, reverse=True)[:12]:
         print(f"    {tottime / n * 1000:8.4f} ms/call  {where}")
     guard.close()
@@ -220,8 +222,12 @@ def profile(url: str, n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1500,
-                        help="timed calls per client (below ~1000 the p50s are too noisy)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=1500,
+        help="timed calls per client (below ~1000 the p50s are too noisy)",
+    )
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--nemo-n", type=int, default=500)
     parser.add_argument("--blocks", type=int, default=5, help="alternations of ours and NeMo")
@@ -234,52 +240,70 @@ def main() -> None:
         header("Per-check overhead over the raw openai client (p50 / p90 ms)")
         print(row("", "p50", "p90"))
         floor35, floor8b = own_work(NEMOTRON35), own_work(NEMOGUARD)
-        sync35 = report(f"sync, {NEMOTRON35}", *measure_sync(url, NEMOTRON35, args.n,
-                                                             args.warmup),
-                        "openai.OpenAI().chat.completions.create", floor35)
-        sync8b = report(f"sync, {NEMOGUARD}", *measure_sync(url, NEMOGUARD, args.n,
-                                                            args.warmup),
-                        "openai.OpenAI().chat.completions.create", floor8b)
-        async_ours, async_raw, s = asyncio.run(measure_async(
-            url, NEMOGUARD, args.n, args.warmup, args.blocks,
-            nemo, args.nemo_n))
-        async8b = report(f"async (acheck), {NEMOGUARD}", async_ours, async_raw,
-                         "openai.AsyncOpenAI() ... create", floor8b)
+        sync35 = report(
+            f"sync, {NEMOTRON35}",
+            *measure_sync(url, NEMOTRON35, args.n, args.warmup),
+            "openai.OpenAI().chat.completions.create",
+            floor35,
+        )
+        sync8b = report(
+            f"sync, {NEMOGUARD}",
+            *measure_sync(url, NEMOGUARD, args.n, args.warmup),
+            "openai.OpenAI().chat.completions.create",
+            floor8b,
+        )
+        async_ours, async_raw, s = asyncio.run(
+            measure_async(url, NEMOGUARD, args.n, args.warmup, args.blocks, nemo, args.nemo_n)
+        )
+        async8b = report(
+            f"async (acheck), {NEMOGUARD}",
+            async_ours,
+            async_raw,
+            "openai.AsyncOpenAI() ... create",
+            floor8b,
+        )
         if args.profile:
             profile(url, 1000)
     worst = max(sync35, sync8b, async8b)
     header("Result (overhead = the largest of the three estimates above)")
     verdict = "MET" if worst <= TARGET_MS else "MISSED"
-    print(f"  our p50 overhead: {sync35:.3f} ms (sync, 3.5), {sync8b:.3f} ms (sync, 8B), "
-          f"{async8b:.3f} ms (async, 8B); target <= {TARGET_MS} ms: {verdict}")
+    print(
+        f"  our p50 overhead: {sync35:.3f} ms (sync, 3.5), {sync8b:.3f} ms (sync, 8B), "
+        f"{async8b:.3f} ms (async, 8B); target <= {TARGET_MS} ms: {verdict}"
+    )
     if args.no_nemo:
         return
     header("NeMo Guardrails content-safety input rail, same endpoint, NemoGuard 8B (ms)")
     if say_nemo_error(nemo):
         return
-    print(f"  nemoguardrails {nemo.info['nemoguardrails']}, openai {nemo.info['openai']} "
-          f"(in NeMo's venv), {len(s['llmrails'])} calls each, in {args.blocks} blocks "
-          "alternated with ours")
+    print(
+        f"  nemoguardrails {nemo.info['nemoguardrails']}, openai {nemo.info['openai']} "
+        f"(in NeMo's venv), {len(s['llmrails'])} calls each, in {args.blocks} blocks "
+        "alternated with ours"
+    )
     print(row("", "p50", "p90"))
     print(pct_row("raw httpx.AsyncClient POST (NeMo's transport)", s["raw_httpx"]))
     print(pct_row("raw openai.AsyncOpenAI ... create", s["raw_openai"]))
     print(pct_row("LLMRails.check_async (Colang runtime)", s["llmrails"]))
-    print(pct_row(f"Guardrails.check_async ({nemo.info['iorails_engine']} engine)",
-                  s["iorails"]))
+    print(pct_row(f"Guardrails.check_async ({nemo.info['iorails_engine']} engine)", s["iorails"]))
     floor = async8b
     header("Ratios (NeMo / ours, same endpoint, same NemoGuard 8B request)")
     for name, key in (("LLMRails", "llmrails"), ("Guardrails/IORails", "iorails")):
         over_httpx = ms(s[key], 50) - ms(s["raw_httpx"], 50)
         over_openai = ms(s[key], 50) - ms(s["raw_openai"], 50)
-        print(f"  {name}: overhead {over_httpx:.3f} ms over raw httpx "
-              f"= {over_httpx / floor:.1f}x our {async8b:.3f} ms "
-              f"({over_openai:.3f} ms over raw openai {nemo.info['openai']}); "
-              f"end-to-end p50 {ms(s[key], 50):.3f} ms vs our acheck "
-              f"{ms(async_ours, 50):.3f} ms = {ms(s[key], 50) / ms(async_ours, 50):.2f}x")
+        print(
+            f"  {name}: overhead {over_httpx:.3f} ms over raw httpx "
+            f"= {over_httpx / floor:.1f}x our {async8b:.3f} ms "
+            f"({over_openai:.3f} ms over raw openai {nemo.info['openai']}); "
+            f"end-to-end p50 {ms(s[key], 50):.3f} ms vs our acheck "
+            f"{ms(async_ours, 50):.3f} ms = {ms(s[key], 50) / ms(async_ours, 50):.2f}x"
+        )
     llm_over = ms(s["llmrails"], 50) - ms(s["raw_httpx"], 50)
-    print(f"  target: our overhead at least 25x below NeMo's (LLMRails, the engine behind "
-          f"the ~8.8 ms figure): {'MET' if llm_over / floor >= 25 else 'MISSED'} "
-          f"({llm_over / floor:.0f}x)")
+    print(
+        f"  target: our overhead at least 25x below NeMo's (LLMRails, the engine behind "
+        f"the ~8.8 ms figure): {'MET' if llm_over / floor >= 25 else 'MISSED'} "
+        f"({llm_over / floor:.0f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard_core.integrations.langchain import GuardCallbackHandler, GuardMiddleware
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
@@ -29,13 +28,21 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from guard_core import Guard, GuardViolation, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
+from guard_core.integrations.langchain import GuardCallbackHandler, GuardMiddleware
 from guard_core.testing import OpenAICompatServer, ScriptedJudge
 
-POLICIES = PolicySet({
-    "devops": Policy(name="devops-policy", mode="categories",
-                     exclude_categories={"Violence"}, description="infra jargon is fine"),
-    "support": Policy(name="support-policy", mode="categories"),
-}, default=Policy(name="default-policy"))
+POLICIES = PolicySet(
+    {
+        "devops": Policy(
+            name="devops-policy",
+            mode="categories",
+            exclude_categories={"Violence"},
+            description="infra jargon is fine",
+        ),
+        "support": Policy(name="support-policy", mode="categories"),
+    },
+    default=Policy(name="default-policy"),
+)
 
 
 class ScriptedModel(FakeMessagesListChatModel):
@@ -52,11 +59,21 @@ def run_command(command: str) -> str:
 
 def build(middleware: list[GuardMiddleware]) -> Any:
     def agent(name: str, answer: str) -> Any:
-        model = ScriptedModel(responses=[
-            AIMessage("", tool_calls=[{"name": "run_command", "id": f"{name}-1",
-                                       "args": {"command": "kill the stuck worker"}}]),
-            AIMessage(answer),
-        ])
+        model = ScriptedModel(
+            responses=[
+                AIMessage(
+                    "",
+                    tool_calls=[
+                        {
+                            "name": "run_command",
+                            "id": f"{name}-1",
+                            "args": {"command": "kill the stuck worker"},
+                        }
+                    ],
+                ),
+                AIMessage(answer),
+            ]
+        )
         return create_agent(model, [run_command], middleware=middleware, name=name)
 
     graph = StateGraph(MessagesState)
@@ -72,12 +89,16 @@ def main() -> None:
     audit = MemoryAudit()
     judge = ScriptedJudge({"kill": "Violence"})
     with OpenAICompatServer(judge) as server:
-        guard = Guard(RemoteBackend.vllm(server.base_url, "nvidia/nemotron-3.5-content-safety"),
-                      POLICIES, audit=audit)
+        guard = Guard(
+            RemoteBackend.vllm(server.base_url, "nvidia/nemotron-3.5-content-safety"),
+            POLICIES,
+            audit=audit,
+        )
         with guard:
             print("1. one GuardMiddleware shared by both agents")
             out = build([GuardMiddleware(guard)]).invoke(
-                {"messages": [HumanMessage("A worker is stuck; sort it out.")]})
+                {"messages": [HumanMessage("A worker is stuck; sort it out.")]}
+            )
             for m in out["messages"][1:]:
                 if isinstance(m, ToolMessage):
                     print(f"    {m.tool_call_id}: tool message [{m.status}] {m.text[:70]}")
@@ -85,13 +106,17 @@ def main() -> None:
                     print(f"    {m.name}: {m.text}")
             for r in audit.records:
                 if r["surface"] == "tool_call" and not r["cached"]:
-                    print(f"    screened tool_call agent={r['agent']:<8} policy={r['policy']:<15}"
-                          f"-> {r['decision']} {r['categories']}")
+                    print(
+                        f"    screened tool_call agent={r['agent']:<8} policy={r['policy']:<15}"
+                        f"-> {r['decision']} {r['categories']}"
+                    )
 
             print("\n2. the same graph with GuardCallbackHandler (abort on block)")
             try:
-                build([]).invoke({"messages": [HumanMessage("A worker is stuck; sort it out.")]},
-                                 config={"callbacks": [GuardCallbackHandler(guard)]})
+                build([]).invoke(
+                    {"messages": [HumanMessage("A worker is stuck; sort it out.")]},
+                    config={"callbacks": [GuardCallbackHandler(guard)]},
+                )
             except GuardViolation as exc:
                 v = exc.verdict
                 print(f"    aborted: {exc} (agent={v.agent}, policy={v.policy.name})")

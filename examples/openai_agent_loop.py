@@ -25,21 +25,30 @@ import json
 from typing import Any
 
 import openai
-from guard_core.integrations.openai import guard_openai
 
 from guard_core import Guard, GuardViolation, Policy, PolicySet, Verdict
 from guard_core.backends import RemoteBackend
 from guard_core.content import Item, ToolCall, ToolResult, UserMessage
+from guard_core.integrations.openai import guard_openai
 from guard_core.testing import OpenAICompatServer, ScriptedJudge, chat_completion
 
 GUARD_MODEL = "nvidia/nemotron-3.5-content-safety"
-UNSAFE_WORDS = {"kill": "Violence", "rm -rf /": "Criminal Planning/Confessions",
-                "steal the passwords": "PII/Privacy"}
-TOOLS = [{"type": "function", "function": {
-    "name": "run_shell", "description": "Run a shell command on the build server",
-    "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}}]
-SCREENSHOT = "data:image/png;base64," + base64.b64encode(
-    b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
+UNSAFE_WORDS = {
+    "kill": "Violence",
+    "rm -rf /": "Criminal Planning/Confessions",
+    "steal the passwords": "PII/Privacy",
+}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "run_shell",
+            "description": "Run a shell command on the build server",
+            "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}},
+        },
+    }
+]
+SCREENSHOT = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
 
 
 def main_model(body: dict[str, Any]) -> dict[str, Any]:
@@ -49,12 +58,14 @@ def main_model(body: dict[str, Any]) -> dict[str, Any]:
         return chat_completion(f"Done. The server said: {last['content']!r}")
     text = json.dumps(last["content"])
     if "disk" in text:
-        return chat_completion(None, tool_calls=[{"name": "run_shell",
-                                                  "arguments": {"cmd": "rm -rf /"}}])
+        return chat_completion(
+            None, tool_calls=[{"name": "run_shell", "arguments": {"cmd": "rm -rf /"}}]
+        )
     if "story" in text:
         return chat_completion("Here is the plan: first we steal the passwords, then...")
-    return chat_completion(None, tool_calls=[{"name": "run_shell",
-                                              "arguments": {"cmd": "kill -9 4242"}}])
+    return chat_completion(
+        None, tool_calls=[{"name": "run_shell", "arguments": {"cmd": "kill -9 4242"}}]
+    )
 
 
 def run_shell(cmd: str) -> str:
@@ -82,8 +93,9 @@ def show(item: Item | None, verdict: Verdict) -> None:
 def agent_loop(client: Any, content: Any, **extra: Any) -> str:
     messages: list[Any] = [{"role": "user", "content": content}]
     while True:
-        completion = client.chat.completions.create(model="main-model", messages=messages,
-                                                    tools=TOOLS, **extra)
+        completion = client.chat.completions.create(
+            model="main-model", messages=messages, tools=TOOLS, **extra
+        )
         message = completion.choices[0].message
         messages.append(message)
         if not message.tool_calls:
@@ -95,27 +107,36 @@ def agent_loop(client: Any, content: Any, **extra: Any) -> str:
 
 def main() -> None:
     policies = PolicySet(
-        {"devops": Policy(name="devops", mode="categories", exclude_categories={"Violence"}),
-         "support": Policy(name="support", mode="categories")},
-        default=Policy(name="default", mode="categories"))
+        {
+            "devops": Policy(name="devops", mode="categories", exclude_categories={"Violence"}),
+            "support": Policy(name="support", mode="categories"),
+        },
+        default=Policy(name="default", mode="categories"),
+    )
     judge = ScriptedJudge(UNSAFE_WORDS)
     with OpenAICompatServer(judge=judge, models={"main-model": main_model}) as server:
         guard = Guard(RemoteBackend.vllm(server.base_url, GUARD_MODEL), policies)
         sdk = openai.OpenAI(base_url=server.base_url, api_key="sk-local")
         # allow_agent_override: this (trusted) code picks another agent per call in step 2;
         # without it a per-call guard_agent that differs from agent= is refused
-        client = guard_openai(sdk, guard, agent="devops", allow_agent_override=True,
-                              on_verdict=show)
+        client = guard_openai(
+            sdk, guard, agent="devops", allow_agent_override=True, on_verdict=show
+        )
 
         print("1. devops agent: 'kill process 4242' with a screenshot")
-        content = [{"type": "text", "text": "The build is stuck: kill process 4242."},
-                   {"type": "image_url", "image_url": {"url": SCREENSHOT}}]
+        content = [
+            {"type": "text", "text": "The build is stuck: kill process 4242."},
+            {"type": "image_url", "image_url": {"url": SCREENSHOT}},
+        ]
         print(f"    answer: {agent_loop(client, content)}")
 
         print("\n2. the same request, per call as the support agent")
         try:
-            agent_loop(client, "The build is stuck: kill process 4242.",
-                       extra_body={"guard_agent": "support"})
+            agent_loop(
+                client,
+                "The build is stuck: kill process 4242.",
+                extra_body={"guard_agent": "support"},
+            )
         except GuardViolation as blocked:
             print(f"    GuardViolation: {blocked} (nothing was sent to the model)")
 
@@ -128,10 +149,14 @@ def main() -> None:
         print("\n4. a streamed answer, on_block='refuse'")
         refusing = guard_openai(sdk, guard, agent="devops", on_block="refuse", on_verdict=show)
         stream = refusing.chat.completions.create(
-            model="main-model", messages=[{"role": "user", "content": "Tell me a story."}],
-            stream=True)
-        print(f"    {type(stream).__module__}.{type(stream).__qualname__} "
-              f"is an openai.Stream: {isinstance(stream, openai.Stream)}")
+            model="main-model",
+            messages=[{"role": "user", "content": "Tell me a story."}],
+            stream=True,
+        )
+        print(
+            f"    {type(stream).__module__}.{type(stream).__qualname__} "
+            f"is an openai.Stream: {isinstance(stream, openai.Stream)}"
+        )
         for chunk in stream:
             choice = chunk.choices[0]
             if choice.delta.content:
@@ -140,8 +165,10 @@ def main() -> None:
                 print(f"    finish_reason: {choice.finish_reason}")
 
         main_calls = [r for r in server.posts() if r.body and r.body["model"] == "main-model"]
-        print(f"\nrequests that reached the main model: {len(main_calls)} "
-              "(step 1: two, step 2: none, step 3: one, step 4: one)")
+        print(
+            f"\nrequests that reached the main model: {len(main_calls)} "
+            "(step 1: two, step 2: none, step 3: one, step 4: one)"
+        )
         sdk.close()
         guard.close()
 

@@ -8,6 +8,9 @@ import warnings
 from guard_core.backends.autoselect import *  # noqa: F403
 from guard_core.backends.autoselect import __all__ as __all__
 
-warnings.warn("guard_core.autoselect is deprecated: use guard_core.backends.autoselect "
-              "(or from guard_core.backends import select_backend)", DeprecationWarning,
-              stacklevel=2)
+warnings.warn(
+    "guard_core.autoselect is deprecated: use guard_core.backends.autoselect "
+    "(or from guard_core.backends import select_backend)",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -33,7 +33,13 @@ __all__ = [
 
 Surface: TypeAlias = Literal["input", "output", "tool_call", "tool_result", "retrieval", "image"]
 SURFACES: tuple[Surface, ...] = (
-    "input", "output", "tool_call", "tool_result", "retrieval", "image")
+    "input",
+    "output",
+    "tool_call",
+    "tool_result",
+    "retrieval",
+    "image",
+)
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_TOOL_ARGUMENT_DEPTH = 32
@@ -198,8 +204,13 @@ class ToolCall:
     context: UserMessage | None
     surface: ClassVar[Surface] = "tool_call"
 
-    def __init__(self, name: str, arguments: Mapping[str, Any] | str | None = None,
-                 id: str | None = None, context: UserMessage | str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | str | None = None,
+        id: str | None = None,
+        context: UserMessage | str | None = None,
+    ) -> None:
         object.__setattr__(self, "name", _require_text(name, "ToolCall name"))
         object.__setattr__(self, "id", id)
         if arguments is None:

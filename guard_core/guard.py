@@ -76,11 +76,13 @@ class Guard:
         if not isinstance(backend, Backend):
             raise ConfigurationError(
                 f"Guard needs a backend (RemoteBackend, LocalBackend, ...), got "
-                f"{type(backend).__name__}; e.g. Guard(RemoteBackend.vllm(url, model), policy)")
+                f"{type(backend).__name__}; e.g. Guard(RemoteBackend.vllm(url, model), policy)"
+            )
         if policy is not None and not isinstance(policy, Policy | PolicySet):
             raise PolicyError(
                 f"policy must be a Policy or a PolicySet, got {type(policy).__name__}; build "
-                "one with Policy(...), Policy.from_dict(...) or PolicySet.from_file(path)")
+                "one with Policy(...), Policy.from_dict(...) or PolicySet.from_file(path)"
+            )
         self.backend = backend
         self.family = backend.family
         if isinstance(policy, PolicySet):
@@ -93,9 +95,9 @@ class Guard:
         if cache is True:
             cache = VerdictCache()
         self.cache: VerdictCache[_Answer] | None = (
-            cache if isinstance(cache, VerdictCache) else None)
-        self.audit: AuditSink | None = (
-            AuditLog(audit) if isinstance(audit, str | Path) else audit)
+            cache if isinstance(cache, VerdictCache) else None
+        )
+        self.audit: AuditSink | None = AuditLog(audit) if isinstance(audit, str | Path) else audit
         self.windowing = windowing or Windowing()
         self._inflight: InFlight[_Answer] = InFlight()
 
@@ -189,16 +191,28 @@ class Guard:
         keyed = [(self._key(p.policy, r), r) for p in plans for r in p.requests]
         return self._inflight.claim(keyed, self.cache, sync=sync)
 
-    def _parse_all(self, todo: dict[CacheKey, GuardRequest],
-                   outcomes: Sequence[Outcome]) -> dict[CacheKey, _Result]:
+    def _parse_all(
+        self, todo: dict[CacheKey, GuardRequest], outcomes: Sequence[Outcome]
+    ) -> dict[CacheKey, _Result]:
         if len(outcomes) != len(todo):  # a backend bug: fail closed, never crash or misalign
-            outcomes = [BackendError(f"{self.backend.describe()} answered {len(outcomes)} "
-                                     f"outcomes for {len(todo)} requests")] * len(todo)
-        return {key: self._parse(key, request, outcome)
-                for (key, request), outcome in zip(todo.items(), outcomes, strict=True)}
+            outcomes = [
+                BackendError(
+                    f"{self.backend.describe()} answered {len(outcomes)} "
+                    f"outcomes for {len(todo)} requests"
+                )
+            ] * len(todo)
+        return {
+            key: self._parse(key, request, outcome)
+            for (key, request), outcome in zip(todo.items(), outcomes, strict=True)
+        }
 
-    def _finish(self, plans: Sequence[Plan], results: dict[CacheKey, _Result],
-                claim: Claim[_Answer], start: float) -> list[Verdict]:
+    def _finish(
+        self,
+        plans: Sequence[Plan],
+        results: dict[CacheKey, _Result],
+        claim: Claim[_Answer],
+        start: float,
+    ) -> list[Verdict]:
         results.update(claim.known)
         latency_ms = (perf_counter() - start) * 1000
         verdicts = [self._verdict(p, results, claim.known.keys(), latency_ms) for p in plans]
@@ -223,8 +237,13 @@ class Guard:
             self.cache.put(key, answer)
         return answer
 
-    def _verdict(self, p: Plan, results: dict[CacheKey, _Result],
-                 cached_keys: AbstractSet[CacheKey], latency_ms: float) -> Verdict:
+    def _verdict(
+        self,
+        p: Plan,
+        results: dict[CacheKey, _Result],
+        cached_keys: AbstractSet[CacheKey],
+        latency_ms: float,
+    ) -> Verdict:
         model = self.backend.model
         if p.error is not None:
             return error_verdict(p, p.error, model, latency_ms)
@@ -236,8 +255,14 @@ class Guard:
                 return error_verdict(p, result, model, latency_ms)
             answers.append(result)
         cached = bool(keys) and all(k in cached_keys for k in keys)
-        return combine(p, [a.judgement for a in answers], [a.score for a in answers],
-                       answers[0].model if answers else model, latency_ms, cached)
+        return combine(
+            p,
+            [a.judgement for a in answers],
+            [a.score for a in answers],
+            answers[0].model if answers else model,
+            latency_ms,
+            cached,
+        )
 
     def __getstate__(self) -> Any:
         raise TypeError("a Guard holds live connections; build one per process")

@@ -192,16 +192,20 @@ class PolicySet:
             raise PolicyError(f"{source}: top level must be a mapping with 'default' and 'agents'")
         unknown = set(data) - {"default", "agents"}
         if unknown:
-            raise PolicyError(f"{source}: unknown top-level key {sorted(unknown)[0]!r}; "
-                              "use 'default' and 'agents'")
+            raise PolicyError(
+                f"{source}: unknown top-level key {sorted(unknown)[0]!r}; "
+                "use 'default' and 'agents'"
+            )
         default = None
         if data.get("default") is not None:
             default = _build(data["default"], source, "default", "default")
         agents = data.get("agents") or {}
         if not isinstance(agents, Mapping):
             raise PolicyError(f"{source}: 'agents' must map agent names to policies")
-        policies = {str(name): _build(body, source, f"agents.{name}", str(name))
-                    for name, body in agents.items()}
+        policies = {
+            str(name): _build(body, source, f"agents.{name}", str(name))
+            for name, body in agents.items()
+        }
         if default is None and not policies:
             raise PolicyError(f"{source}: defines no policy; add 'default:' or 'agents:'")
         return cls(policies, default)

@@ -44,8 +44,9 @@ class Windowing:
 
     def __post_init__(self) -> None:
         if self.window_chars < 1 or self.max_windows < 1 or self.context_chars < 0:
-            raise ValueError("Windowing needs window_chars >= 1, max_windows >= 1 and "
-                             "context_chars >= 0")
+            raise ValueError(
+                "Windowing needs window_chars >= 1, max_windows >= 1 and context_chars >= 0"
+            )
         if not 0 <= self.overlap_chars < self.window_chars:
             raise ValueError("Windowing overlap_chars must be >= 0 and below window_chars")
 
@@ -61,7 +62,7 @@ class Windowing:
                 f"({self.max_windows} windows of {self.window_chars}); split it before screening "
                 "or raise Guard(windowing=Windowing(max_windows=...))"
             )
-        return [text[i * step: i * step + self.window_chars] for i in range(count)]
+        return [text[i * step : i * step + self.window_chars] for i in range(count)]
 
 
 @dataclass(slots=True)
@@ -81,8 +82,11 @@ class Plan:
         digest = hashlib.sha256(repr(self.item).encode("utf-8", "replace"))
         # An image's repr shows only its size: hash the bytes so two images never collide.
         item = self.item
-        images = (item,) if isinstance(item, Image) else (
-            item.images if isinstance(item, UserMessage) else ())
+        images = (
+            (item,)
+            if isinstance(item, Image)
+            else (item.images if isinstance(item, UserMessage) else ())
+        )
         for image in images:
             digest.update(image.data if image.data is not None else (image.url or "").encode())
         return digest.hexdigest()
@@ -94,7 +98,7 @@ def _exchanges(item: Item, policy: Policy, windowing: Windowing) -> list[Exchang
     if isinstance(item, UserMessage):
         user, images = item.text, item.images
     elif isinstance(item, AssistantMessage | ToolCall):
-        user = item.context.text[-windowing.context_chars:] if item.context else ""
+        user = item.context.text[-windowing.context_chars :] if item.context else ""
         if isinstance(item, AssistantMessage):
             assistant = item.text
         else:
@@ -123,8 +127,9 @@ def _exchanges(item: Item, policy: Policy, windowing: Windowing) -> list[Exchang
     return [Exchange(window) for window in windowing.split(user)]
 
 
-def plan(item: Item, policy: Policy, agent: str | None, family: ModelFamily,
-         windowing: Windowing) -> Plan:
+def plan(
+    item: Item, policy: Policy, agent: str | None, family: ModelFamily, windowing: Windowing
+) -> Plan:
     """Render ``item`` under ``policy``; a render failure is kept as the plan's error."""
     result = Plan(item=item, surface=item.surface, policy=policy, agent=agent)
     if not policy.screens(item.surface):
@@ -150,19 +155,37 @@ def error_verdict(p: Plan, error: BaseException, model: str, latency_ms: float) 
     # unusable) never passes, or padding a payload would be a way past the guard
     allowed = p.policy.on_error == "allow" and not isinstance(error, ContentError)
     return Verdict(
-        allowed=allowed, surface=p.surface, policy=_ref(p.policy),
-        model=model, latency_ms=latency_ms, error=message,
-        action=p.policy.action_for(p.surface), agent=p.agent,
+        allowed=allowed,
+        surface=p.surface,
+        policy=_ref(p.policy),
+        model=model,
+        latency_ms=latency_ms,
+        error=message,
+        action=p.policy.action_for(p.surface),
+        agent=p.agent,
     )
 
 
-def combine(p: Plan, judgements: list[Judgement], scores: list[float | None], model: str,
-            latency_ms: float, cached: bool) -> Verdict:
+def combine(
+    p: Plan,
+    judgements: list[Judgement],
+    scores: list[float | None],
+    model: str,
+    latency_ms: float,
+    cached: bool,
+) -> Verdict:
     """One verdict from every request of an item: any unsafe part blocks."""
     policy = p.policy
     if p.skip:
-        return Verdict(allowed=True, surface=p.surface, policy=_ref(policy), model=model,
-                       action=policy.action_for(p.surface), agent=p.agent, screened=False)
+        return Verdict(
+            allowed=True,
+            surface=p.surface,
+            policy=_ref(policy),
+            model=model,
+            action=policy.action_for(p.surface),
+            agent=p.agent,
+            screened=False,
+        )
     unsafe = False
     categories: list[str] = []
     for judgement in judgements:
@@ -171,8 +194,9 @@ def combine(p: Plan, judgements: list[Judgement], scores: list[float | None], mo
             continue  # unsafe only in categories this policy does not care about
         if judgement.unsafe:
             unsafe = True
-            categories += [c for c in cats
-                           if c not in categories and c not in policy.exclude_categories]
+            categories += [
+                c for c in cats if c not in categories and c not in policy.exclude_categories
+            ]
     reasons = [j.reasoning for j in judgements if j.reasoning]
     known = [s for s in scores if s is not None]
     return Verdict(
@@ -214,8 +238,13 @@ class InFlight(Generic[A]):
         self._senders: dict[CacheKey, int] = {}  # the sending check's thread
         self._waited: dict[CacheKey, Future[Any]] = {}  # made only when a check waits
 
-    def claim(self, keyed: Iterable[tuple[CacheKey, GuardRequest]],
-              cache: VerdictCache[A] | None, *, sync: bool) -> Claim[A]:
+    def claim(
+        self,
+        keyed: Iterable[tuple[CacheKey, GuardRequest]],
+        cache: VerdictCache[A] | None,
+        *,
+        sync: bool,
+    ) -> Claim[A]:
         claim: Claim[A] = Claim()
         todo, known, senders, waited = claim.todo, claim.known, self._senders, self._waited
         with self._lock:  # the cache and the table are read as one, against settle()
@@ -246,5 +275,9 @@ class InFlight(Generic[A]):
                 del self._senders[key]
             waited = [(key, self._waited.pop(key)) for key in claim.owned if key in self._waited]
         for key, future in waited:
-            future.set_result(results.get(key) or BackendUnavailable(
-                "the check sending this request was cancelled or interrupted; check again"))
+            future.set_result(
+                results.get(key)
+                or BackendUnavailable(
+                    "the check sending this request was cancelled or interrupted; check again"
+                )
+            )

@@ -8,5 +8,9 @@ import warnings
 from guard_core.testing.server import *  # noqa: F403
 from guard_core.testing.server import __all__ as __all__
 
-warnings.warn("guard_core.testserver is deprecated: import OpenAICompatServer and Fault from "
-              "guard_core.testing", DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "guard_core.testserver is deprecated: import OpenAICompatServer and Fault from "
+    "guard_core.testing",
+    DeprecationWarning,
+    stacklevel=2,
+)

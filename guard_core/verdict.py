@@ -84,10 +84,13 @@ class Verdict:
         # quoting the answer): keep only valid text, so that no answer can make a repr, the
         # CLI or the audit log fail. ASCII (the usual case) is checked in one pass.
         try:
-            plain = (self.model.isascii() and (self.error is None or self.error.isascii())
-                     and (self.reasoning is None or self.reasoning.isascii())
-                     and (self.agent is None or self.agent.isascii())
-                     and (not self.categories or all(c.isascii() for c in self.categories)))
+            plain = (
+                self.model.isascii()
+                and (self.error is None or self.error.isascii())
+                and (self.reasoning is None or self.reasoning.isascii())
+                and (self.agent is None or self.agent.isascii())
+                and (not self.categories or all(c.isascii() for c in self.categories))
+            )
         except AttributeError:  # a value that is not text at all
             plain = False
         if not plain:
@@ -143,8 +146,11 @@ class Verdict:
         }
 
     def __repr__(self) -> str:
-        parts = [f"allowed={self.allowed}", f"surface={self.surface!r}",
-                 f"policy={self.policy.name!r}"]
+        parts = [
+            f"allowed={self.allowed}",
+            f"surface={self.surface!r}",
+            f"policy={self.policy.name!r}",
+        ]
         if self.categories:
             parts.append(f"categories={list(self.categories)!r}")
         if self.score is not None:
@@ -157,8 +163,10 @@ class Verdict:
         return f"Verdict({', '.join(parts)})"
 
     def _rows(self) -> list[tuple[str, str]]:
-        rows = [("surface", self.surface),
-                ("policy", f"{self.policy.name} ({self.policy.version})")]
+        rows = [
+            ("surface", self.surface),
+            ("policy", f"{self.policy.name} ({self.policy.version})"),
+        ]
         if self.agent:
             rows.append(("agent", self.agent))
         if self.categories:
@@ -181,8 +189,7 @@ class Verdict:
             f"<td style='white-space:pre-wrap'>{html.escape(v)}</td></tr>"
             for k, v in self._rows()
         )
-        return (f"<div><strong style='color:{color}'>{head}</strong>"
-                f"<table>{body}</table></div>")
+        return f"<div><strong style='color:{color}'>{head}</strong><table>{body}</table></div>"
 
     def _repr_markdown_(self) -> str:
         head = "**ALLOWED**" if self.allowed else f"**BLOCKED** ({self.decision})"

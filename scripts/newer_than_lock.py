@@ -20,11 +20,15 @@ def _key(name: str) -> str:
 
 
 def main(lock: str) -> int:
-    pinned = {_key(m[1]): m[2] for line in Path(lock).read_text().splitlines()
-              if (m := _PIN.match(line))}
+    pinned = {
+        _key(m[1]): m[2] for line in Path(lock).read_text().splitlines() if (m := _PIN.match(line))
+    }
     installed = {_key(d.metadata["Name"]): d.version for d in distributions()}
-    changed = sorted((name, pinned[name], version) for name, version in installed.items()
-                     if name in pinned and pinned[name] != version)
+    changed = sorted(
+        (name, pinned[name], version)
+        for name, version in installed.items()
+        if name in pinned and pinned[name] != version
+    )
     added = sorted(set(installed) - set(pinned) - {"guard-core", "pip", "torch"})
     print(f"latest tier: {len(changed)} of {len(pinned)} locked packages at other versions")
     for name, old, new in changed:

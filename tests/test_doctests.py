@@ -6,10 +6,10 @@ import doctest
 import importlib
 import pkgutil
 
-import guard_core.integrations
 import pytest
 
 import guard_core
+import guard_core.integrations
 
 # Deprecated aliases warn on import (tests/test_old_import_paths.py checks them); a __main__
 # module runs its command when imported.
@@ -18,10 +18,13 @@ SKIPPED = {"guard_core.testserver", "guard_core.autoselect"}
 # The integrations live in integrations/, installed as guard_core.integrations: walk both.
 MODULES = sorted(
     info.name
-    for path, prefix in ((guard_core.__path__, "guard_core."),
-                         (guard_core.integrations.__path__, "guard_core.integrations."))
+    for path, prefix in (
+        (guard_core.__path__, "guard_core."),
+        (guard_core.integrations.__path__, "guard_core.integrations."),
+    )
     for info in pkgutil.walk_packages(path, prefix)
-    if not info.name.startswith("guard_core.fixtures") and info.name not in SKIPPED
+    if not info.name.startswith("guard_core.fixtures")
+    and info.name not in SKIPPED
     and not info.name.endswith(".__main__")
 )
 

@@ -9,10 +9,13 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("old, new, name", [
-    ("guard_core.testserver", "guard_core.testing", "OpenAICompatServer"),
-    ("guard_core.autoselect", "guard_core.backends", "select_backend"),
-])
+@pytest.mark.parametrize(
+    "old, new, name",
+    [
+        ("guard_core.testserver", "guard_core.testing", "OpenAICompatServer"),
+        ("guard_core.autoselect", "guard_core.backends", "select_backend"),
+    ],
+)
 def test_an_old_path_still_works_and_says_where_to_go(old: str, new: str, name: str) -> None:
     sys.modules.pop(old, None)
     with pytest.warns(DeprecationWarning, match=new.replace(".", r"\.")):

@@ -33,23 +33,79 @@ from typing import Any
 
 from guard_core.errors import ContentError
 
-__all__ = ["JSON_SCHEMA_KEYS", "MAX_DEPTH", "Found", "agent_choice", "is_label", "joined",
-           "strings_in"]
+__all__ = [
+    "JSON_SCHEMA_KEYS",
+    "MAX_DEPTH",
+    "Found",
+    "agent_choice",
+    "is_label",
+    "joined",
+    "strings_in",
+]
 
 MAX_DEPTH = 32
 _LABEL = re.compile(r"\S{1,64}")
 
-JSON_SCHEMA_KEYS = frozenset({
-    "$schema", "$id", "$ref", "$defs", "definitions", "type", "properties", "required",
-    "items", "prefixItems", "additionalProperties", "patternProperties", "enum", "const",
-    "description", "title", "default", "examples", "format", "pattern", "anyOf", "oneOf",
-    "allOf", "not", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "minLength", "maxLength", "minItems", "maxItems", "uniqueItems", "strict", "nullable",
-    "discriminator", "propertyNames", "dependentRequired", "if", "then", "else"})
+JSON_SCHEMA_KEYS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$ref",
+        "$defs",
+        "definitions",
+        "type",
+        "properties",
+        "required",
+        "items",
+        "prefixItems",
+        "additionalProperties",
+        "patternProperties",
+        "enum",
+        "const",
+        "description",
+        "title",
+        "default",
+        "examples",
+        "format",
+        "pattern",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "not",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "strict",
+        "nullable",
+        "discriminator",
+        "propertyNames",
+        "dependentRequired",
+        "if",
+        "then",
+        "else",
+    }
+)
 """JSON Schema keywords: structure wherever they appear as keys (their values are walked)."""
 # Values that carry no free text (an enum's value is a fixed name; a Path is text: walked)
-_SCALARS = (bool, int, float, complex, type(None), enum.Enum, decimal.Decimal, uuid.UUID,
-            datetime.date, datetime.time, datetime.timedelta)
+_SCALARS = (
+    bool,
+    int,
+    float,
+    complex,
+    type(None),
+    enum.Enum,
+    decimal.Decimal,
+    uuid.UUID,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +116,15 @@ class Found:
     text: str
 
 
-def strings_in(value: Any, *, skip_keys: Collection[str] = frozenset(),
-               label_keys: Collection[str] = frozenset(),
-               structural_keys: Collection[str] = frozenset(), where: str = "",
-               max_depth: int = MAX_DEPTH) -> list[Found]:
+def strings_in(
+    value: Any,
+    *,
+    skip_keys: Collection[str] = frozenset(),
+    label_keys: Collection[str] = frozenset(),
+    structural_keys: Collection[str] = frozenset(),
+    where: str = "",
+    max_depth: int = MAX_DEPTH,
+) -> list[Found]:
     """Every non-blank string in ``value`` (mappings, sequences, pydantic models, dataclasses),
     in order. Bytes, and objects of a type this walk does not know, raise
     :class:`ContentError` naming their path: they are never skipped.
@@ -80,8 +141,9 @@ def strings_in(value: Any, *, skip_keys: Collection[str] = frozenset(),
       content: a JSON schema's property names and a free-form dict's keys reach a model or a
       caller as surely as its values."""
     out: list[Found] = []
-    rules = _Rules(frozenset(skip_keys), frozenset(label_keys),
-                   frozenset(structural_keys) | JSON_SCHEMA_KEYS)
+    rules = _Rules(
+        frozenset(skip_keys), frozenset(label_keys), frozenset(structural_keys) | JSON_SCHEMA_KEYS
+    )
     _walk(value, where, rules, max_depth, out, set())
     return out
 
@@ -103,12 +165,24 @@ class _Rules:
     structural: frozenset[str]
 
     def key_is_content(self, key: str) -> bool:
-        return bool(key.strip()) and key not in self.structural and key not in self.skip \
+        return (
+            bool(key.strip())
+            and key not in self.structural
+            and key not in self.skip
             and key not in self.label
+        )
 
 
-def _walk(value: Any, path: str, rules: _Rules, depth: int, out: list[Found],
-          seen: set[int], *, label: bool = False) -> None:
+def _walk(
+    value: Any,
+    path: str,
+    rules: _Rules,
+    depth: int,
+    out: list[Found],
+    seen: set[int],
+    *,
+    label: bool = False,
+) -> None:
     if isinstance(value, str | PurePath):
         text = str(value)
         if text.strip() and not (label and is_label(text)):
@@ -117,11 +191,15 @@ def _walk(value: Any, path: str, rules: _Rules, depth: int, out: list[Found],
     if isinstance(value, _SCALARS):
         return
     if depth <= 0:
-        raise ContentError(f"{path or 'the value'}: nested deeper than {MAX_DEPTH} levels; "
-                           "flatten it before it reaches the agent")
+        raise ContentError(
+            f"{path or 'the value'}: nested deeper than {MAX_DEPTH} levels; "
+            "flatten it before it reaches the agent"
+        )
     if isinstance(value, bytes | bytearray | memoryview):
-        raise ContentError(f"{path or 'the value'}: cannot screen raw bytes; decode them to text "
-                           "(or send an image block) before they reach the agent")
+        raise ContentError(
+            f"{path or 'the value'}: cannot screen raw bytes; decode them to text "
+            "(or send an image block) before they reach the agent"
+        )
     if id(value) in seen:
         raise ContentError(f"{path or 'the value'}: refers to itself; cannot screen a cycle")
     seen.add(id(value))
@@ -132,8 +210,9 @@ def _walk(value: Any, path: str, rules: _Rules, depth: int, out: list[Found],
             if free_key is not None and rules.key_is_content(free_key):
                 out.append(Found(f"{path}[key]" if path else "[key]", free_key))
             named = free_key if free_key is not None else segment
-            _walk(child, _join(path, segment), rules, depth - 1, out, seen,
-                  label=named in rules.label)
+            _walk(
+                child, _join(path, segment), rules, depth - 1, out, seen, label=named in rules.label
+            )
     finally:
         seen.discard(id(value))
 
@@ -165,7 +244,8 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, str | None, Any]]:
         return
     raise ContentError(
         f"{path or 'the value'}: cannot screen a {type(value).__name__}; pass text, JSON-like "
-        "data or a pydantic model (guard-core does not skip what it cannot read)")
+        "data or a pydantic model (guard-core does not skip what it cannot read)"
+    )
 
 
 def _join(path: str, key: str) -> str:
@@ -174,8 +254,9 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def agent_choice(developer: str | None, requested: str | None, *, allow_override: bool,
-                 owner: str) -> str | None:
+def agent_choice(
+    developer: str | None, requested: str | None, *, allow_override: bool, owner: str
+) -> str | None:
     """The agent whose policy applies: the developer's choice wins over one a client sent
     (configurable, runtime context, ``extra_body``) unless ``allow_override`` is set. A
     request that tries to override without permission is ignored only when it names the
@@ -187,4 +268,5 @@ def agent_choice(developer: str | None, requested: str | None, *, allow_override
     raise ContentError(
         f"{owner}: the request asks for guard agent {requested!r}, but this adapter was built "
         f"for agent {developer!r}; a client cannot pick another agent's policy. Build the "
-        "adapter with allow_agent_override=True to let it")
+        "adapter with allow_agent_override=True to let it"
+    )

@@ -25,7 +25,7 @@ __all__ = ["allowed_types", "decode_text", "is_text_mime", "raw_bytes", "refuse"
 _HINTS = {
     "audio": "transcribe the audio to text before it reaches the agent",
     "video": "transcribe or describe the video as text (or send frames as images) before "
-             "it reaches the agent",
+    "it reaches the agent",
     "file": "extract its text (or send its pages as images) before it reaches the agent",
     "document": "extract its text (or send its pages as images) before it reaches the agent",
     "text-plain": "send its text inline (a text or base64 field) so the guard can read it",
@@ -33,8 +33,15 @@ _HINTS = {
 }
 _BY_REFERENCE = frozenset({"image", "text-plain"})  # unscreenable only when given by reference
 _DEFAULT_HINT = "convert it to text or image blocks before it reaches the agent"
-_TEXT_MIMES = ("application/json", "application/xml", "application/yaml", "application/x-yaml",
-               "application/x-ndjson", "application/javascript", "application/csv")
+_TEXT_MIMES = (
+    "application/json",
+    "application/xml",
+    "application/yaml",
+    "application/x-yaml",
+    "application/x-ndjson",
+    "application/javascript",
+    "application/csv",
+)
 
 
 def allowed_types(value: Collection[str], known: Collection[str], owner: str) -> frozenset[str]:
@@ -42,32 +49,47 @@ def allowed_types(value: Collection[str], known: Collection[str], owner: str) ->
     if isinstance(value, str | bytes):
         raise ConfigurationError(
             f"{owner} allow_unscreened takes a collection of block types, e.g. "
-            f"allow_unscreened={{{str(value)!r}}}, not a bare string")
+            f"allow_unscreened={{{str(value)!r}}}, not a bare string"
+        )
     try:
         names = frozenset(value)
     except TypeError:
-        raise ConfigurationError(f"{owner} allow_unscreened must be a collection of block type "
-                                 f"names, got {type(value).__name__}") from None
+        raise ConfigurationError(
+            f"{owner} allow_unscreened must be a collection of block type "
+            f"names, got {type(value).__name__}"
+        ) from None
     unknown = sorted(repr(n) for n in names if n not in known)
     if unknown:
         raise ConfigurationError(
             f"{owner} allow_unscreened: unknown block type {', '.join(unknown)}; "
-            f"the types that can be let through unscreened are {', '.join(sorted(known))}")
+            f"the types that can be let through unscreened are {', '.join(sorted(known))}"
+        )
     return names
 
 
-def refuse(kind: str, where: str, allow: Collection[str], *, what: str | None = None,
-           allowable: bool = True) -> None:
+def refuse(
+    kind: str,
+    where: str,
+    allow: Collection[str],
+    *,
+    what: str | None = None,
+    allowable: bool = True,
+) -> None:
     """Fail closed on a block the guard cannot read, unless ``kind`` is in ``allow``."""
     if allowable and kind in allow:
         return
     shown = what or f"{kind!r} content block"
-    why = ("guard-core never fetches provider files or remote documents"
-           if kind in _BY_REFERENCE else "the guard models judge text and images only")
+    why = (
+        "guard-core never fetches provider files or remote documents"
+        if kind in _BY_REFERENCE
+        else "the guard models judge text and images only"
+    )
     message = f"{where}: cannot screen this {shown}: {why}; {_HINTS.get(kind, _DEFAULT_HINT)}"
     if allowable:
-        message += (f", or pass allow_unscreened={{{kind!r}}} to the guard adapter to let "
-                    f"such blocks through unjudged")
+        message += (
+            f", or pass allow_unscreened={{{kind!r}}} to the guard adapter to let "
+            f"such blocks through unjudged"
+        )
     raise ContentError(message)
 
 

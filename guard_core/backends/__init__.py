@@ -17,8 +17,15 @@ if TYPE_CHECKING:
     from guard_core.backends.remote import RemoteBackend
     from guard_core.backends.remote.probe import ProbeResult
 
-__all__ = ["Backend", "LocalBackend", "Outcome", "ProbeResult", "RemoteBackend",
-           "describe_setup", "select_backend"]
+__all__ = [
+    "Backend",
+    "LocalBackend",
+    "Outcome",
+    "ProbeResult",
+    "RemoteBackend",
+    "describe_setup",
+    "select_backend",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -61,17 +61,21 @@ def describe_setup() -> str:
         ("       GUARD_FAMILY=csr4b|nemotron35|nemoguard8b", "if the model id does not say"),
     ]
     width = max(len(cmd) for cmd, _ in rows) + 2
-    return "\n".join([
-        "guard-core needs a guard model. Set one of these and run again:",
-        *(f"  {cmd:<{width}}# {note}" for cmd, note in rows),
-        "or, on a machine with a CUDA GPU: pip install 'guard-core[local]' (runs the model here)",
-        "GUARD_BACKEND=url|nim|openrouter|local|demo|remote forces one choice "
-        "(demo: a tiny offline toy, NOT a safety model).",
-    ])
+    return "\n".join(
+        [
+            "guard-core needs a guard model. Set one of these and run again:",
+            *(f"  {cmd:<{width}}# {note}" for cmd, note in rows),
+            "or, on a machine with a CUDA GPU: pip install 'guard-core[local]' "
+            "(runs the model here)",
+            "GUARD_BACKEND=url|nim|openrouter|local|demo|remote forces one choice "
+            "(demo: a tiny offline toy, NOT a safety model).",
+        ]
+    )
 
 
-def select_backend(environ: Mapping[str, str] | None = None, *,
-                   allow_demo: bool = True) -> tuple[Backend, str]:
+def select_backend(
+    environ: Mapping[str, str] | None = None, *, allow_demo: bool = True
+) -> tuple[Backend, str]:
     """The backend the environment asks for, and a one-line banner saying which and how to
     switch. With ``allow_demo=False`` the demo model is used only when ``GUARD_BACKEND=demo``.
 
@@ -86,7 +90,8 @@ def select_backend(environ: Mapping[str, str] | None = None, *,
     choice = env.get("GUARD_BACKEND", "auto").strip().lower()
     if choice not in BACKEND_CHOICES:
         raise ConfigurationError(
-            f"GUARD_BACKEND={choice!r} is not a backend; use one of {', '.join(BACKEND_CHOICES)}")
+            f"GUARD_BACKEND={choice!r} is not a backend; use one of {', '.join(BACKEND_CHOICES)}"
+        )
     if choice in ("url", "nim", "openrouter", "local", "demo"):
         return _BUILDERS[choice](env)
     for name in ("url", "nim", "openrouter"):
@@ -95,7 +100,8 @@ def select_backend(environ: Mapping[str, str] | None = None, *,
     if choice == "remote":
         raise ConfigurationError(
             "GUARD_BACKEND=remote but no server is configured (none of GUARD_BASE_URL, "
-            "NVIDIA_API_KEY, OPENROUTER_API_KEY is set)\n" + describe_setup())
+            "NVIDIA_API_KEY, OPENROUTER_API_KEY is set)\n" + describe_setup()
+        )
     local_problem = ""
     if _cuda_available():
         try:
@@ -135,11 +141,17 @@ def _url(env: Mapping[str, str]) -> tuple[Backend, str]:
 
     url = _need(env, "GUARD_BASE_URL", "url")
     model = env.get("GUARD_MODEL", DEFAULT_URL_MODEL)
-    backend = _remote(lambda: RemoteBackend.vllm(url, model, env.get("GUARD_API_KEY"),
-                                                 family=env.get("GUARD_FAMILY")), "GUARD_BASE_URL")
+    backend = _remote(
+        lambda: RemoteBackend.vllm(
+            url, model, env.get("GUARD_API_KEY"), family=env.get("GUARD_FAMILY")
+        ),
+        "GUARD_BASE_URL",
+    )
     key = " with GUARD_API_KEY" if "GUARD_API_KEY" in env else ""
-    return backend, (f"guard-core: using your server at {redact_url(url)} ({model}) from "
-                     f"GUARD_BASE_URL{key}; unset it to use NVIDIA_API_KEY / OPENROUTER_API_KEY")
+    return backend, (
+        f"guard-core: using your server at {redact_url(url)} ({model}) from "
+        f"GUARD_BASE_URL{key}; unset it to use NVIDIA_API_KEY / OPENROUTER_API_KEY"
+    )
 
 
 def _nim(env: Mapping[str, str]) -> tuple[Backend, str]:
@@ -148,8 +160,10 @@ def _nim(env: Mapping[str, str]) -> tuple[Backend, str]:
     key = _need(env, "NVIDIA_API_KEY", "nim")
     model = env.get("GUARD_MODEL", DEFAULT_NIM_MODEL)
     backend = _remote(lambda: RemoteBackend.nim(model, api_key=key), "NVIDIA NIM")
-    return backend, (f"guard-core: using NVIDIA NIM ({model}) from NVIDIA_API_KEY; "
-                     "set GUARD_BASE_URL=http://HOST:PORT/v1 to use your own server")
+    return backend, (
+        f"guard-core: using NVIDIA NIM ({model}) from NVIDIA_API_KEY; "
+        "set GUARD_BASE_URL=http://HOST:PORT/v1 to use your own server"
+    )
 
 
 def _openrouter(env: Mapping[str, str]) -> tuple[Backend, str]:
@@ -158,19 +172,23 @@ def _openrouter(env: Mapping[str, str]) -> tuple[Backend, str]:
     key = _need(env, "OPENROUTER_API_KEY", "openrouter")
     model = env.get("GUARD_MODEL", DEFAULT_OPENROUTER_MODEL)
     backend = _remote(lambda: RemoteBackend.openrouter(model, api_key=key), "OpenRouter")
-    return backend, (f"guard-core: using OpenRouter ({model}) from OPENROUTER_API_KEY; "
-                     "set NVIDIA_API_KEY or GUARD_BASE_URL=http://HOST:PORT/v1 to switch")
+    return backend, (
+        f"guard-core: using OpenRouter ({model}) from OPENROUTER_API_KEY; "
+        "set NVIDIA_API_KEY or GUARD_BASE_URL=http://HOST:PORT/v1 to switch"
+    )
 
 
 def _local_module(what: str) -> Any:
     if importlib.util.find_spec("torch") is None:
-        raise ConfigurationError(f"{what} needs torch and transformers: "
-                                 "pip install 'guard-core[local]'")
+        raise ConfigurationError(
+            f"{what} needs torch and transformers: pip install 'guard-core[local]'"
+        )
     try:
         from guard_core.backends import local
     except ImportError as exc:
-        raise ConfigurationError(f"{what} is not available: the local backend cannot be "
-                                 f"imported ({exc})") from None
+        raise ConfigurationError(
+            f"{what} is not available: the local backend cannot be imported ({exc})"
+        ) from None
     return local
 
 
@@ -185,16 +203,20 @@ def _local(env: Mapping[str, str]) -> tuple[Backend, str]:
     except Exception as exc:  # download refused, no such path, out of memory...
         raise ConfigurationError(
             f"cannot load {model} locally: {type(exc).__name__}: {exc}; set GUARD_MODEL to a "
-            "local copy of the model, or use a server (NVIDIA_API_KEY, GUARD_BASE_URL)") from None
-    return backend, (f"guard-core: using {model} in this process on the {device}; "
-                     "set NVIDIA_API_KEY or GUARD_BASE_URL=http://HOST:PORT/v1 to use a server")
+            "local copy of the model, or use a server (NVIDIA_API_KEY, GUARD_BASE_URL)"
+        ) from None
+    return backend, (
+        f"guard-core: using {model} in this process on the {device}; "
+        "set NVIDIA_API_KEY or GUARD_BASE_URL=http://HOST:PORT/v1 to use a server"
+    )
 
 
 def _demo(env: Mapping[str, str]) -> tuple[Backend, str]:
     try:
         local = _local_module("the offline demo model")
-        factory = (getattr(getattr(local, "LocalBackend", None), "demo", None)
-                   or getattr(local, "demo_backend", None))
+        factory = getattr(getattr(local, "LocalBackend", None), "demo", None) or getattr(
+            local, "demo_backend", None
+        )
         if factory is None:
             raise ConfigurationError("the offline demo model is not part of this install")
     except ConfigurationError as exc:
@@ -203,15 +225,23 @@ def _demo(env: Mapping[str, str]) -> tuple[Backend, str]:
         backend: Backend = factory()
     except Exception as exc:  # fixture missing, broken install: say so, not a traceback
         detail = str(exc) if isinstance(exc, ConfigurationError) else f"{type(exc).__name__}: {exc}"
-        raise ConfigurationError(f"the offline demo model could not be loaded: {detail}\n"
-                                 f"{describe_setup()}") from None
-    return backend, ("guard-core: using the offline DEMO model (a tiny toy, NOT a safety model: "
-                     "its verdicts mean nothing); set NVIDIA_API_KEY, OPENROUTER_API_KEY or "
-                     "GUARD_BASE_URL=http://HOST:PORT/v1 for a real guard")
+        raise ConfigurationError(
+            f"the offline demo model could not be loaded: {detail}\n{describe_setup()}"
+        ) from None
+    return backend, (
+        "guard-core: using the offline DEMO model (a tiny toy, NOT a safety model: "
+        "its verdicts mean nothing); set NVIDIA_API_KEY, OPENROUTER_API_KEY or "
+        "GUARD_BASE_URL=http://HOST:PORT/v1 for a real guard"
+    )
 
 
 _BUILDERS: dict[str, Callable[[Mapping[str, str]], tuple[Backend, str]]] = {
-    "url": _url, "nim": _nim, "openrouter": _openrouter, "local": _local, "demo": _demo}
+    "url": _url,
+    "nim": _nim,
+    "openrouter": _openrouter,
+    "local": _local,
+    "demo": _demo,
+}
 
 
 def _cuda_available() -> bool:

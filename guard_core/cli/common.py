@@ -55,9 +55,12 @@ def out(message: str) -> None:
 
 
 def add_backend_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend-url", metavar="URL",
-                        help="an OpenAI-compatible server (http://HOST:PORT/v1); overrides the "
-                             "environment. Its key, if any, comes from GUARD_API_KEY, never a flag")
+    parser.add_argument(
+        "--backend-url",
+        metavar="URL",
+        help="an OpenAI-compatible server (http://HOST:PORT/v1); overrides the "
+        "environment. Its key, if any, comes from GUARD_API_KEY, never a flag",
+    )
     parser.add_argument("--model", help="guard model id (default: the backend's; env GUARD_MODEL)")
 
 
@@ -82,8 +85,14 @@ def default_policy(family: ModelFamily, name: str = "default") -> Policy:
     return Policy(name=name, mode="categories" if "categories" in family.modes else "fast")
 
 
-def build_item(surface: str, text: str, *, context: str | None = None, tool: str | None = None,
-               source: str | None = None) -> Item:
+def build_item(
+    surface: str,
+    text: str,
+    *,
+    context: str | None = None,
+    tool: str | None = None,
+    source: str | None = None,
+) -> Item:
     """One item from text, as the CLI and corpus records describe it.
 
     ``tool_call``: ``text`` is the JSON arguments of tool ``tool``; ``image``: ``text`` is a
@@ -121,10 +130,14 @@ def status_of(verdict: Verdict) -> str:
 
 def verdict_text(verdict: Verdict) -> str:
     """A verdict as a few readable lines."""
-    head = {"allowed": "ALLOWED", "skipped": "ALLOWED (not screened: the policy skips it or "
-            "there is no text)", "blocked": f"BLOCKED ({verdict.decision})",
-            "error": "ERROR (blocked: fail closed)" if not verdict.allowed
-            else "ERROR (allowed: on_error=allow)"}[status_of(verdict)]
+    head = {
+        "allowed": "ALLOWED",
+        "skipped": "ALLOWED (not screened: the policy skips it or there is no text)",
+        "blocked": f"BLOCKED ({verdict.decision})",
+        "error": "ERROR (blocked: fail closed)"
+        if not verdict.allowed
+        else "ERROR (allowed: on_error=allow)",
+    }[status_of(verdict)]
     lines = [head]
     for key, value in verdict._rows():  # the same rows as the notebook and markdown views
         if key == "reasoning":
@@ -135,8 +148,9 @@ def verdict_text(verdict: Verdict) -> str:
 
 
 def verdict_json(verdict: Verdict, **extra: Any) -> str:
-    return json.dumps({**extra, "status": status_of(verdict), **verdict.to_dict()},
-                      ensure_ascii=False)
+    return json.dumps(
+        {**extra, "status": status_of(verdict), **verdict.to_dict()}, ensure_ascii=False
+    )
 
 
 def excerpt(item: Item, width: int = 52) -> str:
@@ -153,15 +167,18 @@ def excerpt(item: Item, width: int = 52) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-          right: Mapping[int, bool] | None = None) -> str:
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Mapping[int, bool] | None = None
+) -> str:
     """A plain-text table; columns in ``right`` are right-aligned."""
     right = right or {}
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        out = [c.rjust(w) if right.get(i) else c.ljust(w)
-               for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        out = [
+            c.rjust(w) if right.get(i) else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
         return "  ".join(out).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])

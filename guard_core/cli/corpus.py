@@ -76,11 +76,17 @@ class Tally:
         self._shown_at = now
         share = min(self.done_bytes / self.total_bytes, 1.0) if self.total_bytes else 0.0
         bar = "#" * int(20 * share)
-        text = (f"screening [{bar:<20}] {share:4.0%} file {self.file_index + 1}/{self.files}, "
-                f"{self.items} items, "
-                f"{self.statuses['blocked']} blocked, {self.statuses['error']} errors")
-        print(f"\r{text}" if self.tty else text, end="" if self.tty else "\n",
-              file=sys.stderr, flush=True)
+        text = (
+            f"screening [{bar:<20}] {share:4.0%} file {self.file_index + 1}/{self.files}, "
+            f"{self.items} items, "
+            f"{self.statuses['blocked']} blocked, {self.statuses['error']} errors"
+        )
+        print(
+            f"\r{text}" if self.tty else text,
+            end="" if self.tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def end_progress(self) -> None:
         if self.show and self.tty and self._shown_at:
@@ -88,12 +94,18 @@ class Tally:
 
     def summary(self, other_files: int) -> str:
         seconds = time.perf_counter() - self.started
-        lines = [f"screened {self.items} items from {self.files} files in {seconds:.1f} s"
-                 + (f" ({other_files} files of other types left out)" if other_files else ""),
-                 ""]
-        lines.append(table(["status", "items"], [[s, str(self.statuses[s])] for s in
-                                                 ("allowed", "blocked", "error", "skipped")],
-                           right={1: True}))
+        lines = [
+            f"screened {self.items} items from {self.files} files in {seconds:.1f} s"
+            + (f" ({other_files} files of other types left out)" if other_files else ""),
+            "",
+        ]
+        lines.append(
+            table(
+                ["status", "items"],
+                [[s, str(self.statuses[s])] for s in ("allowed", "blocked", "error", "skipped")],
+                right={1: True},
+            )
+        )
         if self.categories:
             rows = [[c, str(n)] for c, n in self.categories.most_common()]
             lines += ["", table(["blocked for", "items"], rows, right={1: True})]
@@ -117,18 +129,33 @@ async def _screen_chunk(guard: Guard, chunk: list[Entry]) -> list[dict[str, Any]
                 chunk[i].error = str(exc)
             return
         for (i, _), verdict in zip(members, verdicts, strict=True):
-            records[i] = {"path": chunk[i].path, "line": chunk[i].line,
-                          "status": status_of(verdict), **verdict.to_dict()}
+            records[i] = {
+                "path": chunk[i].path,
+                "line": chunk[i].line,
+                "status": status_of(verdict),
+                **verdict.to_dict(),
+            }
 
     await asyncio.gather(*(one(agent, members) for agent, members in groups.items()))
-    return [r if r is not None else
-            {"path": e.path, "line": e.line, "status": "error", "allowed": False,
-             "surface": e.surface, "agent": e.agent, "error": e.error}
-            for r, e in zip(records, chunk, strict=True)]
+    return [
+        r
+        if r is not None
+        else {
+            "path": e.path,
+            "line": e.line,
+            "status": "error",
+            "allowed": False,
+            "surface": e.surface,
+            "agent": e.agent,
+            "error": e.error,
+        }
+        for r, e in zip(records, chunk, strict=True)
+    ]
 
 
-async def _screen(guard: Guard, entries: Iterator[Entry], chunk_size: int,
-                  report: TextIO | None, tally: Tally) -> None:
+async def _screen(
+    guard: Guard, entries: Iterator[Entry], chunk_size: int, report: TextIO | None, tally: Tally
+) -> None:
     try:
         chunk: list[Entry] = []
         for entry in entries:
@@ -170,8 +197,10 @@ def run_corpus(args: argparse.Namespace) -> int:
         return 2
     files, other = find_files(root)
     if not files:
-        say(f"guard-core: nothing to screen in {root}: no .txt, .md or .jsonl files "
-            f"({other} files of other types)")
+        say(
+            f"guard-core: nothing to screen in {root}: no .txt, .md or .jsonl files "
+            f"({other} files of other types)"
+        )
         return 2
     policies = load_policies(args.policy)
     report: TextIO | None = None
@@ -197,8 +226,14 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _run_with_report(args: argparse.Namespace, root: Path, files: list[Path], other: int,
-                     policies: PolicySet | None, report: TextIO | None) -> int:
+def _run_with_report(
+    args: argparse.Namespace,
+    root: Path,
+    files: list[Path],
+    other: int,
+    policies: PolicySet | None,
+    report: TextIO | None,
+) -> int:
     backend, banner = open_backend(args, allow_demo=False)
     say(banner)
     try:
@@ -207,15 +242,15 @@ def _run_with_report(args: argparse.Namespace, root: Path, files: list[Path], ot
         backend.close()
         raise
     to_file = args.report not in (None, "-")
-    tally = Tally(len(files), sum(map(_size, files)), show=not args.quiet,
-                  tty=sys.stderr.isatty())
+    tally = Tally(len(files), sum(map(_size, files)), show=not args.quiet, tty=sys.stderr.isatty())
 
     def entries() -> Iterator[Entry]:
         done = 0
         for index, path in enumerate(files):
             shown = str(path.relative_to(root)) if root.is_dir() else str(path)
-            for entry in read_entries(path, shown, surface=args.surface, agent=args.agent,
-                                      max_bytes=args.max_bytes):
+            for entry in read_entries(
+                path, shown, surface=args.surface, agent=args.agent, max_bytes=args.max_bytes
+            ):
                 done += entry.nbytes
                 entry.file_index, entry.done_bytes = index, done
                 yield entry
@@ -224,8 +259,10 @@ def _run_with_report(args: argparse.Namespace, root: Path, files: list[Path], ot
         _run(_screen(guard, entries(), args.chunk_size, report, tally))
     except KeyboardInterrupt:
         tally.end_progress()
-        say(f"guard-core: interrupted after {tally.items} items"
-            + (f"; {args.report} holds their {tally.items} complete lines" if to_file else ""))
+        say(
+            f"guard-core: interrupted after {tally.items} items"
+            + (f"; {args.report} holds their {tally.items} complete lines" if to_file else "")
+        )
         return 130
     tally.end_progress()
     if tally.items == 0:

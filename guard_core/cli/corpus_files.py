@@ -55,8 +55,9 @@ def find_files(root: Path) -> tuple[list[Path], int]:
     return found, other
 
 
-def read_entries(path: Path, shown: str, *, surface: str, agent: str | None,
-                 max_bytes: int) -> Iterator[Entry]:
+def read_entries(
+    path: Path, shown: str, *, surface: str, agent: str | None, max_bytes: int
+) -> Iterator[Entry]:
     """The entries of one file; never raises for a bad file or line."""
     if path.suffix.lower() != ".jsonl":
         yield _text_entry(path, shown, surface, agent, max_bytes)
@@ -72,8 +73,7 @@ def read_entries(path: Path, shown: str, *, surface: str, agent: str | None,
         yield Entry(shown, None, surface, agent, error=f"cannot read: {exc.strerror or exc}")
 
 
-def _text_entry(path: Path, shown: str, surface: str, agent: str | None,
-                max_bytes: int) -> Entry:
+def _text_entry(path: Path, shown: str, surface: str, agent: str | None, max_bytes: int) -> Entry:
     entry = Entry(shown, None, surface, agent)
     try:
         entry.nbytes = path.stat().st_size
@@ -91,8 +91,9 @@ def _text_entry(path: Path, shown: str, surface: str, agent: str | None,
     return entry
 
 
-def _record_entry(raw: bytes, shown: str, number: int, surface: str, agent: str | None,
-                  max_bytes: int) -> Entry:
+def _record_entry(
+    raw: bytes, shown: str, number: int, surface: str, agent: str | None, max_bytes: int
+) -> Entry:
     entry = Entry(shown, number, surface, agent)
     if len(raw) > max_bytes:
         entry.error = f"line is over --max-bytes {max_bytes}"
@@ -110,14 +111,21 @@ def _record_entry(raw: bytes, shown: str, number: int, surface: str, agent: str 
     strings = {k: record.get(k) for k in ("agent", "context", "tool")}
     bad = [k for k, v in strings.items() if v is not None and not isinstance(v, str)]
     if entry.surface not in TEXT_SURFACES:
-        entry.error = (f"surface {entry.surface!r} is not one of {', '.join(TEXT_SURFACES)} "
-                       "(images are screened with `guard-core screen --surface image`)")
+        entry.error = (
+            f"surface {entry.surface!r} is not one of {', '.join(TEXT_SURFACES)} "
+            "(images are screened with `guard-core screen --surface image`)"
+        )
     elif bad:
         entry.error = f'"{bad[0]}" must be a string'
     else:
         try:
-            entry.item = build_item(entry.surface, record["text"], context=strings["context"],
-                                    tool=strings["tool"], source=f"{shown}:{number}")
+            entry.item = build_item(
+                entry.surface,
+                record["text"],
+                context=strings["context"],
+                tool=strings["tool"],
+                source=f"{shown}:{number}",
+            )
         except ContentError as exc:
             entry.error = str(exc)
     return entry

@@ -64,19 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``guard-core``."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="guard-core", formatter_class=fmt, epilog=EPILOG,
-        description="Screen agent traffic with NVIDIA Nemotron content-safety guard models.")
+        prog="guard-core",
+        formatter_class=fmt,
+        epilog=EPILOG,
+        description="Screen agent traffic with NVIDIA Nemotron content-safety guard models.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sample = sub.add_parser("sample", help="screen a built-in sample of agent traffic",
-                            formatter_class=fmt, epilog=EPILOG)
+    sample = sub.add_parser(
+        "sample",
+        help="screen a built-in sample of agent traffic",
+        formatter_class=fmt,
+        epilog=EPILOG,
+    )
     _policy_flags(sample)
     add_backend_flags(sample)
 
-    screen = sub.add_parser("screen", help="screen one text (or - for stdin)",
-                            formatter_class=fmt, epilog=EPILOG)
-    screen.add_argument("text", metavar="TEXT", help="the text; - reads stdin; for --surface "
-                        "image a file path or URL; for tool_call the JSON arguments")
+    screen = sub.add_parser(
+        "screen", help="screen one text (or - for stdin)", formatter_class=fmt, epilog=EPILOG
+    )
+    screen.add_argument(
+        "text",
+        metavar="TEXT",
+        help="the text; - reads stdin; for --surface "
+        "image a file path or URL; for tool_call the JSON arguments",
+    )
     screen.add_argument("--surface", choices=SURFACES, default="input")
     screen.add_argument("--context", help="the user request, for output and tool_call")
     screen.add_argument("--tool", help="the tool name, for tool_call and tool_result")
@@ -84,29 +96,52 @@ def build_parser() -> argparse.ArgumentParser:
     _policy_flags(screen)
     add_backend_flags(screen)
 
-    corpus = sub.add_parser("screen-corpus", help="screen every .txt/.md/.jsonl file of a folder",
-                            formatter_class=fmt, epilog=EPILOG)
+    corpus = sub.add_parser(
+        "screen-corpus",
+        help="screen every .txt/.md/.jsonl file of a folder",
+        formatter_class=fmt,
+        epilog=EPILOG,
+    )
     corpus.add_argument("path", metavar="PATH", help="a folder (searched recursively) or a file")
-    corpus.add_argument("--report", metavar="FILE",
-                        help="write one JSON line per item (- for stdout)")
-    corpus.add_argument("--surface", choices=TEXT_SURFACES, default="input",
-                        help="surface of items that do not say (default: input)")
-    corpus.add_argument("--chunk-size", type=_positive, default=64,
-                        help="items screened concurrently, and reported, per step (default 64)")
-    corpus.add_argument("--max-bytes", type=_positive, default=1 << 20,
-                        help="larger files and lines are error records (default 1 MiB)")
+    corpus.add_argument(
+        "--report", metavar="FILE", help="write one JSON line per item (- for stdout)"
+    )
+    corpus.add_argument(
+        "--surface",
+        choices=TEXT_SURFACES,
+        default="input",
+        help="surface of items that do not say (default: input)",
+    )
+    corpus.add_argument(
+        "--chunk-size",
+        type=_positive,
+        default=64,
+        help="items screened concurrently, and reported, per step (default 64)",
+    )
+    corpus.add_argument(
+        "--max-bytes",
+        type=_positive,
+        default=1 << 20,
+        help="larger files and lines are error records (default 1 MiB)",
+    )
     corpus.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     _policy_flags(corpus)
     add_backend_flags(corpus)
 
-    probe = sub.add_parser("probe", help="check the endpoint answers in the model's format",
-                           formatter_class=fmt, epilog=EPILOG)
+    probe = sub.add_parser(
+        "probe",
+        help="check the endpoint answers in the model's format",
+        formatter_class=fmt,
+        epilog=EPILOG,
+    )
     add_backend_flags(probe)
 
     policy = sub.add_parser("policy", help="policy files").add_subparsers(
-        dest="policy_command", metavar="ACTION", required=True)
-    check = policy.add_parser("check", help="validate a policy file and show it",
-                              formatter_class=fmt, epilog=EPILOG)
+        dest="policy_command", metavar="ACTION", required=True
+    )
+    check = policy.add_parser(
+        "check", help="validate a policy file and show it", formatter_class=fmt, epilog=EPILOG
+    )
     check.add_argument("file", metavar="FILE", help="a .yaml, .yml or .toml policy set")
     check.add_argument("--model", help="also check every policy works with this guard model")
     return parser
@@ -172,8 +207,10 @@ def _probe(args: argparse.Namespace) -> int:
     with backend:
         probe = getattr(backend, "probe", None)
         if probe is None:
-            say(f"guard-core: error: {backend.describe()} has no probe; probe checks a remote "
-                "endpoint (GUARD_BASE_URL, NVIDIA_API_KEY or OPENROUTER_API_KEY)")
+            say(
+                f"guard-core: error: {backend.describe()} has no probe; probe checks a remote "
+                "endpoint (GUARD_BASE_URL, NVIDIA_API_KEY or OPENROUTER_API_KEY)"
+            )
             return 2
         result = probe()
     out(str(result))
@@ -188,9 +225,14 @@ def _policy_check(args: argparse.Namespace) -> int:
         family = family_for_model(args.model)
         for _, policy in named:
             family.check_policy(policy)
-    out(f"{args.file}: valid; agents: {', '.join(policies.agents) or '(none)'}; "
-        + ("a default for every other agent" if policies.default else
-           "no default: any other agent is an error"))
+    out(
+        f"{args.file}: valid; agents: {', '.join(policies.agents) or '(none)'}; "
+        + (
+            "a default for every other agent"
+            if policies.default
+            else "no default: any other agent is an error"
+        )
+    )
     for label, policy in named:
         out("\n" + _describe(label, policy))
     if args.model:
@@ -201,24 +243,27 @@ def _policy_check(args: argparse.Namespace) -> int:
 def _describe(label: str, policy: Policy) -> str:
     if policy.custom is not None:
         judge = "a custom policy (replaces the taxonomy):\n" + "\n".join(
-            f"    | {line}".rstrip() for line in policy.custom.render().splitlines())
+            f"    | {line}".rstrip() for line in policy.custom.render().splitlines()
+        )
     elif policy.exclude_categories:
-        judge = ("the standard taxonomy, except: "
-                 + ", ".join(sorted(policy.exclude_categories)))
+        judge = "the standard taxonomy, except: " + ", ".join(sorted(policy.exclude_categories))
     else:
         judge = "the standard taxonomy"
     if policy.extra_categories:
         judge += "; plus: " + ", ".join(policy.extra_categories)
-    actions = ", ".join(f"{s}={policy.action_for(s)}" for s in SURFACES
-                        if s in policy.actions) or "block everywhere"
-    lines = [f"{label}: policy {policy.name!r} (version {policy.version})",
-             f"  mode:      {policy.mode}",
-             f"  judges by: {judge}",
-             f"  surfaces:  {', '.join(s for s in SURFACES if s in policy.surfaces)}",
-             f"  actions:   {actions}" + (" (block elsewhere)" if policy.actions else ""),
-             f"  on_error:  {policy.on_error}"
-             + (" (guard failures let content through, audited)"
-                if policy.on_error == "allow" else "")]
+    actions = (
+        ", ".join(f"{s}={policy.action_for(s)}" for s in SURFACES if s in policy.actions)
+        or "block everywhere"
+    )
+    lines = [
+        f"{label}: policy {policy.name!r} (version {policy.version})",
+        f"  mode:      {policy.mode}",
+        f"  judges by: {judge}",
+        f"  surfaces:  {', '.join(s for s in SURFACES if s in policy.surfaces)}",
+        f"  actions:   {actions}" + (" (block elsewhere)" if policy.actions else ""),
+        f"  on_error:  {policy.on_error}"
+        + (" (guard failures let content through, audited)" if policy.on_error == "allow" else ""),
+    ]
     if policy.description:
         lines.append(f"  about:     {policy.description}")
     return "\n".join(lines)

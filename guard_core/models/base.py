@@ -94,8 +94,13 @@ class GuardRequest:
 
     def __post_init__(self) -> None:
         if not self.key:
-            blob = self.prompt if self.prompt is not None else json.dumps(
-                [self.messages, self.chat_template_kwargs], sort_keys=True, default=str)
+            blob = (
+                self.prompt
+                if self.prompt is not None
+                else json.dumps(
+                    [self.messages, self.chat_template_kwargs], sort_keys=True, default=str
+                )
+            )
             # The slot is part of the key: a prompt check and a response check can render
             # the same text (CSR-4B writes a missing response as "None") yet ask for
             # different verdicts.
@@ -133,8 +138,8 @@ def split_think(text: str) -> tuple[str | None, str]:
     end = stripped.find("</think>")
     if end < 0:
         raise ModelOutputError("truncated reasoning: <think> never closes (raise max_tokens)")
-    reasoning = stripped[len("<think>"):end].strip()
-    rest = stripped[end + len("</think>"):]
+    reasoning = stripped[len("<think>") : end].strip()
+    rest = stripped[end + len("</think>") :]
     if "<think>" in rest or "</think>" in rest:
         raise ModelOutputError("more than one <think> block")
     return reasoning, rest

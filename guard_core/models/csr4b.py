@@ -48,14 +48,19 @@ def _head(policy: Policy) -> str:
     if not policy.exclude_categories and not policy.extra_categories:
         return _HEAD
     lines = [
-        line for line in _HEAD.split("\n")
-        if not (line.startswith("S") and line.partition(": ")[2].rstrip(".")
-                in policy.exclude_categories)
+        line
+        for line in _HEAD.split("\n")
+        if not (
+            line.startswith("S")
+            and line.partition(": ")[2].rstrip(".") in policy.exclude_categories
+        )
     ]
     last = max(i for i, line in enumerate(lines) if line.startswith("S"))
-    extra = [f"S{_LAST_CODE + i}: {name.rstrip('.')}." for i, name in
-             enumerate(policy.extra_categories, 1)]
-    return "\n".join(lines[: last + 1] + extra + lines[last + 1:])
+    extra = [
+        f"S{_LAST_CODE + i}: {name.rstrip('.')}."
+        for i, name in enumerate(policy.extra_categories, 1)
+    ]
+    return "\n".join(lines[: last + 1] + extra + lines[last + 1 :])
 
 
 class ContentSafetyReasoning4B(ModelFamily):
@@ -82,14 +87,16 @@ class ContentSafetyReasoning4B(ModelFamily):
             )
         values = {
             "user_input": neutralize(exchange.user, _ROLE_MARKER),
-            "assistant_response_or_None": "None" if exchange.assistant is None
+            "assistant_response_or_None": "None"
+            if exchange.assistant is None
             else neutralize(exchange.assistant, _ROLE_MARKER),
             "mode": "/think" if policy.mode == "think" else "/no_think",
         }
         # Placeholders are filled in the conversation part only: a custom policy's text is
         # trusted verbatim, even where it happens to contain "{user_input}".
-        prompt = _head(policy) + _PLACEHOLDER.sub(lambda m: values[m.group(1)],
-                                                  _CONVERSATION + _TAIL)
+        prompt = _head(policy) + _PLACEHOLDER.sub(
+            lambda m: values[m.group(1)], _CONVERSATION + _TAIL
+        )
         return GuardRequest(
             family=self.name,
             messages=({"role": "user", "content": prompt},),
@@ -140,9 +147,13 @@ class ContentSafetyReasoning4B(ModelFamily):
             response = found.get("response")
             if response not in ("harmful", "unharmful"):
                 raise ModelOutputError(
-                    "the guard gave no 'Response harm' verdict for a response check")
+                    "the guard gave no 'Response harm' verdict for a response check"
+                )
             unsafe = response == "harmful"
         else:
             unsafe = user_unsafe
-        return Judgement(unsafe=unsafe, reasoning=completion.reasoning or inline_reasoning,
-                         user_unsafe=user_unsafe)
+        return Judgement(
+            unsafe=unsafe,
+            reasoning=completion.reasoning or inline_reasoning,
+            user_unsafe=user_unsafe,
+        )

@@ -27,8 +27,9 @@ from guard_core.taxonomy import NEMOGUARD_CATEGORIES, normalize_categories
 
 __all__ = ["TEMPLATE", "TEMPLATE_DELIMITERS", "NemoGuard8B"]
 
-TEMPLATE = files("guard_core.models").joinpath(
-    "templates/nemoguard8b_template.txt").read_text("utf-8")
+TEMPLATE = (
+    files("guard_core.models").joinpath("templates/nemoguard8b_template.txt").read_text("utf-8")
+)
 _BEGIN, _END = "<BEGIN UNSAFE CONTENT CATEGORIES>\n", "\n<END UNSAFE CONTENT CATEGORIES>"
 _PRE, _, _after = TEMPLATE.partition(_BEGIN)
 _CATEGORY_BLOCK, _, _POST = _after.partition(_END)
@@ -55,12 +56,14 @@ def _categories_block(policy: Policy) -> str:
     if policy.custom is not None:
         return policy.custom.render()
     lines = [
-        line for line in _CATEGORY_BLOCK.split("\n")
+        line
+        for line in _CATEGORY_BLOCK.split("\n")
         if line.partition(": ")[2].rstrip(".") not in policy.exclude_categories
     ]
     first_free = len(NEMOGUARD_CATEGORIES) + 1
-    lines += [f"S{first_free + i}: {name.rstrip('.')}." for i, name in
-              enumerate(policy.extra_categories)]
+    lines += [
+        f"S{first_free + i}: {name.rstrip('.')}." for i, name in enumerate(policy.extra_categories)
+    ]
     return "\n".join(lines)
 
 
@@ -125,5 +128,6 @@ class NemoGuard8B(ModelFamily):
             raise ModelOutputError(f"illegal categories value: {raw!r}")
         unsafe = verdicts[wanted]
         categories = normalize_categories(raw, NEMOGUARD_CATEGORIES) if unsafe else ()
-        return Judgement(unsafe=unsafe, categories=categories,
-                         user_unsafe=verdicts.get("User Safety"))
+        return Judgement(
+            unsafe=unsafe, categories=categories, user_unsafe=verdicts.get("User Safety")
+        )

@@ -70,7 +70,8 @@ class Nemotron35ContentSafety(ModelFamily):
         content: str | list[dict[str, Any]] = user_text
         if exchange.image is not None:
             parts: list[dict[str, Any]] = [
-                {"type": "image_url", "image_url": {"url": exchange.image.to_url()}}]
+                {"type": "image_url", "image_url": {"url": exchange.image.to_url()}}
+            ]
             if user_text:
                 parts.append({"type": "text", "text": user_text})
             content = parts
@@ -79,8 +80,9 @@ class Nemotron35ContentSafety(ModelFamily):
             assistant = neutralize(exchange.assistant, TEMPLATE_DELIMITERS)
             messages.append({"role": "assistant", "content": assistant})
         mode = policy.mode
-        max_tokens = self.max_tokens["categories" if policy.exclude_categories and mode == "fast"
-                                     else mode]
+        max_tokens = self.max_tokens[
+            "categories" if policy.exclude_categories and mode == "fast" else mode
+        ]
         return GuardRequest(
             family=self.name,
             messages=tuple(messages),

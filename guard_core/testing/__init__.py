@@ -23,5 +23,12 @@ from guard_core.testing.server import (
     response_from_completion,
 )
 
-__all__ = ["Fault", "OpenAICompatServer", "RecordedRequest", "ScriptedBackend", "ScriptedJudge",
-           "chat_completion", "response_from_completion"]
+__all__ = [
+    "Fault",
+    "OpenAICompatServer",
+    "RecordedRequest",
+    "ScriptedBackend",
+    "ScriptedJudge",
+    "chat_completion",
+    "response_from_completion",
+]

@@ -27,7 +27,8 @@ __all__ = ["ScriptedBackend", "ScriptedJudge"]
 _CSR = re.compile(r"\n\nHuman user:\n(.*)\n\nAI assistant:\n(.*)\n\nUse the taxonomy", re.S)
 _NEMOGUARD = re.compile(r"<BEGIN CONVERSATION>\n\nuser: (.*)\n\n<END CONVERSATION>", re.S)
 _GEMMA_WRAP = re.compile(
-    r"^(?:<bos>)?<start_of_turn>user\n(.*)<end_of_turn>\n<start_of_turn>model\n$", re.S)
+    r"^(?:<bos>)?<start_of_turn>user\n(.*)<end_of_turn>\n<start_of_turn>model\n$", re.S
+)
 
 
 def _text_of(content: Any) -> str:
@@ -48,7 +49,8 @@ class ScriptedJudge:
     """
 
     unsafe_words: Mapping[str, str] | Iterable[str] = field(
-        default_factory=lambda: dict(DEFAULT_UNSAFE_WORDS))
+        default_factory=lambda: dict(DEFAULT_UNSAFE_WORDS)
+    )
 
     def __post_init__(self) -> None:
         words = self.unsafe_words
@@ -62,15 +64,17 @@ class ScriptedJudge:
                 out.append(category)
         return out
 
-    def exchange(self, family: str,
-                 messages: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+    def exchange(
+        self, family: str, messages: Sequence[Mapping[str, Any]]
+    ) -> tuple[str, str | None]:
         """Recover (user text, assistant text or None) from a rendered request."""
         if family == "nemotron35":
             user = messages[0]["content"]
             text = _text_of(user)
             if not isinstance(user, str):
-                text += " " + " ".join(p["image_url"]["url"] for p in user
-                                       if p.get("type") == "image_url")
+                text += " " + " ".join(
+                    p["image_url"]["url"] for p in user if p.get("type") == "image_url"
+                )
             return text, (_text_of(messages[1]["content"]) if len(messages) > 1 else None)
         prompt = _text_of(messages[0]["content"])
         if family == "csr4b":
@@ -85,8 +89,12 @@ class ScriptedJudge:
         user, _, assistant = match.group(1).partition("\n\nresponse: agent: ")
         return user, (assistant if _ else None)
 
-    def answer(self, family: str, messages: Sequence[Mapping[str, Any]],
-               kwargs: Mapping[str, Any] | None = None) -> tuple[str, str | None]:
+    def answer(
+        self,
+        family: str,
+        messages: Sequence[Mapping[str, Any]],
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> tuple[str, str | None]:
         """The (content, reasoning) the real model would send, in its exact format."""
         kwargs = kwargs or {}
         user, assistant = self.exchange(family, messages)
@@ -94,10 +102,10 @@ class ScriptedJudge:
         cats = user_cats + [c for c in resp_cats if c not in user_cats]
         think = None
         if family == "csr4b":
-            response = ("None" if assistant is None
-                        else "harmful" if resp_cats else "unharmful")
-            text = (f"Prompt harm: {'harmful' if user_cats else 'unharmful'}\n"
-                    f"Response harm: {response}")
+            response = "None" if assistant is None else "harmful" if resp_cats else "unharmful"
+            text = (
+                f"Prompt harm: {'harmful' if user_cats else 'unharmful'}\nResponse harm: {response}"
+            )
             if "/think" in _text_of(messages[0]["content"])[-12:]:
                 trace = f"The request mentions {cats or 'nothing unsafe'}."
                 text = f"<think>\n{trace}\n</think>\n\n{text}"
@@ -129,9 +137,13 @@ class ScriptedJudge:
 class ScriptedBackend(Backend):
     """An in-process backend answering with a :class:`ScriptedJudge`; records every request."""
 
-    def __init__(self, unsafe_words: Mapping[str, str] | Iterable[str] | None = None, *,
-                 model: str = "nvidia/nemotron-3.5-content-safety",
-                 family: str | ModelFamily | None = None) -> None:
+    def __init__(
+        self,
+        unsafe_words: Mapping[str, str] | Iterable[str] | None = None,
+        *,
+        model: str = "nvidia/nemotron-3.5-content-safety",
+        family: str | ModelFamily | None = None,
+    ) -> None:
         self.judge = ScriptedJudge(unsafe_words) if unsafe_words is not None else ScriptedJudge()
         self.model = model
         self.family = family_for_model(model, family)
@@ -144,8 +156,9 @@ class ScriptedBackend(Backend):
         out: list[Outcome] = []
         for r in requests:
             text, reasoning = self.judge.answer(r.family, r.messages, r.chat_template_kwargs)
-            out.append(Completion(text=text, finish_reason="stop", reasoning=reasoning,
-                                  model=self.model))
+            out.append(
+                Completion(text=text, finish_reason="stop", reasoning=reasoning, model=self.model)
+            )
         return out
 
     async def aclassify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:

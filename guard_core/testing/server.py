@@ -25,8 +25,13 @@ from typing import Any
 from guard_core.models import family_for_model
 from guard_core.testing.scripted import ScriptedJudge
 
-__all__ = ["Fault", "OpenAICompatServer", "RecordedRequest", "chat_completion",
-           "response_from_completion"]
+__all__ = [
+    "Fault",
+    "OpenAICompatServer",
+    "RecordedRequest",
+    "chat_completion",
+    "response_from_completion",
+]
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -55,24 +60,44 @@ class RecordedRequest:
     body: dict[str, Any] | None
 
 
-def chat_completion(content: str | None = None, *, tool_calls: list[dict[str, Any]] | None = None,
-                    model: str = "main-model", finish_reason: str | None = None,
-                    reasoning: str | None = None) -> dict[str, Any]:
+def chat_completion(
+    content: str | None = None,
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
+    model: str = "main-model",
+    finish_reason: str | None = None,
+    reasoning: str | None = None,
+) -> dict[str, Any]:
     """A ``chat.completion`` JSON body (tool_calls as ``{"id","name","arguments"}`` dicts)."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if reasoning is not None:
         message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = [
-            {"id": c.get("id", f"call_{i}"), "type": "function",
-             "function": {"name": c["name"], "arguments": c["arguments"]
-                          if isinstance(c["arguments"], str) else json.dumps(c["arguments"])}}
-            for i, c in enumerate(tool_calls)]
+            {
+                "id": c.get("id", f"call_{i}"),
+                "type": "function",
+                "function": {
+                    "name": c["name"],
+                    "arguments": c["arguments"]
+                    if isinstance(c["arguments"], str)
+                    else json.dumps(c["arguments"]),
+                },
+            }
+            for i, c in enumerate(tool_calls)
+        ]
     return {
-        "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop")}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop"),
+            }
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
@@ -80,19 +105,25 @@ def chat_completion(content: str | None = None, *, tool_calls: list[dict[str, An
 def _sse_chunks(completion: dict[str, Any], piece: int = 8) -> list[dict[str, Any]]:
     choice = completion["choices"][0]
     message = choice["message"]
-    base = {"id": completion["id"], "object": "chat.completion.chunk",
-            "created": completion["created"], "model": completion["model"]}
+    base = {
+        "id": completion["id"],
+        "object": "chat.completion.chunk",
+        "created": completion["created"],
+        "model": completion["model"],
+    }
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     content = message.get("content") or ""
-    deltas += [{"content": content[i:i + piece]} for i in range(0, len(content), piece)]
+    deltas += [{"content": content[i : i + piece]} for i in range(0, len(content), piece)]
     if isinstance(message.get("audio"), dict):  # an audio answer streams its transcript
         deltas.append({"audio": {"transcript": message["audio"].get("transcript", "")}})
     for index, call in enumerate(message.get("tool_calls") or ()):
         deltas.append({"tool_calls": [{"index": index, **call}]})
-    chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
-              for d in deltas]
-    chunks.append({**base, "choices": [{"index": 0, "delta": {},
-                                        "finish_reason": choice["finish_reason"]}]})
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
+    ]
+    chunks.append(
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
+    )
     return chunks
 
 
@@ -101,49 +132,114 @@ def response_from_completion(completion: dict[str, Any]) -> dict[str, Any]:
     message = completion["choices"][0]["message"]
     output: list[dict[str, Any]] = []
     if message.get("content"):
-        output.append({"type": "message", "id": "msg_0", "role": "assistant",
-                       "status": "completed",
-                       "content": [{"type": "output_text", "text": message["content"],
-                                    "annotations": []}]})
+        output.append(
+            {
+                "type": "message",
+                "id": "msg_0",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": message["content"], "annotations": []}],
+            }
+        )
     for i, call in enumerate(message.get("tool_calls") or ()):
-        output.append({"type": "function_call", "id": f"fc_{i}", "call_id": call["id"],
-                       "name": call["function"]["name"],
-                       "arguments": call["function"]["arguments"], "status": "completed"})
-    return {"id": "resp_test", "object": "response", "created_at": completion["created"],
-            "model": completion["model"], "status": "completed", "output": output,
-            "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
-            "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2,
-                      "input_tokens_details": {"cached_tokens": 0},
-                      "output_tokens_details": {"reasoning_tokens": 0}}}
+        output.append(
+            {
+                "type": "function_call",
+                "id": f"fc_{i}",
+                "call_id": call["id"],
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+                "status": "completed",
+            }
+        )
+    return {
+        "id": "resp_test",
+        "object": "response",
+        "created_at": completion["created"],
+        "model": completion["model"],
+        "status": "completed",
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "total_tokens": 2,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
 
 
 def _response_events(response: dict[str, Any], piece: int = 8) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [
-        {"type": "response.created",
-         "response": {**response, "status": "in_progress", "output": []}}]
+        {
+            "type": "response.created",
+            "response": {**response, "status": "in_progress", "output": []},
+        }
+    ]
     for index, item in enumerate(response["output"]):
         at = {"output_index": index, "item_id": item["id"]}
         if item["type"] == "message":
-            events.append({"type": "response.output_item.added", "output_index": index,
-                           "item": {**item, "status": "in_progress", "content": []}})
+            events.append(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": index,
+                    "item": {**item, "status": "in_progress", "content": []},
+                }
+            )
             text = item["content"][0]["text"]
             part = {"type": "output_text", "text": "", "annotations": []}
-            events.append({"type": "response.content_part.added", **at, "content_index": 0,
-                           "part": part})
-            events += [{"type": "response.output_text.delta", **at, "content_index": 0,
-                        "delta": text[i:i + piece], "logprobs": []}
-                       for i in range(0, len(text), piece)]
-            events.append({"type": "response.output_text.done", **at, "content_index": 0,
-                           "text": text, "logprobs": []})
-            events.append({"type": "response.content_part.done", **at, "content_index": 0,
-                           "part": {**part, "text": text}})
+            events.append(
+                {"type": "response.content_part.added", **at, "content_index": 0, "part": part}
+            )
+            events += [
+                {
+                    "type": "response.output_text.delta",
+                    **at,
+                    "content_index": 0,
+                    "delta": text[i : i + piece],
+                    "logprobs": [],
+                }
+                for i in range(0, len(text), piece)
+            ]
+            events.append(
+                {
+                    "type": "response.output_text.done",
+                    **at,
+                    "content_index": 0,
+                    "text": text,
+                    "logprobs": [],
+                }
+            )
+            events.append(
+                {
+                    "type": "response.content_part.done",
+                    **at,
+                    "content_index": 0,
+                    "part": {**part, "text": text},
+                }
+            )
         else:
-            events.append({"type": "response.output_item.added", "output_index": index,
-                           "item": {**item, "status": "in_progress", "arguments": ""}})
-            events.append({"type": "response.function_call_arguments.delta", **at,
-                           "delta": item["arguments"]})
-            events.append({"type": "response.function_call_arguments.done", **at,
-                           "name": item["name"], "arguments": item["arguments"]})
+            events.append(
+                {
+                    "type": "response.output_item.added",
+                    "output_index": index,
+                    "item": {**item, "status": "in_progress", "arguments": ""},
+                }
+            )
+            events.append(
+                {"type": "response.function_call_arguments.delta", **at, "delta": item["arguments"]}
+            )
+            events.append(
+                {
+                    "type": "response.function_call_arguments.done",
+                    **at,
+                    "name": item["name"],
+                    "arguments": item["arguments"],
+                }
+            )
         events.append({"type": "response.output_item.done", "output_index": index, "item": item})
     events.append({"type": "response.completed", "response": response})
     return [{**event, "sequence_number": n} for n, event in enumerate(events)]
@@ -205,8 +301,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and (fault.status != 200 or fault.body is not None):
             status = fault.status
             default = json.dumps({"error": {"message": f"injected {status}"}}).encode()
-            return self._send(status, default if fault.body is None else fault.body,
-                              fault.headers, fault.trickle)
+            return self._send(
+                status, default if fault.body is None else fault.body, fault.headers, fault.trickle
+            )
         if body is None:
             return self._send(400, b'{"error": {"message": "body is not JSON"}}')
         try:
@@ -215,13 +312,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, json.dumps({"error": {"message": str(exc)}}).encode())
         if stream:
             data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in payload)
-            return self._send(status, data + b"data: [DONE]\n\n",
-                              {"Content-Type": "text/event-stream"})
-        self._send(status, json.dumps(payload).encode(), fault.headers if fault else {},
-                   fault.trickle if fault else None)
+            return self._send(
+                status, data + b"data: [DONE]\n\n", {"Content-Type": "text/event-stream"}
+            )
+        self._send(
+            status,
+            json.dumps(payload).encode(),
+            fault.headers if fault else {},
+            fault.trickle if fault else None,
+        )
 
-    def _send(self, status: int, body: bytes, headers: Mapping[str, str] | None = None,
-              trickle: float | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        trickle: float | None = None,
+    ) -> None:
         self.send_response(status)
         headers = dict(headers or {})
         self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
@@ -232,7 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if trickle:
                 for i in range(len(body)):
-                    self.wfile.write(body[i:i + 1])
+                    self.wfile.write(body[i : i + 1])
                     self.wfile.flush()
                     time.sleep(trickle)
             else:
@@ -260,10 +367,16 @@ class OpenAICompatServer:
             only chat (OpenRouter, some gateways).
     """
 
-    def __init__(self, judge: ScriptedJudge | None = None, *,
-                 models: Mapping[str, Handler] | None = None, family: str | None = None,
-                 latency: float = 0.0, api_key: str | None = None,
-                 disable_completions: bool = False) -> None:
+    def __init__(
+        self,
+        judge: ScriptedJudge | None = None,
+        *,
+        models: Mapping[str, Handler] | None = None,
+        family: str | None = None,
+        latency: float = 0.0,
+        api_key: str | None = None,
+        disable_completions: bool = False,
+    ) -> None:
         self.judge = judge or ScriptedJudge()
         self.models = dict(models or {})
         self.family = family
@@ -290,8 +403,9 @@ class OpenAICompatServer:
     def start(self) -> OpenAICompatServer:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -316,8 +430,11 @@ class OpenAICompatServer:
     def posts(self, path_suffix: str = "/chat/completions") -> list[RecordedRequest]:
         """Recorded POST requests to a path (default: chat completions; any query ignored)."""
         with self._lock:
-            return [r for r in self.requests if r.body is not None
-                    and r.path.split("?", 1)[0].endswith(path_suffix)]
+            return [
+                r
+                for r in self.requests
+                if r.body is not None and r.path.split("?", 1)[0].endswith(path_suffix)
+            ]
 
     @contextlib.contextmanager
     def _enter(self) -> Iterator[None]:
@@ -338,27 +455,47 @@ class OpenAICompatServer:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
-    def _answer(self, path: str, body: dict[str, Any], fault: Fault | None
-                ) -> tuple[int, Any, bool]:
+    def _answer(
+        self, path: str, body: dict[str, Any], fault: Fault | None
+    ) -> tuple[int, Any, bool]:
         model = body.get("model", "")
         path = path.split("?", 1)[0]  # a base URL may carry a query (``?api-key=``)
         if path.endswith("/completions") and not path.endswith("/chat/completions"):
             if self.disable_completions:
                 return 404, {"error": {"message": f"{path} not found"}}, False
             prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
-            choices = [{"index": i, "text": fault.text if fault and fault.text is not None
-                        else self.judge.answer_raw_prompt(p),
-                        "finish_reason": fault.finish_reason if fault else "stop"}
-                       for i, p in enumerate(prompts)]
-            return 200, {"id": "cmpl-test", "object": "text_completion", "model": model,
-                         "created": int(time.time()), "choices": choices}, False
+            choices = [
+                {
+                    "index": i,
+                    "text": fault.text
+                    if fault and fault.text is not None
+                    else self.judge.answer_raw_prompt(p),
+                    "finish_reason": fault.finish_reason if fault else "stop",
+                }
+                for i, p in enumerate(prompts)
+            ]
+            return (
+                200,
+                {
+                    "id": "cmpl-test",
+                    "object": "text_completion",
+                    "model": model,
+                    "created": int(time.time()),
+                    "choices": choices,
+                },
+                False,
+            )
         if path.endswith("/responses") and model in self.models:
             answer = self.models[model](body)
             if answer.get("object") == "events" and body.get("stream"):
-                return 200, [{**e, "sequence_number": n} for n, e in enumerate(answer["events"])
-                             ], True
-            response = answer if answer.get("object") == "response" else (
-                response_from_completion(answer))
+                return (
+                    200,
+                    [{**e, "sequence_number": n} for n, e in enumerate(answer["events"])],
+                    True,
+                )
+            response = (
+                answer if answer.get("object") == "response" else (response_from_completion(answer))
+            )
             if body.get("stream"):
                 return 200, _response_events(response), True
             return 200, response, False
@@ -371,10 +508,19 @@ class OpenAICompatServer:
         if fault and fault.text is not None:
             text, reasoning = fault.text, fault.reasoning
         else:
-            text, reasoning = self.judge.answer(family, body["messages"],
-                                                body.get("chat_template_kwargs"))
-        return 200, chat_completion(text, model=model, reasoning=reasoning,
-                                    finish_reason=fault.finish_reason if fault else "stop"), False
+            text, reasoning = self.judge.answer(
+                family, body["messages"], body.get("chat_template_kwargs")
+            )
+        return (
+            200,
+            chat_completion(
+                text,
+                model=model,
+                reasoning=reasoning,
+                finish_reason=fault.finish_reason if fault else "stop",
+            ),
+            False,
+        )
 
 
 def serve(models: Iterable[str] = ()) -> None:  # pragma: no cover - manual use

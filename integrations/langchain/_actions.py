@@ -41,8 +41,9 @@ AGENT_KEY = "guard_agent"
 DEFAULT_REFUSAL = "I can't help with that request."
 
 
-def developer_agent(guard: Guard, explicit: str | None,
-                    metadata: Mapping[str, Any] | None) -> str | None:
+def developer_agent(
+    guard: Guard, explicit: str | None, metadata: Mapping[str, Any] | None
+) -> str | None:
     """The agent the developer named: ``agent=``, ``create_agent(name=...)``, or a graph
     node named after an agent of the policy set."""
     if explicit is not None:
@@ -66,13 +67,22 @@ def requested_agent(*sources: Mapping[str, Any] | None, key: str = AGENT_KEY) ->
     return None
 
 
-def agent_from(guard: Guard, explicit: str | None, metadata: Mapping[str, Any] | None,
-               configurable: Mapping[str, Any] | None = None, *,
-               allow_override: bool = False, owner: str = "guard adapter") -> str | None:
+def agent_from(
+    guard: Guard,
+    explicit: str | None,
+    metadata: Mapping[str, Any] | None,
+    configurable: Mapping[str, Any] | None = None,
+    *,
+    allow_override: bool = False,
+    owner: str = "guard adapter",
+) -> str | None:
     """The agent whose policy judges this run (see the module docstring for the rule)."""
-    return agent_choice(developer_agent(guard, explicit, metadata),
-                        requested_agent(configurable, metadata),
-                        allow_override=allow_override, owner=owner)
+    return agent_choice(
+        developer_agent(guard, explicit, metadata),
+        requested_agent(configurable, metadata),
+        allow_override=allow_override,
+        owner=owner,
+    )
 
 
 def decision(verdict: Verdict, override: Action | None = None) -> Decision:
@@ -84,8 +94,9 @@ def decision(verdict: Verdict, override: Action | None = None) -> Decision:
     return "block" if chosen == "flag" and verdict.error is not None else chosen
 
 
-def worst(verdicts: Sequence[Verdict], override: Action | None = None
-          ) -> tuple[Decision, Verdict | None]:
+def worst(
+    verdicts: Sequence[Verdict], override: Action | None = None
+) -> tuple[Decision, Verdict | None]:
     """The strongest decision among ``verdicts`` (block > drop > redact > flag > allow)."""
     best: tuple[Decision, Verdict | None] = ("allow", None)
     for verdict in verdicts:

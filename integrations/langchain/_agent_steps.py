@@ -38,9 +38,15 @@ __all__ = [
 AgentResolver = Callable[[Any, Any], str | None]
 
 
-def resolve_agent(guard: Guard, agent: str | AgentResolver | None, context_key: str,
-                  state: Any, runtime: Any, config: Mapping[str, Any] | None,
-                  allow_override: bool) -> str | None:
+def resolve_agent(
+    guard: Guard,
+    agent: str | AgentResolver | None,
+    context_key: str,
+    state: Any,
+    runtime: Any,
+    config: Mapping[str, Any] | None,
+    allow_override: bool,
+) -> str | None:
     """The developer's agent (``agent=`` name or resolver, else ``create_agent(name=...)``
     or a known ``langgraph_node``) over a client's (``runtime.context``, ``configurable``,
     ``metadata``): another agent asked for by a client is a ``ContentError`` unless
@@ -52,12 +58,22 @@ def resolve_agent(guard: Guard, agent: str | AgentResolver | None, context_key: 
     if config is None:
         config = _current_config()
     context = getattr(runtime, "context", None)
-    asked = (context.get(context_key) if isinstance(context, Mapping)
-             else getattr(context, context_key, None))
-    requested = asked if isinstance(asked, str) and asked else requested_agent(
-        config.get("configurable"), config.get("metadata"))
-    return agent_choice(developer_agent(guard, chosen, config.get("metadata")), requested,
-                        allow_override=allow_override, owner="GuardMiddleware")
+    asked = (
+        context.get(context_key)
+        if isinstance(context, Mapping)
+        else getattr(context, context_key, None)
+    )
+    requested = (
+        asked
+        if isinstance(asked, str) and asked
+        else requested_agent(config.get("configurable"), config.get("metadata"))
+    )
+    return agent_choice(
+        developer_agent(guard, chosen, config.get("metadata")),
+        requested,
+        allow_override=allow_override,
+        owner="GuardMiddleware",
+    )
 
 
 def _current_config() -> Mapping[str, Any]:
@@ -88,7 +104,9 @@ def refuse_call(call: Mapping[str, Any], verdict: Verdict) -> ToolMessage | None
     return ToolMessage(
         content=f"Tool call blocked by guard-core: {verdict.reason}. The tool did not run; "
         "do not retry it with the same arguments.",
-        tool_call_id=call.get("id") or "", name=call.get("name"), status="error",
+        tool_call_id=call.get("id") or "",
+        name=call.get("name"),
+        status="error",
         response_metadata={"guard_core": guard_metadata(verdict, "block")},
     )
 
@@ -105,6 +123,7 @@ def withheld_calls(message: AIMessage, blocked: Collection[str | None]) -> dict[
     (Anthropic ``tool_use``, ...). Other fields that can hold a copy of the arguments (the
     rest of ``additional_kwargs``, ``invalid_tool_calls``, ``name``) are cleared: a copy the
     guard counted as seen in the call must not outlive the call."""
+
     def fix(calls: Sequence[Any], raw: bool = False) -> list[Any]:
         out = []
         for call in calls:
@@ -117,10 +136,12 @@ def withheld_calls(message: AIMessage, blocked: Collection[str | None]) -> dict[
                 out.append({**call, "args": dict(WITHHELD_ARGS)})
         return out
 
-    update: dict[str, Any] = {"tool_calls": fix(message.tool_calls), "invalid_tool_calls": [],
-                              "name": None}
-    extra = {k: v for k, v in message.additional_kwargs.items()
-             if k == "tool_calls" or not walk(v)}
+    update: dict[str, Any] = {
+        "tool_calls": fix(message.tool_calls),
+        "invalid_tool_calls": [],
+        "name": None,
+    }
+    extra = {k: v for k, v in message.additional_kwargs.items() if k == "tool_calls" or not walk(v)}
     if extra.get("tool_calls"):
         extra["tool_calls"] = fix(extra["tool_calls"], raw=True)
     update["additional_kwargs"] = extra
@@ -128,7 +149,8 @@ def withheld_calls(message: AIMessage, blocked: Collection[str | None]) -> dict[
     if chunks:
         update["tool_call_chunks"] = [
             {**c, "args": json.dumps(WITHHELD_ARGS)} if c.get("id") in blocked else c
-            for c in chunks]
+            for c in chunks
+        ]
     if isinstance(message.content, list):
         update["content"] = [_withheld_block(b, blocked) for b in message.content]
     return update
@@ -144,6 +166,7 @@ def _withheld_block(block: Any, blocked: Collection[str | None]) -> Any:
     fixed = dict(block)
     for key in _CALL_INPUTS:
         if key in fixed:
-            fixed[key] = (json.dumps(WITHHELD_ARGS) if isinstance(fixed[key], str)
-                          else dict(WITHHELD_ARGS))
+            fixed[key] = (
+                json.dumps(WITHHELD_ARGS) if isinstance(fixed[key], str) else dict(WITHHELD_ARGS)
+            )
     return fixed

@@ -44,8 +44,14 @@ from guard_core.errors import ContentError
 
 from ._schema_keys import LABELS, OPAQUE, walk
 
-__all__ = ["HANDLED_TYPES", "NOT_CONTENT", "UNSCREENABLE_TYPES", "Blocks", "carries_blocks",
-           "read_blocks"]
+__all__ = [
+    "HANDLED_TYPES",
+    "NOT_CONTENT",
+    "UNSCREENABLE_TYPES",
+    "Blocks",
+    "carries_blocks",
+    "read_blocks",
+]
 
 UNSCREENABLE_TYPES = frozenset({"audio", "video", "file", "text-plain", "image", "non_standard"})
 """The block types ``allow_unscreened`` may name (each only when the guard cannot read it)."""
@@ -53,9 +59,19 @@ UNSCREENABLE_TYPES = frozenset({"audio", "video", "file", "text-plain", "image",
 NOT_CONTENT = OPAQUE | LABELS
 """Keys whose value may be left out: opaque always, labels while they are one token."""
 
-_TEXT_KINDS = frozenset({"text", "reasoning", "refusal", "tool_call", "tool_call_chunk",
-                         "invalid_tool_call", "server_tool_call", "server_tool_call_chunk",
-                         "server_tool_result"})
+_TEXT_KINDS = frozenset(
+    {
+        "text",
+        "reasoning",
+        "refusal",
+        "tool_call",
+        "tool_call_chunk",
+        "invalid_tool_call",
+        "server_tool_call",
+        "server_tool_call_chunk",
+        "server_tool_result",
+    }
+)
 HANDLED_TYPES = _TEXT_KINDS | UNSCREENABLE_TYPES
 """Every block type with a rule here (a new LangChain type must be added, or is refused)."""
 _TOOL_KINDS = frozenset({"tool_call", "tool_call_chunk"})
@@ -116,8 +132,12 @@ def _provider_text(value: Mapping[str, Any], where: str, allow: Collection[str])
                 parts.append(part.get("text"))
             else:
                 named = part.get("type") if isinstance(part, Mapping) else type(part).__name__
-                refuse("non_standard", where, allow,
-                       what=f"{named!r} part of a 'search_result' content block")
+                refuse(
+                    "non_standard",
+                    where,
+                    allow,
+                    what=f"{named!r} part of a 'search_result' content block",
+                )
         return "\n".join(str(p) for p in parts if p)
     return None
 
@@ -164,8 +184,9 @@ def read_blocks(message: BaseMessage, allow: Collection[str] = ()) -> Blocks:
     return out
 
 
-def _read_one(block: Mapping[str, Any], kind: str, where: str, allow: Collection[str],
-              out: Blocks) -> bool:
+def _read_one(
+    block: Mapping[str, Any], kind: str, where: str, allow: Collection[str], out: Blocks
+) -> bool:
     """Take one block into ``out``; False when its strings are not to be screened (a
     type let through unscreened, encrypted reasoning)."""
     if kind in _TEXT_KINDS:
@@ -181,8 +202,9 @@ def _read_one(block: Mapping[str, Any], kind: str, where: str, allow: Collection
         text = _document_text(block)
         if text is None:
             mime = block.get("mime_type")
-            refuse(kind, where, allow,
-                   what=f"{kind!r} content block" + (f" ({mime})" if mime else ""))
+            refuse(
+                kind, where, allow, what=f"{kind!r} content block" + (f" ({mime})" if mime else "")
+            )
             return False
         out.texts.append(text)
         out.covered.update(str(block[k]) for k in ("base64",) if block.get(k))
@@ -210,5 +232,6 @@ def carries_blocks(message: BaseMessage) -> bool:
     if isinstance(message.content, str):
         return False
     blocks = message.content_blocks
-    return _missed_text(message, blocks) is not None \
-        or any(str(b.get("type")) not in ("text", *_TOOL_KINDS) for b in blocks)
+    return _missed_text(message, blocks) is not None or any(
+        str(b.get("type")) not in ("text", *_TOOL_KINDS) for b in blocks
+    )

@@ -69,8 +69,9 @@ __all__ = [
 ]
 
 
-def message_parts(message: BaseMessage, allow: Collection[str] = ()
-                  ) -> tuple[str, tuple[Image, ...]]:
+def message_parts(
+    message: BaseMessage, allow: Collection[str] = ()
+) -> tuple[str, tuple[Image, ...]]:
     """A message's whole text (text blocks, then readable documents) and its images."""
     found = parts(message, allow)
     return found.text, found.images
@@ -119,8 +120,9 @@ def tool_call(call: Mapping[str, Any], context: UserMessage | None = None) -> To
     return ToolCall(call["name"], call.get("args") or {}, id=call.get("id"), context=context)
 
 
-def assistant_items(message: AIMessage, context: UserMessage | None = None,
-                    allow: Collection[str] = ()) -> list[Item]:
+def assistant_items(
+    message: AIMessage, context: UserMessage | None = None, allow: Collection[str] = ()
+) -> list[Item]:
     """The model's text (if any), its images, every other string it carries (legacy
     ``function_call``, refusals, invalid calls, reasoning) and each of its tool calls."""
     found = parts(message, allow)
@@ -141,13 +143,16 @@ def tool_result_items(message: BaseMessage, allow: Collection[str] = ()) -> list
     call_id = message.tool_call_id if isinstance(message, ToolMessage) else None
     # the artifact, additional_kwargs, ... are screened with the text: they reach state
     items: list[Item] = [ToolResult(name, _all_text(found), call_id=call_id)]
-    items += [Image(data=i.data, url=i.url, mime_type=i.mime_type, caption=f"output of {name}")
-              for i in found.images]
+    items += [
+        Image(data=i.data, url=i.url, mime_type=i.mime_type, caption=f"output of {name}")
+        for i in found.images
+    ]
     return items
 
 
-def message_items(message: BaseMessage, context: UserMessage | None,
-                  allow: Collection[str] = ()) -> list[Item]:
+def message_items(
+    message: BaseMessage, context: UserMessage | None, allow: Collection[str] = ()
+) -> list[Item]:
     """Every item of one message of a conversation, by its role."""
     if isinstance(message, AIMessage):
         return assistant_items(message, context, allow)
@@ -158,8 +163,7 @@ def message_items(message: BaseMessage, context: UserMessage | None,
     raise ContentError(f"cannot screen a {type(message).__name__} in a conversation")
 
 
-def history_items(messages: Sequence[BaseMessage], allow: Collection[str] = ()
-                  ) -> list[list[Item]]:
+def history_items(messages: Sequence[BaseMessage], allow: Collection[str] = ()) -> list[list[Item]]:
     """Each message's items; answers and calls are judged with the user turn before them
     (the same context they had when they were new, so the cache answers them again)."""
     out: list[list[Item]] = []
@@ -174,8 +178,12 @@ def history_items(messages: Sequence[BaseMessage], allow: Collection[str] = ()
 def chunk(document: Document, query: str | None = None) -> RetrievedChunk:
     """A retrieved ``Document``'s text (its metadata: :func:`document_items`)."""
     source = document.metadata.get("source")
-    return RetrievedChunk(document.page_content, source=None if source is None else str(source),
-                          metadata=dict(document.metadata), query=query)
+    return RetrievedChunk(
+        document.page_content,
+        source=None if source is None else str(source),
+        metadata=dict(document.metadata),
+        query=query,
+    )
 
 
 def document_items(document: Document, query: str | None = None) -> list[Item]:
@@ -183,8 +191,12 @@ def document_items(document: Document, query: str | None = None) -> list[Item]:
     prompt may put any of it in front of the model) as a second chunk."""
     items: list[Item] = [chunk(document, query)]
     # an id is not content while it is one token; a sentence there reaches the caller too
-    found = strings_in({"id": document.id, "metadata": document.metadata}, label_keys={"id"},
-                       structural_keys={"metadata"}, where="Document")
+    found = strings_in(
+        {"id": document.id, "metadata": document.metadata},
+        label_keys={"id"},
+        structural_keys={"metadata"},
+        where="Document",
+    )
     if found:
         items.append(RetrievedChunk(joined(found), query=query))
     return items

@@ -34,8 +34,9 @@ from ._schema_keys import walk
 
 __all__ = ["UNREAD_FIELDS", "Parts", "carries_more", "parts", "stripped"]
 
-UNREAD_FIELDS = frozenset({"content", "tool_calls", "response_metadata", "usage_metadata",
-                           "type", "id"})
+UNREAD_FIELDS = frozenset(
+    {"content", "tool_calls", "response_metadata", "usage_metadata", "type", "id"}
+)
 """Message fields not walked for strings: understood ones, and provider bookkeeping."""
 
 
@@ -74,18 +75,21 @@ def _seen(text: str, blob: str, known: set[str]) -> bool:
 
 
 def _fields(message: BaseMessage) -> dict[str, Any]:
-    return {name: getattr(message, name) for name in type(message).model_fields
-            if name not in UNREAD_FIELDS}
+    return {
+        name: getattr(message, name)
+        for name in type(message).model_fields
+        if name not in UNREAD_FIELDS
+    }
 
 
 def parts(message: BaseMessage, allow: Collection[str] = ()) -> Parts:
     """The message's text (text blocks, then readable documents), its images and every
     other string it carries that the guard would not see otherwise."""
     blocks = read_blocks(message, allow)
-    text = "\n\n".join(t for t in (message.text, *blocks.texts) if t) if blocks.texts \
-        else message.text
-    found: list[Found] = [*blocks.found, *walk(_fields(message),
-                                                     where=type(message).__name__)]
+    text = (
+        "\n\n".join(t for t in (message.text, *blocks.texts) if t) if blocks.texts else message.text
+    )
+    found: list[Found] = [*blocks.found, *walk(_fields(message), where=type(message).__name__)]
     known = blocks.covered | _call_strings(message)
     blob = "\n".join([text, *known])
     extra = [f for f in found if not _seen(f.text, blob, known)]
@@ -109,19 +113,26 @@ def carries_more(message: BaseMessage) -> bool:
         return True
     known = _call_strings(message)
     blob = "\n".join([message.text, *known])
-    return any(not _seen(f.text, blob, known)
-               for f in walk(_fields(message)))
+    return any(not _seen(f.text, blob, known) for f in walk(_fields(message)))
 
 
-def stripped(message: BaseMessage, content: str, meta: dict[str, Any],
-             keep_name: bool = True) -> Any:
+def stripped(
+    message: BaseMessage, content: str, meta: dict[str, Any], keep_name: bool = True
+) -> Any:
     """A copy of ``message`` saying ``content`` and nothing else: no other field that can
     hold text keeps a copy (``additional_kwargs``, ``artifact``, invalid calls, chunks)."""
-    update: dict[str, Any] = {"content": content, "additional_kwargs": {},
-                              "response_metadata": meta}
+    update: dict[str, Any] = {
+        "content": content,
+        "additional_kwargs": {},
+        "response_metadata": meta,
+    }
     fields = type(message).model_fields
-    for name, empty in (("artifact", None), ("invalid_tool_calls", []),
-                        ("tool_call_chunks", []), ("usage_metadata", None)):
+    for name, empty in (
+        ("artifact", None),
+        ("invalid_tool_calls", []),
+        ("tool_call_chunks", []),
+        ("usage_metadata", None),
+    ):
         if name in fields:
             update[name] = empty
     if not keep_name:

@@ -99,19 +99,20 @@ def _with_meta(message: BaseMessage, verdict: Verdict, decided: Decision, **upda
     return message.model_copy(update={"response_metadata": meta, **update})
 
 
-def _replaced(message: BaseMessage, verdict: Verdict, decided: Decision, content: str,
-              **update: Any) -> Any:
+def _replaced(
+    message: BaseMessage, verdict: Verdict, decided: Decision, content: str, **update: Any
+) -> Any:
     """``message`` saying only ``content``: no field keeps a copy of what it said."""
     meta = {"guard_core": guard_metadata(verdict, decided)}
     out = stripped(message, content, meta, keep_name=False)
     return out.model_copy(update=update) if update else out
 
 
-def _without_calls(message: AIMessage, removed: set[str | None] | None = None
-                   ) -> dict[str, Any]:
+def _without_calls(message: AIMessage, removed: set[str | None] | None = None) -> dict[str, Any]:
     """The fields that drop the ``removed`` tool calls (all when None) from every place a
     parser reads them: ``tool_calls``, the chunks, and the provider's raw
     ``additional_kwargs`` (``JsonOutputToolsParser`` falls back to those)."""
+
     def keep(call: Any) -> bool:
         return removed is not None and call.get("id") not in removed
 
@@ -120,8 +121,10 @@ def _without_calls(message: AIMessage, removed: set[str | None] | None = None
         raw["tool_calls"] = [c for c in raw["tool_calls"] or () if keep(c)]
     if removed is None:
         raw.pop("function_call", None)
-    update: dict[str, Any] = {"tool_calls": [c for c in message.tool_calls if keep(c)],
-                              "additional_kwargs": raw}
+    update: dict[str, Any] = {
+        "tool_calls": [c for c in message.tool_calls if keep(c)],
+        "additional_kwargs": raw,
+    }
     if removed is None:
         update["invalid_tool_calls"] = []
     if isinstance(message, AIMessageChunk):
@@ -161,23 +164,26 @@ class _Message(Node):
 
 @dataclass
 class _Document(Node):
-    def _meta(self, verdict: Verdict, decided: Decision, mine: list[Verdict] | None = None
-              ) -> dict[str, Any]:
+    def _meta(
+        self, verdict: Verdict, decided: Decision, mine: list[Verdict] | None = None
+    ) -> dict[str, Any]:
         metadata = self.value.metadata
         if mine is not None:
             # what the guard refused leaves every copy: metadata that carries text stays
             # only when the metadata itself was judged and allowed
             keep_text = len(mine) > 1 and mine[1].allowed
-            metadata = {k: v for k, v in metadata.items()
-                        if keep_text or not strings_in(v)}
+            metadata = {k: v for k, v in metadata.items() if keep_text or not strings_in(v)}
         return {**metadata, "guard_core": guard_metadata(verdict, decided)}
 
     def refused(self, verdict: Verdict, refusal: str) -> Any:
         return Document(page_content=refusal, metadata=self._meta(verdict, "block", []))
 
     def redacted(self, verdict: Verdict, mine: list[Verdict], rules: Rules) -> Any:
-        return Document(page_content=redaction(verdict),
-                        metadata=self._meta(verdict, "redact", mine), id=self.value.id)
+        return Document(
+            page_content=redaction(verdict),
+            metadata=self._meta(verdict, "redact", mine),
+            id=self.value.id,
+        )
 
     def flagged(self, verdict: Verdict) -> Any:
         return self.value.model_copy(update={"metadata": self._meta(verdict, "flag")})

@@ -39,8 +39,15 @@ from ._convert import assistant_items, context_of, history_items, message_items
 from ._fields import stripped
 from ._schema_keys import walk
 
-__all__ = ["Outcome", "Screening", "hidden_from_stream", "judge_request", "judge_response",
-           "request_screening", "response_screening"]
+__all__ = [
+    "Outcome",
+    "Screening",
+    "hidden_from_stream",
+    "judge_request",
+    "judge_response",
+    "request_screening",
+    "response_screening",
+]
 
 
 @dataclass
@@ -113,32 +120,48 @@ def offered_text(request: ModelRequest[Any]) -> str:
     return joined(found)
 
 
-def _withheld(message: BaseMessage, items: list[Item], verdicts: list[Verdict],
-              decided: Decision, verdict: Verdict) -> BaseMessage:
+def _withheld(
+    message: BaseMessage,
+    items: list[Item],
+    verdicts: list[Verdict],
+    decided: Decision,
+    verdict: Verdict,
+) -> BaseMessage:
     """``message`` keeping nothing the guard refused: the text replaced, the arguments of
     refused calls replaced by a placeholder (the calls keep their ids for the results)."""
-    bad_calls = {i.id for i, v in zip(items, verdicts, strict=True)
-                 if isinstance(i, ToolCall) and not v.allowed}
-    bad_text = [v for i, v in zip(items, verdicts, strict=True)
-                if not isinstance(i, ToolCall) and not v.allowed]
+    bad_calls = {
+        i.id
+        for i, v in zip(items, verdicts, strict=True)
+        if isinstance(i, ToolCall) and not v.allowed
+    }
+    bad_text = [
+        v
+        for i, v in zip(items, verdicts, strict=True)
+        if not isinstance(i, ToolCall) and not v.allowed
+    ]
     out = message
     if isinstance(out, AIMessage) and bad_calls:
         out = out.model_copy(update=withheld_calls(out, bad_calls))
     meta = {"guard_core": guard_metadata(verdict, "block" if decided == "drop" else decided)}
     if bad_text:
-        text = redaction(bad_text[0]) if decided == "redact" else \
-            f"[withheld by guard-core: {bad_text[0].reason}]"
+        text = (
+            redaction(bad_text[0])
+            if decided == "redact"
+            else f"[withheld by guard-core: {bad_text[0].reason}]"
+        )
         done: BaseMessage = stripped(out, text, meta, keep_name=False)
         return done
     return out.model_copy(update={"response_metadata": meta})
 
 
-def judge_request(request: ModelRequest[Any], screening: Screening,
-                  verdicts: Sequence[Verdict], refusal: str) -> Outcome:
+def judge_request(
+    request: ModelRequest[Any], screening: Screening, verdicts: Sequence[Verdict], refusal: str
+) -> Outcome:
     replaced: dict[int, BaseMessage] = {}
     blocked: Verdict | None = None
     for index, (message, items, mine) in enumerate(
-            zip(screening.messages, screening.groups, screening.split(verdicts), strict=True)):
+        zip(screening.messages, screening.groups, screening.split(verdicts), strict=True)
+    ):
         decided, verdict = worst(mine)
         if verdict is None or decided == "flag":
             continue
@@ -151,8 +174,9 @@ def judge_request(request: ModelRequest[Any], screening: Screening,
     offset = 1 if request.system_message is not None else 0
     state = [m for i, m in replaced.items() if i >= offset and m.id is not None]
     if blocked is not None:
-        answer = AIMessage(refusal, response_metadata={
-            "guard_core": guard_metadata(blocked, "block")})
+        answer = AIMessage(
+            refusal, response_metadata={"guard_core": guard_metadata(blocked, "block")}
+        )
         return Outcome(None, answer, state)
     if not replaced:
         return Outcome(request, None, [])
@@ -164,12 +188,17 @@ def judge_request(request: ModelRequest[Any], screening: Screening,
     return Outcome(request.override(**update), None, state)
 
 
-def response_screening(response: ModelResponse[Any], request: ModelRequest[Any],
-                       allow: Collection[str]) -> Screening:
+def response_screening(
+    response: ModelResponse[Any], request: ModelRequest[Any], allow: Collection[str]
+) -> Screening:
     context = context_of(request.messages)
     messages: list[BaseMessage | None] = list(response.result)
-    groups = [assistant_items(m, context, allow) if isinstance(m, AIMessage)
-              else message_items(m, context, allow) for m in response.result]
+    groups = [
+        assistant_items(m, context, allow)
+        if isinstance(m, AIMessage)
+        else message_items(m, context, allow)
+        for m in response.result
+    ]
     if response.structured_response is not None:
         found = strings_in(response.structured_response, where="structured_response")
         messages.append(None)
@@ -177,35 +206,51 @@ def response_screening(response: ModelResponse[Any], request: ModelRequest[Any],
     return Screening(messages, groups)
 
 
-def judge_response(response: ModelResponse[Any], screening: Screening,
-                   verdicts: Sequence[Verdict], refusal: str) -> ModelResponse[Any]:
+def judge_response(
+    response: ModelResponse[Any], screening: Screening, verdicts: Sequence[Verdict], refusal: str
+) -> ModelResponse[Any]:
     answered = {m.tool_call_id for m in response.result if isinstance(m, ToolMessage)}
     refuse: Verdict | None = None
     redact: Verdict | None = None
     flag: Verdict | None = None
     calls: dict[str, Verdict] = {}
-    for message, items, mine in zip(screening.messages, screening.groups,
-                                    screening.split(verdicts), strict=True):
+    for message, items, mine in zip(
+        screening.messages, screening.groups, screening.split(verdicts), strict=True
+    ):
         for item, verdict in zip(items, mine, strict=True):
             decided = decision(verdict)
             if decided == "allow":
                 continue
             if decided == "flag":
                 flag = flag or verdict
-            elif isinstance(item, ToolCall) and item.id is not None \
-                    and item.id not in answered and isinstance(message, AIMessage):
+            elif (
+                isinstance(item, ToolCall)
+                and item.id is not None
+                and item.id not in answered
+                and isinstance(message, AIMessage)
+            ):
                 calls[item.id] = verdict  # never runs; the agent reads why and goes on
-            elif decided == "redact" and isinstance(message, AIMessage) \
-                    and not isinstance(item, ToolCall):
+            elif (
+                decided == "redact"
+                and isinstance(message, AIMessage)
+                and not isinstance(item, ToolCall)
+            ):
                 redact = redact or verdict
             else:
                 refuse = refuse or verdict
     answer = next((m for m in response.result if isinstance(m, AIMessage)), None)
     if refuse is not None:
         meta = {"guard_core": guard_metadata(refuse, "block")}
-        return ModelResponse(result=[AIMessage(refusal, id=answer.id if answer else None,
-                                               name=answer.name if answer else None,
-                                               response_metadata=meta)])
+        return ModelResponse(
+            result=[
+                AIMessage(
+                    refusal,
+                    id=answer.id if answer else None,
+                    name=answer.name if answer else None,
+                    response_metadata=meta,
+                )
+            ]
+        )
     out: list[BaseMessage] = []
     for message in response.result:
         if not isinstance(message, AIMessage):
@@ -216,9 +261,19 @@ def judge_response(response: ModelResponse[Any], screening: Screening,
             meta = {"guard_core": guard_metadata(redact, "redact")}
             fixed = stripped(fixed, redaction(redact), meta)
         elif flag is not None:
-            fixed = fixed.model_copy(update={"response_metadata": {
-                **fixed.response_metadata, "guard_core": guard_metadata(flag, "flag")}})
+            fixed = fixed.model_copy(
+                update={
+                    "response_metadata": {
+                        **fixed.response_metadata,
+                        "guard_core": guard_metadata(flag, "flag"),
+                    }
+                }
+            )
         out.append(fixed)
-        out += [m for c in message.tool_calls if c.get("id") in calls
-                if (m := refuse_call(c, calls[str(c.get("id"))])) is not None]
+        out += [
+            m
+            for c in message.tool_calls
+            if c.get("id") in calls
+            if (m := refuse_call(c, calls[str(c.get("id"))])) is not None
+        ]
     return ModelResponse(result=out, structured_response=response.structured_response)

@@ -24,13 +24,37 @@ __all__ = ["LABELS", "OPAQUE", "schema_keys", "walk"]
 OPAQUE = frozenset({"signature", "encrypted_content"})
 """Encrypted or signed values nobody reads: skipped whatever they hold."""
 
-LABELS = frozenset({"type", "id", "index", "mime_type", "media_type", "detail", "source_type",
-                    "status", "tool_call_id", "chunk_position"})
+LABELS = frozenset(
+    {
+        "type",
+        "id",
+        "index",
+        "mime_type",
+        "media_type",
+        "detail",
+        "source_type",
+        "status",
+        "tool_call_id",
+        "chunk_position",
+    }
+)
 """Keys whose value is an id, tag or enum while it is one short token; a sentence is content."""
 
 # The OpenAI-shaped dicts providers keep in additional_kwargs (function_call, tool_calls)
-_PROVIDER_KEYS = frozenset({"function_call", "tool_calls", "function", "name", "arguments",
-                            "refusal", "reasoning_content", "parsed", "audio", "transcript"})
+_PROVIDER_KEYS = frozenset(
+    {
+        "function_call",
+        "tool_calls",
+        "function",
+        "name",
+        "arguments",
+        "refusal",
+        "reasoning_content",
+        "parsed",
+        "audio",
+        "transcript",
+    }
+)
 
 
 @functools.cache
@@ -39,8 +63,9 @@ def schema_keys() -> frozenset[str]:
     field name, and the provider keys above."""
     from langchain_core.messages import BaseMessage
 
-    roots: list[Any] = [v for module in (lc_content, lc_tool) for v in vars(module).values()
-                        if is_typeddict(v)]
+    roots: list[Any] = [
+        v for module in (lc_content, lc_tool) for v in vars(module).values() if is_typeddict(v)
+    ]
     stack: list[type[Any]] = [BaseMessage]
     while stack:  # every message class, the chunks included
         cls = stack.pop()
@@ -52,5 +77,10 @@ def schema_keys() -> frozenset[str]:
 def walk(value: Any, where: str = "", *, skip: Collection[str] = ()) -> list[Found]:
     """Every string of ``value`` a model or a caller can read (``strings_in`` with this
     adapter's opaque, label and schema keys)."""
-    return strings_in(value, skip_keys=OPAQUE | frozenset(skip), label_keys=LABELS,
-                      structural_keys=schema_keys(), where=where)
+    return strings_in(
+        value,
+        skip_keys=OPAQUE | frozenset(skip),
+        label_keys=LABELS,
+        structural_keys=schema_keys(),
+        where=where,
+    )

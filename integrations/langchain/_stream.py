@@ -42,8 +42,10 @@ def _text(chunk: Any) -> str:
         return chunk
     if isinstance(chunk, BaseMessage):
         return str(chunk.text)
-    raise ContentError(f"an incremental stream takes str or message chunks; a "
-                       f"{type(chunk).__name__} came after them (stream it buffered)")
+    raise ContentError(
+        f"an incremental stream takes str or message chunks; a "
+        f"{type(chunk).__name__} came after them (stream it buffered)"
+    )
 
 
 def _add(left: Any, right: Any, strict: bool) -> Any:
@@ -53,7 +55,8 @@ def _add(left: Any, right: Any, strict: bool) -> Any:
         if strict:
             raise ContentError(
                 f"cannot screen a stream mixing {type(left).__name__} and "
-                f"{type(right).__name__} chunks as one message: they do not add up") from None
+                f"{type(right).__name__} chunks as one message: they do not add up"
+            ) from None
         return right  # not addable: the last chunk is the whole value (LangChain's rule)
 
 
@@ -81,8 +84,7 @@ class Incremental:
     """Chunks held back until screened; ``every`` characters of new text trigger a check of
     them plus ``context`` characters before them."""
 
-    def __init__(self, surface: Surface, every: int, context: int,
-                 action: Action | None) -> None:
+    def __init__(self, surface: Surface, every: int, context: int, action: Action | None) -> None:
         self.surface = surface
         self.action = action
         self.chunks: list[Any] = []  # every chunk taken, added up only for the final check
@@ -95,8 +97,9 @@ class Incremental:
         """Take one chunk; True when a screening is due."""
         self.chunks.append(chunk)
         self.pending.append(chunk)
-        if (isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks) \
-                or (isinstance(chunk, BaseMessageChunk) and carries_more(chunk)):
+        if (isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks) or (
+            isinstance(chunk, BaseMessageChunk) and carries_more(chunk)
+        ):
             self.holding = True  # judged only whole: half a call, an image, a document
         self.text.append(_text(chunk))
         return not self.holding and self.text.due

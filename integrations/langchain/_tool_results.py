@@ -26,8 +26,14 @@ from ._actions import guard_metadata, redaction, worst
 from ._convert import tool_result_items
 from ._schema_keys import walk
 
-__all__ = ["ToolResultShape", "error_item", "normalize_result", "reraise_unless_allowed",
-           "result_items", "screen_results"]
+__all__ = [
+    "ToolResultShape",
+    "error_item",
+    "normalize_result",
+    "reraise_unless_allowed",
+    "result_items",
+    "screen_results",
+]
 
 
 def _meta(message: BaseMessage, verdict: Verdict, decided: str) -> dict[str, Any]:
@@ -38,8 +44,9 @@ ToolResultShape = ToolMessage | Command[Any] | list[Any]
 _M = TypeVar("_M", bound=BaseMessage)
 
 
-def normalize_result(result: Any, tool_call: Mapping[str, Any],
-                     allow: Collection[str] = ()) -> ToolResultShape:
+def normalize_result(
+    result: Any, tool_call: Mapping[str, Any], allow: Collection[str] = ()
+) -> ToolResultShape:
     """A tool's result in a shape whose every message can be screened.
 
     Messages in a ``Command`` update written as dicts or tuples become messages (LangGraph
@@ -53,8 +60,9 @@ def normalize_result(result: Any, tool_call: Mapping[str, Any],
     if isinstance(result, Command):
         update = _as_mapping(result.update)
         if update is None:
-            return _withheld_result(tool_call, f"a Command whose update is a "
-                                               f"{type(result.update).__name__}")
+            return _withheld_result(
+                tool_call, f"a Command whose update is a {type(result.update).__name__}"
+            )
         if update.get("messages"):
             messages = [_readable(m, allow) for m in convert_to_messages(update["messages"])]
             update = {**update, "messages": messages}
@@ -63,9 +71,15 @@ def normalize_result(result: Any, tool_call: Mapping[str, Any],
         except ContentError as exc:
             return _withheld_result(tool_call, str(exc))
         if rest:
-            update = {**update, _CARRIER: ToolMessage(
-                rest, tool_call_id=str(tool_call.get("id")), name=str(tool_call.get("name")),
-                id=_CARRIER)}
+            update = {
+                **update,
+                _CARRIER: ToolMessage(
+                    rest,
+                    tool_call_id=str(tool_call.get("id")),
+                    name=str(tool_call.get("name")),
+                    id=_CARRIER,
+                ),
+            }
         return dataclasses.replace(result, update=update)
     if isinstance(result, list):
         return [normalize_result(r, tool_call, allow) for r in result]
@@ -84,7 +98,8 @@ def _as_mapping(update: Any) -> Mapping[str, Any] | None:
     if isinstance(update, Mapping):
         return update
     if isinstance(update, list | tuple) and all(
-            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in update):
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in update
+    ):
         merged: dict[str, Any] = {}
         for key, value in update:
             merged[key] = [*merged.get(key, []), *value] if key == "messages" else value
@@ -95,7 +110,10 @@ def _as_mapping(update: Any) -> Mapping[str, Any] | None:
 def _withheld_result(tool_call: Mapping[str, Any], why: str) -> ToolMessage:
     return ToolMessage(
         content=f"[tool result withheld by guard-core: {why}, which cannot be screened]",
-        tool_call_id=str(tool_call.get("id")), name=str(tool_call.get("name")), status="error")
+        tool_call_id=str(tool_call.get("id")),
+        name=str(tool_call.get("name")),
+        status="error",
+    )
 
 
 def _readable(message: _M, allow: Collection[str]) -> _M:
@@ -115,15 +133,18 @@ def _result_messages(result: Any) -> list[BaseMessage]:
         return [result]
     if isinstance(result, Command) and isinstance(result.update, Mapping):
         carrier = result.update.get(_CARRIER)
-        return [*(m for m in result.update.get("messages") or () if isinstance(m, BaseMessage)),
-                *([carrier] if isinstance(carrier, BaseMessage) else [])]
+        return [
+            *(m for m in result.update.get("messages") or () if isinstance(m, BaseMessage)),
+            *([carrier] if isinstance(carrier, BaseMessage) else []),
+        ]
     if isinstance(result, list):
         return [m for r in result for m in _result_messages(r)]
     return []
 
 
-def result_items(result: ToolResultShape, allow: Collection[str] = ()
-                 ) -> list[tuple[BaseMessage, list[Item]]]:
+def result_items(
+    result: ToolResultShape, allow: Collection[str] = ()
+) -> list[tuple[BaseMessage, list[Item]]]:
     """Each message a tool produced, with the items to screen in it."""
     return [(m, tool_result_items(m, allow)) for m in _result_messages(result)]
 
@@ -140,12 +161,16 @@ def _screened(message: BaseMessage, verdicts: Sequence[Verdict]) -> BaseMessage:
     withheld = f"[tool result withheld by guard-core: {verdict.reason}]"
     if not isinstance(message, ToolMessage):
         return message.model_copy(update={"content": withheld, "response_metadata": meta})
-    return message.model_copy(update={
-        "content": withheld, "status": "error", "artifact": None, "response_metadata": meta})
+    return message.model_copy(
+        update={"content": withheld, "status": "error", "artifact": None, "response_metadata": meta}
+    )
 
 
-def screen_results(result: ToolResultShape, groups: Sequence[tuple[BaseMessage, list[Item]]],
-                   verdicts: Sequence[Verdict]) -> Any:
+def screen_results(
+    result: ToolResultShape,
+    groups: Sequence[tuple[BaseMessage, list[Item]]],
+    verdicts: Sequence[Verdict],
+) -> Any:
     """``result`` with every message redacted, withheld or flagged per its verdicts."""
     flat = iter(verdicts)
     replaced = {id(m): _screened(m, [next(flat) for _ in items]) for m, items in groups}

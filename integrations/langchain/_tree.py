@@ -65,16 +65,26 @@ class _Dict(Node):
 
 
 def _mismatch(value: object, surface: Surface) -> ContentError:
-    hint = {"HumanMessage": "input", "AIMessage": "output or tool_call",
-            "AIMessageChunk": "output or tool_call", "ToolMessage": "tool_result",
-            "Document": "retrieval"}.get(type(value).__name__)
+    hint = {
+        "HumanMessage": "input",
+        "AIMessage": "output or tool_call",
+        "AIMessageChunk": "output or tool_call",
+        "ToolMessage": "tool_result",
+        "Document": "retrieval",
+    }.get(type(value).__name__)
     tip = f"; use surface={hint!r}" if hint else ""
-    return ContentError(f"a guard on surface {surface!r} cannot screen a {type(value).__name__}"
-                        f"{tip}")
+    return ContentError(
+        f"a guard on surface {surface!r} cannot screen a {type(value).__name__}{tip}"
+    )
 
 
-def _message(message: BaseMessage, surface: Surface, context: UserMessage | None,
-             allow: Collection[str], top: bool) -> Node | None:
+def _message(
+    message: BaseMessage,
+    surface: Surface,
+    context: UserMessage | None,
+    allow: Collection[str],
+    top: bool,
+) -> Node | None:
     if surface == "input" and isinstance(message, HumanMessage):
         return message_leaf(message, user_items(message, allow))
     if surface == "input" and not top:
@@ -89,8 +99,14 @@ def _message(message: BaseMessage, surface: Surface, context: UserMessage | None
     return None
 
 
-def walk(value: Any, surface: Surface, *, top: bool = True,
-         context: UserMessage | None = None, allow: Collection[str] = ()) -> Node:
+def walk(
+    value: Any,
+    surface: Surface,
+    *,
+    top: bool = True,
+    context: UserMessage | None = None,
+    allow: Collection[str] = (),
+) -> Node:
     """The tree of ``value`` on ``surface``; ``top`` values of another surface are an error.
 
     A message block the guard cannot read raises :class:`ContentError` unless its type is
@@ -98,8 +114,9 @@ def walk(value: Any, surface: Surface, *, top: bool = True,
     if isinstance(value, str):
         return text_leaf(value, [text_item(value, surface)])
     if isinstance(value, StringPromptValue):
-        return text_leaf(value, [text_item(value.text, surface)],
-                     lambda text: StringPromptValue(text=text))
+        return text_leaf(
+            value, [text_item(value.text, surface)], lambda text: StringPromptValue(text=text)
+        )
     if isinstance(value, BaseMessage):
         node = _message(value, surface, context, allow, top)
         if node is None and top:
@@ -112,17 +129,27 @@ def walk(value: Any, surface: Surface, *, top: bool = True,
             raise _mismatch(value, surface)
         return Node(value)
     if isinstance(value, ChatPromptValue):
-        return _many(value.messages, surface, context,
-                     lambda messages: ChatPromptValue(messages=messages), allow)
+        return _many(
+            value.messages,
+            surface,
+            context,
+            lambda messages: ChatPromptValue(messages=messages),
+            allow,
+        )
     if isinstance(value, Mapping):
         if surface == "tool_call" and "name" in value and "args" in value:
             return Node(value, [tool_call(value, context)])
-        return _Dict(value, children={k: walk(v, surface, top=False, context=context,
-                                               allow=allow)
-                                      for k, v in value.items()})
+        return _Dict(
+            value,
+            children={
+                k: walk(v, surface, top=False, context=context, allow=allow)
+                for k, v in value.items()
+            },
+        )
     if isinstance(value, list | tuple):
-        return _many(value, surface, context,
-                     type(value) if type(value) in (list, tuple) else list, allow)
+        return _many(
+            value, surface, context, type(value) if type(value) in (list, tuple) else list, allow
+        )
     if isinstance(value, _SCALARS) and not top:
         return Node(value)
     raise ContentError(
@@ -131,8 +158,13 @@ def walk(value: Any, surface: Surface, *, top: bool = True,
     )
 
 
-def _many(values: Sequence[Any], surface: Surface, context: UserMessage | None,
-          rebuild: Callable[[list[Any]], Any], allow: Collection[str]) -> _Many:
+def _many(
+    values: Sequence[Any],
+    surface: Surface,
+    context: UserMessage | None,
+    rebuild: Callable[[list[Any]], Any],
+    allow: Collection[str],
+) -> _Many:
     children = []
     for value in values:
         if isinstance(value, HumanMessage):
@@ -143,5 +175,6 @@ def _many(values: Sequence[Any], surface: Surface, context: UserMessage | None,
 
 def documents(docs: Sequence[Document], query: str | None = None) -> Node:
     """Retrieved documents, each judged with the query that found it."""
-    return _Many(docs, children=[document_leaf(d, document_items(d, query)) for d in docs],
-                 rebuild=list)
+    return _Many(
+        docs, children=[document_leaf(d, document_items(d, query)) for d in docs], rebuild=list
+    )

@@ -96,16 +96,23 @@ class GuardCallbackHandler(BaseCallbackHandler):
     raise_error: bool = True
     run_inline: bool = False  # async runs call us in a worker thread, off the event loop
 
-    def __init__(self, guard: Guard, *, agent: str | None = None,
-                 allow_unscreened: Collection[str] = (),
-                 allow_agent_override: bool = False) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        agent: str | None = None,
+        allow_unscreened: Collection[str] = (),
+        allow_agent_override: bool = False,
+    ) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(
-                f"GuardCallbackHandler needs a Guard, got {type(guard).__name__}")
+                f"GuardCallbackHandler needs a Guard, got {type(guard).__name__}"
+            )
         self.guard = guard
         self.agent = agent
-        self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
-                                              "GuardCallbackHandler")
+        self.allow_unscreened = allowed_types(
+            allow_unscreened, UNSCREENABLE_TYPES, "GuardCallbackHandler"
+        )
         self.allow_agent_override = bool(allow_agent_override)
         self._runs: dict[UUID, _Run] = {}
         self._lock = threading.Lock()
@@ -124,9 +131,13 @@ class GuardCallbackHandler(BaseCallbackHandler):
     # -- bookkeeping ----------------------------------------------------------------------------
 
     def _agent(self, metadata: dict[str, Any] | None) -> str | None:
-        return agent_from(self.guard, self.agent, metadata,
-                          allow_override=self.allow_agent_override,
-                          owner="GuardCallbackHandler")
+        return agent_from(
+            self.guard,
+            self.agent,
+            metadata,
+            allow_override=self.allow_agent_override,
+            owner="GuardCallbackHandler",
+        )
 
     def _start(self, run_id: UUID, metadata: dict[str, Any] | None, **fields: Any) -> _Run:
         run = _Run(self._agent(metadata), **fields)
@@ -147,23 +158,40 @@ class GuardCallbackHandler(BaseCallbackHandler):
 
     # -- models -----------------------------------------------------------------------------
 
-    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]],
-                            *, run_id: UUID, metadata: dict[str, Any] | None = None,
-                            **kwargs: Any) -> None:
-        run = self._start(run_id, metadata,
-                          context=context_of(messages[-1]) if messages else None)
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._start(run_id, metadata, context=context_of(messages[-1]) if messages else None)
         # every message the model is sent (system, history, tool results), each by its role
-        items = [item for prompt in messages
-                 for group in history_items(prompt, self.allow_unscreened) for item in group]
+        items = [
+            item
+            for prompt in messages
+            for group in history_items(prompt, self.allow_unscreened)
+            for item in group
+        ]
         offered = _offered_text(kwargs.get("invocation_params"))
         if offered:  # tools / functions / schemas bound to the model: it reads them too
             items.append(UserMessage(offered))
         self._enforce(items, run.agent)
 
-    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
-                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        run = self._start(run_id, metadata,
-                          context=UserMessage(prompts[-1][-4000:]) if prompts else None)
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        run = self._start(
+            run_id, metadata, context=UserMessage(prompts[-1][-4000:]) if prompts else None
+        )
         self._enforce([UserMessage(p) for p in prompts], run.agent)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
@@ -171,14 +199,13 @@ class GuardCallbackHandler(BaseCallbackHandler):
         items: list[Item] = []
         for generations in response.generations:
             for generation in generations:
-                if isinstance(generation, ChatGeneration) and isinstance(generation.message,
-                                                                         AIMessage):
+                if isinstance(generation, ChatGeneration) and isinstance(
+                    generation.message, AIMessage
+                ):
                     # the text and every field of the answer, and each of its tool calls
-                    items += assistant_items(generation.message, run.context,
-                                             self.allow_unscreened)
+                    items += assistant_items(generation.message, run.context, self.allow_unscreened)
                 elif isinstance(generation, ChatGeneration):
-                    items += message_items(generation.message, run.context,
-                                           self.allow_unscreened)
+                    items += message_items(generation.message, run.context, self.allow_unscreened)
                 if not isinstance(generation, ChatGeneration) and generation.text.strip():
                     items.append(AssistantMessage(generation.text, context=run.context))
         self._enforce(items, run.agent)
@@ -188,9 +215,16 @@ class GuardCallbackHandler(BaseCallbackHandler):
 
     # -- tools ------------------------------------------------------------------------------
 
-    def on_tool_start(self, serialized: dict[str, Any], input_str: str, *, run_id: UUID,
-                      metadata: dict[str, Any] | None = None,
-                      inputs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         name = str((serialized or {}).get("name") or kwargs.get("name") or "tool")
         run = self._start(run_id, metadata, name=name)
         arguments = inputs if isinstance(inputs, dict) else {"input": input_str}
@@ -214,12 +248,20 @@ class GuardCallbackHandler(BaseCallbackHandler):
 
     # -- retrievers -------------------------------------------------------------------------
 
-    def on_retriever_start(self, serialized: dict[str, Any], query: str, *, run_id: UUID,
-                           metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._start(run_id, metadata, query=query)
 
-    def on_retriever_end(self, documents: Sequence[Document], *, run_id: UUID,
-                         **kwargs: Any) -> None:
+    def on_retriever_end(
+        self, documents: Sequence[Document], *, run_id: UUID, **kwargs: Any
+    ) -> None:
         run = self._end(run_id)
         self._enforce([i for d in documents for i in document_items(d, run.query)], run.agent)
 
@@ -243,5 +285,10 @@ def _offered_text(params: Any) -> str:
     """What a model is offered besides messages, from its ``invocation_params``."""
     if not isinstance(params, dict):
         return ""
-    return joined(strings_in({k: params[k] for k in _OFFERED if k in params},
-                             structural_keys=schema_keys(), where="invocation_params"))
+    return joined(
+        strings_in(
+            {k: params[k] for k in _OFFERED if k in params},
+            structural_keys=schema_keys(),
+            where="invocation_params",
+        )
+    )

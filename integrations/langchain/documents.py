@@ -51,11 +51,18 @@ class GuardDocumentFilter(BaseDocumentTransformer):
     and allowed.
     """
 
-    def __init__(self, guard: Guard, *, agent: str | None = None,
-                 action: Action | None = None, allow_agent_override: bool = False) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        agent: str | None = None,
+        action: Action | None = None,
+        allow_agent_override: bool = False,
+    ) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(
-                f"GuardDocumentFilter needs a Guard, got {type(guard).__name__}")
+                f"GuardDocumentFilter needs a Guard, got {type(guard).__name__}"
+            )
         self.guard = guard
         self.agent = agent
         self.rules = Rules(action=action, drop_blocked=True)
@@ -65,19 +72,24 @@ class GuardDocumentFilter(BaseDocumentTransformer):
         return f"GuardDocumentFilter(agent={self.agent!r}, action={self.rules.action!r})"
 
     def _agent(self, kwargs: Mapping[str, Any]) -> str | None:
-        return agent_choice(self.agent, requested_agent(kwargs),
-                            allow_override=self.allow_agent_override,
-                            owner="GuardDocumentFilter")
+        return agent_choice(
+            self.agent,
+            requested_agent(kwargs),
+            allow_override=self.allow_agent_override,
+            owner="GuardDocumentFilter",
+        )
 
-    def transform_documents(self, documents: Sequence[Document], **kwargs: Any
-                            ) -> Sequence[Document]:
+    def transform_documents(
+        self, documents: Sequence[Document], **kwargs: Any
+    ) -> Sequence[Document]:
         node = document_tree(_checked(documents), kwargs.get("query"))
         verdicts = self.guard.check_many(node.all_items(), agent=self._agent(kwargs))
         result: list[Document] = node.build(iter(verdicts), self.rules)
         return result
 
-    async def atransform_documents(self, documents: Sequence[Document], **kwargs: Any
-                                   ) -> Sequence[Document]:
+    async def atransform_documents(
+        self, documents: Sequence[Document], **kwargs: Any
+    ) -> Sequence[Document]:
         node = document_tree(_checked(documents), kwargs.get("query"))
         verdicts = await self.guard.acheck_many(node.all_items(), agent=self._agent(kwargs))
         result: list[Document] = node.build(iter(verdicts), self.rules)
@@ -87,9 +99,11 @@ class GuardDocumentFilter(BaseDocumentTransformer):
 def _checked(documents: object) -> Sequence[Document]:
     if not isinstance(documents, Sequence) or isinstance(documents, str):
         raise ContentError(
-            f"GuardDocumentFilter takes a list of Document, got {type(documents).__name__}")
+            f"GuardDocumentFilter takes a list of Document, got {type(documents).__name__}"
+        )
     for index, doc in enumerate(documents):
         if not isinstance(doc, Document):
             raise ContentError(
-                f"GuardDocumentFilter: element {index} is a {type(doc).__name__}, not a Document")
+                f"GuardDocumentFilter: element {index} is a {type(doc).__name__}, not a Document"
+            )
     return documents

@@ -60,8 +60,9 @@ def _finish(response: ModelResponse[Any], outcome: Outcome) -> ModelCallResult[A
     if not outcome.state:
         return response
     # the blocked or redacted messages are replaced in state (same ids): never history again
-    return ExtendedModelResponse(model_response=response,
-                                 command=Command(update={"messages": outcome.state}))
+    return ExtendedModelResponse(
+        model_response=response, command=Command(update={"messages": outcome.state})
+    )
 
 
 def _refused(outcome: Outcome, agent: str | None) -> ModelResponse[Any]:
@@ -116,26 +117,37 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         agent = create_agent(model, tools, middleware=[GuardMiddleware(guard)], name="billing")
     """
 
-    def __init__(self, guard: Guard | Policy | PolicySet, *, backend: Backend | None = None,
-                 agent: str | AgentResolver | None = None, context_key: str = "guard_agent",
-                 refusal: str = DEFAULT_REFUSAL, allow_unscreened: Collection[str] = (),
-                 allow_agent_override: bool = False, name: str | None = None) -> None:
+    def __init__(
+        self,
+        guard: Guard | Policy | PolicySet,
+        *,
+        backend: Backend | None = None,
+        agent: str | AgentResolver | None = None,
+        context_key: str = "guard_agent",
+        refusal: str = DEFAULT_REFUSAL,
+        allow_unscreened: Collection[str] = (),
+        allow_agent_override: bool = False,
+        name: str | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(guard, Policy | PolicySet):
             if backend is None:
                 raise ConfigurationError(
                     "GuardMiddleware got a policy but no backend; pass backend=RemoteBackend(...) "
-                    "or a ready Guard")
+                    "or a ready Guard"
+                )
             guard = Guard(backend, guard)
         if not isinstance(guard, Guard):
             raise ConfigurationError(
-                f"GuardMiddleware needs a Guard, Policy or PolicySet, got {type(guard).__name__}")
+                f"GuardMiddleware needs a Guard, Policy or PolicySet, got {type(guard).__name__}"
+            )
         self.guard = guard
         self.agent = agent
         self.context_key = context_key
         self.refusal = refusal
-        self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
-                                              "GuardMiddleware")
+        self.allow_unscreened = allowed_types(
+            allow_unscreened, UNSCREENABLE_TYPES, "GuardMiddleware"
+        )
         self.allow_agent_override = bool(allow_agent_override)
         self.tools = []
         self._name = name
@@ -144,20 +156,29 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     def name(self) -> str:
         return self._name or type(self).__name__
 
-    def _agent(self, state: Any, runtime: Any, config: Mapping[str, Any] | None = None
-               ) -> str | None:
-        return resolve_agent(self.guard, self.agent, self.context_key, state, runtime, config,
-                             self.allow_agent_override)
+    def _agent(
+        self, state: Any, runtime: Any, config: Mapping[str, Any] | None = None
+    ) -> str | None:
+        return resolve_agent(
+            self.guard,
+            self.agent,
+            self.context_key,
+            state,
+            runtime,
+            config,
+            self.allow_agent_override,
+        )
 
     # -- the model call: the whole request, then the whole response ---------------------------
 
-    def wrap_model_call(self, request: ModelRequest[Any],
-                        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
-                        ) -> ModelCallResult[Any]:
+    def wrap_model_call(
+        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
+    ) -> ModelCallResult[Any]:
         agent = self._agent(request.state, request.runtime)
         asked = request_screening(request, self.allow_unscreened)
-        outcome = judge_request(request, asked,
-                                self.guard.check_many(asked.items(), agent=agent), self.refusal)
+        outcome = judge_request(
+            request, asked, self.guard.check_many(asked.items(), agent=agent), self.refusal
+        )
         if outcome.request is None:
             return _finish(_refused(outcome, agent), outcome)
         with hidden_from_stream():
@@ -167,7 +188,8 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         return _finish(judge_response(response, answer, verdicts, self.refusal), outcome)
 
     async def awrap_model_call(
-        self, request: ModelRequest[Any],
+        self,
+        request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelCallResult[Any]:
         agent = self._agent(request.state, request.runtime)
@@ -184,9 +206,11 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
 
     # -- tools: arguments before, result after -------------------------------------------------
 
-    def wrap_tool_call(self, request: ToolCallRequest,
-                       handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]]
-                       ) -> ToolMessage | Command[Any]:
+    def wrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
+    ) -> ToolMessage | Command[Any]:
         agent = self._agent(request.state, request.runtime, request.runtime.config)
         call = tool_context(request)
         refusal = refuse_call(request.tool_call, self.guard.check(call, agent=agent))
@@ -206,7 +230,8 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         return cast("ToolMessage | Command[Any]", screen_results(result, groups, verdicts))
 
     async def awrap_tool_call(
-        self, request: ToolCallRequest,
+        self,
+        request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
         agent = self._agent(request.state, request.runtime, request.runtime.config)
@@ -223,7 +248,8 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             raise
         result = normalize_result(answer, request.tool_call, self.allow_unscreened)
         groups = result_items(result, self.allow_unscreened)
-        verdicts = await self.guard.acheck_many([i for _, items in groups for i in items],
-                                                agent=agent)
+        verdicts = await self.guard.acheck_many(
+            [i for _, items in groups for i in items], agent=agent
+        )
         # a list result (accepted by this LangGraph's ToolNode) comes back as a list
         return cast("ToolMessage | Command[Any]", screen_results(result, groups, verdicts))

@@ -83,97 +83,137 @@ class GuardRunnable(Runnable[Any, Any]):
         docs = retriever | GuardRunnable(guard, surface="retrieval", action="drop")
     """
 
-    def __init__(self, guard: Guard, surface: Surface = "input", *, on_block: OnBlock = "raise",
-                 action: Action | None = None, agent: str | None = None,
-                 refusal: str = DEFAULT_REFUSAL, streaming: Streaming = "buffer",
-                 stream_chars: int = 200, stream_context: int | None = None,
-                 allow_unscreened: Collection[str] = (), allow_agent_override: bool = False,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        surface: Surface = "input",
+        *,
+        on_block: OnBlock = "raise",
+        action: Action | None = None,
+        agent: str | None = None,
+        refusal: str = DEFAULT_REFUSAL,
+        streaming: Streaming = "buffer",
+        stream_chars: int = 200,
+        stream_context: int | None = None,
+        allow_unscreened: Collection[str] = (),
+        allow_agent_override: bool = False,
+        name: str | None = None,
+    ) -> None:
         if not isinstance(guard, Guard):
             raise ConfigurationError(f"GuardRunnable needs a Guard, got {type(guard).__name__}")
         if surface not in _SURFACES:
             raise ConfigurationError(
                 f"GuardRunnable surface must be one of {', '.join(_SURFACES)}; got {surface!r} "
-                "(images are screened with the message they belong to, on surface='input')")
+                "(images are screened with the message they belong to, on surface='input')"
+            )
         if on_block not in get_args(OnBlock):
             raise ConfigurationError(f"on_block must be 'raise' or 'refuse', got {on_block!r}")
         if streaming not in get_args(Streaming):
             raise ConfigurationError(
-                f"streaming must be 'buffer' or 'incremental', got {streaming!r}")
+                f"streaming must be 'buffer' or 'incremental', got {streaming!r}"
+            )
         if not _count(stream_chars) or stream_chars < 1:
             raise ConfigurationError(
-                f"stream_chars must be an int of characters, at least 1; got {stream_chars!r}")
+                f"stream_chars must be an int of characters, at least 1; got {stream_chars!r}"
+            )
         if stream_context is not None and (not _count(stream_context) or stream_context < 0):
-            raise ConfigurationError(f"stream_context must be an int of characters, at least 0 "
-                                     f"(or None); got {stream_context!r}")
+            raise ConfigurationError(
+                f"stream_context must be an int of characters, at least 0 "
+                f"(or None); got {stream_context!r}"
+            )
         self.guard = guard
         self.surface: Surface = surface
         self.agent = agent
         self.rules = Rules(on_block=on_block, action=action, refusal=refusal)
         self.streaming = streaming
         self.stream_chars = stream_chars
-        self.stream_context = (default_context(stream_chars, guard.windowing)
-                               if stream_context is None else stream_context)
-        self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
-                                              "GuardRunnable")
+        self.stream_context = (
+            default_context(stream_chars, guard.windowing)
+            if stream_context is None
+            else stream_context
+        )
+        self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES, "GuardRunnable")
         self.allow_agent_override = bool(allow_agent_override)
         self.name = name or f"Guard[{surface}]"
 
     def __repr__(self) -> str:
-        return (f"GuardRunnable(surface={self.surface!r}, on_block={self.rules.on_block!r}, "
-                f"agent={self.agent!r})")
+        return (
+            f"GuardRunnable(surface={self.surface!r}, on_block={self.rules.on_block!r}, "
+            f"agent={self.agent!r})"
+        )
 
     # -- pure steps -------------------------------------------------------------------------
 
     def _agent(self, config: RunnableConfig | None) -> str | None:
         config = config or {}
-        return agent_from(self.guard, self.agent, config.get("metadata"),
-                          config.get("configurable"), allow_override=self.allow_agent_override,
-                          owner="GuardRunnable")
+        return agent_from(
+            self.guard,
+            self.agent,
+            config.get("metadata"),
+            config.get("configurable"),
+            allow_override=self.allow_agent_override,
+            owner="GuardRunnable",
+        )
 
     def _finish(self, node: Node, verdicts: list[Any]) -> Any:
         return node.build(iter(verdicts), self.rules)
 
     def _incremental(self) -> Incremental:
-        return Incremental(self.surface, self.stream_chars, self.stream_context,
-                           self.rules.action)
+        return Incremental(self.surface, self.stream_chars, self.stream_context, self.rules.action)
 
     # -- invoke -----------------------------------------------------------------------------
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._call_with_config(self._screen, input, config, **kwargs)
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None,
-                      **kwargs: Any) -> Any:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return await self._acall_with_config(self._ascreen, input, config, **kwargs)
 
-    def _screen(self, value: Any, run_manager: CallbackManagerForChainRun,
-                config: RunnableConfig) -> Any:
+    def _screen(
+        self, value: Any, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Any:
         node = walk(value, self.surface, allow=self.allow_unscreened)
-        return self._finish(node, self.guard.check_many(node.all_items(),
-                                                        agent=self._agent(config)))
+        return self._finish(
+            node, self.guard.check_many(node.all_items(), agent=self._agent(config))
+        )
 
-    async def _ascreen(self, value: Any, run_manager: AsyncCallbackManagerForChainRun,
-                       config: RunnableConfig) -> Any:
+    async def _ascreen(
+        self, value: Any, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+    ) -> Any:
         node = walk(value, self.surface, allow=self.allow_unscreened)
-        return self._finish(node, await self.guard.acheck_many(node.all_items(),
-                                                               agent=self._agent(config)))
+        return self._finish(
+            node, await self.guard.acheck_many(node.all_items(), agent=self._agent(config))
+        )
 
     # -- batch: every input's items in one guard round per agent ------------------------------
 
-    def batch(self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None,
-              *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
-        return self._batch_with_config(self._screen_batch, inputs, config,
-                                       return_exceptions=return_exceptions, **kwargs)
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        return self._batch_with_config(
+            self._screen_batch, inputs, config, return_exceptions=return_exceptions, **kwargs
+        )
 
-    async def abatch(self, inputs: list[Any],
-                     config: RunnableConfig | list[RunnableConfig] | None = None,
-                     *, return_exceptions: bool = False, **kwargs: Any) -> list[Any]:
-        return await self._abatch_with_config(self._ascreen_batch, inputs, config,
-                                              return_exceptions=return_exceptions, **kwargs)
+    async def abatch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        return await self._abatch_with_config(
+            self._ascreen_batch, inputs, config, return_exceptions=return_exceptions, **kwargs
+        )
 
-    def _plan_batch(self, inputs: list[Any], config: list[RunnableConfig]
-                    ) -> tuple[list[Node | Exception], dict[str | None, list[int]]]:
+    def _plan_batch(
+        self, inputs: list[Any], config: list[RunnableConfig]
+    ) -> tuple[list[Node | Exception], dict[str | None, list[int]]]:
         nodes: list[Node | Exception] = []
         groups: dict[str | None, list[int]] = {}
         for i, (value, cfg) in enumerate(zip(inputs, config, strict=True)):
@@ -184,8 +224,12 @@ class GuardRunnable(Runnable[Any, Any]):
                 nodes.append(exc)
         return nodes, groups
 
-    def _finish_batch(self, nodes: list[Node | Exception], groups: dict[str | None, list[int]],
-                      verdicts: dict[str | None, list[Any]]) -> list[Any]:
+    def _finish_batch(
+        self,
+        nodes: list[Node | Exception],
+        groups: dict[str | None, list[int]],
+        verdicts: dict[str | None, list[Any]],
+    ) -> list[Any]:
         out: list[Any] = list(nodes)
         for agent, indexes in groups.items():
             flat = iter(verdicts[agent])
@@ -202,48 +246,64 @@ class GuardRunnable(Runnable[Any, Any]):
     def _group_items(self, nodes: list[Node | Exception], indexes: list[int]) -> list[Any]:
         return [item for i in indexes for item in nodes[i].all_items()]  # type: ignore[union-attr]
 
-    def _screen_batch(self, inputs: list[Any], run_manager: list[CallbackManagerForChainRun],
-                      config: list[RunnableConfig]) -> list[Any]:
+    def _screen_batch(
+        self,
+        inputs: list[Any],
+        run_manager: list[CallbackManagerForChainRun],
+        config: list[RunnableConfig],
+    ) -> list[Any]:
         nodes, groups = self._plan_batch(inputs, config)
-        verdicts = {agent: self.guard.check_many(self._group_items(nodes, idx), agent=agent)
-                    for agent, idx in groups.items()}
+        verdicts = {
+            agent: self.guard.check_many(self._group_items(nodes, idx), agent=agent)
+            for agent, idx in groups.items()
+        }
         return self._finish_batch(nodes, groups, verdicts)
 
-    async def _ascreen_batch(self, inputs: list[Any],
-                             run_manager: list[AsyncCallbackManagerForChainRun],
-                             config: list[RunnableConfig]) -> list[Any]:
+    async def _ascreen_batch(
+        self,
+        inputs: list[Any],
+        run_manager: list[AsyncCallbackManagerForChainRun],
+        config: list[RunnableConfig],
+    ) -> list[Any]:
         nodes, groups = self._plan_batch(inputs, config)
-        verdicts = {agent: await self.guard.acheck_many(self._group_items(nodes, idx),
-                                                        agent=agent)
-                    for agent, idx in groups.items()}
+        verdicts = {
+            agent: await self.guard.acheck_many(self._group_items(nodes, idx), agent=agent)
+            for agent, idx in groups.items()
+        }
         return self._finish_batch(nodes, groups, verdicts)
 
     # -- stream -----------------------------------------------------------------------------
 
-    def stream(self, input: Any, config: RunnableConfig | None = None,
-               **kwargs: Any) -> Iterator[Any]:
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         yield from self.transform(iter([input]), config, **kwargs)
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None,
-                      **kwargs: Any) -> AsyncIterator[Any]:
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         async def one() -> AsyncIterator[Any]:
             yield input
 
         async for chunk in self.atransform(one(), config, **kwargs):
             yield chunk
 
-    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None,
-                  **kwargs: Any) -> Iterator[Any]:
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
         yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
 
-    async def atransform(self, input: AsyncIterator[Any], config: RunnableConfig | None = None,
-                         **kwargs: Any) -> AsyncIterator[Any]:
-        async for chunk in self._atransform_stream_with_config(input, self._atransform, config,
-                                                               **kwargs):
+    async def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in self._atransform_stream_with_config(
+            input, self._atransform, config, **kwargs
+        ):
             yield chunk
 
-    def _transform(self, chunks: Iterator[Any], run_manager: CallbackManagerForChainRun,
-                   config: RunnableConfig) -> Iterator[Any]:
+    def _transform(
+        self, chunks: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Iterator[Any]:
         agent = self._agent(ensure_config(config))
         first = next(chunks, _END)
         if first is _END:
@@ -264,9 +324,12 @@ class GuardRunnable(Runnable[Any, Any]):
             return
         yield self._screen(merge([first, *chunks]), run_manager, config)
 
-    async def _atransform(self, chunks: AsyncIterator[Any],
-                          run_manager: AsyncCallbackManagerForChainRun,
-                          config: RunnableConfig) -> AsyncIterator[Any]:
+    async def _atransform(
+        self,
+        chunks: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> AsyncIterator[Any]:
         agent = self._agent(ensure_config(config))
         first = await anext(chunks, _END)
         if first is _END:
@@ -291,6 +354,7 @@ class GuardRunnable(Runnable[Any, Any]):
             return
         rest = [chunk async for chunk in chunks]
         yield await self._ascreen(merge([first, *rest]), run_manager, config)
+
 
 _END: Any = object()
 

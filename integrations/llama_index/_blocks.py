@@ -83,9 +83,16 @@ class Parts:
         return "\n".join(self.texts)
 
 
-def image_item(*, data_b64: bytes | str | None = None, data: bytes | None = None,
-               path: str | Path | None = None, url: object = None, mime_type: str | None = None,
-               caption: str | None = None, where: str) -> Image | None:
+def image_item(
+    *,
+    data_b64: bytes | str | None = None,
+    data: bytes | None = None,
+    path: str | Path | None = None,
+    url: object = None,
+    mime_type: str | None = None,
+    caption: str | None = None,
+    where: str,
+) -> Image | None:
     """One :class:`Image` from whichever of base64 data, bytes, file path or URL is set."""
     try:
         if data_b64:
@@ -99,8 +106,9 @@ def image_item(*, data_b64: bytes | str | None = None, data: bytes | None = None
             try:
                 raw = Path(path).read_bytes()
             except OSError as exc:
-                raise ContentError(f"{where}: cannot read image file {str(path)!r}: "
-                                   f"{exc.strerror or exc}") from None
+                raise ContentError(
+                    f"{where}: cannot read image file {str(path)!r}: {exc.strerror or exc}"
+                ) from None
             return Image(data=raw, mime_type=mime_type, caption=caption)
         if url:
             return Image(url=str(url), caption=caption)
@@ -119,8 +127,9 @@ def _document_text(block: DocumentBlock, where: str) -> str | None:
         try:
             data = Path(block.path).read_bytes()
         except OSError as exc:
-            raise ContentError(f"{where}: cannot read document file {str(block.path)!r}: "
-                               f"{exc.strerror or exc}") from None
+            raise ContentError(
+                f"{where}: cannot read document file {str(block.path)!r}: {exc.strerror or exc}"
+            ) from None
     else:
         return None  # a URL: never fetched here, so never read
     mime = block.document_mimetype or sniff_mime(str(block.path or block.title or ""))
@@ -147,18 +156,25 @@ def _read(block: Any, index: int, where: str, allow: Collection[str], out: Parts
         image = block.image
         data = raw_bytes(image) if image is not None else None
         if image is not None and data is None:
-            raise ContentError(f"{where}: the image stream cannot be read without consuming "
-                               "it; pass bytes, a path or a URL")
-        item = image_item(data=data, path=block.path, url=block.url,
-                          mime_type=block.image_mimetype, where=where)
+            raise ContentError(
+                f"{where}: the image stream cannot be read without consuming "
+                "it; pass bytes, a path or a URL"
+            )
+        item = image_item(
+            data=data, path=block.path, url=block.url, mime_type=block.image_mimetype, where=where
+        )
         if item is not None:
             out.images.append(item)
     elif isinstance(block, DocumentBlock):
         text = _document_text(block, where)
         if text is None:
             mime = block.document_mimetype
-            refuse("document", where, allow,
-                   what="document" + (f" ({mime})" if mime else "") + " that is not text")
+            refuse(
+                "document",
+                where,
+                allow,
+                what="document" + (f" ({mime})" if mime else "") + " that is not text",
+            )
         else:
             out.texts.append(text)
     elif isinstance(block, CitableBlock | CitationBlock):

@@ -23,8 +23,17 @@ from guard_core.verdict import Verdict
 
 from ._blocks import read_blocks
 
-__all__ = ["MessageItems", "call_item", "history_items", "message_items", "output_items",
-           "raw_item", "request_of", "tool_kwargs", "withheld_text"]
+__all__ = [
+    "MessageItems",
+    "call_item",
+    "history_items",
+    "message_items",
+    "output_items",
+    "raw_item",
+    "request_of",
+    "tool_kwargs",
+    "withheld_text",
+]
 
 NOT_CONTENT = frozenset({"tool_call_id", "id"})
 """``additional_kwargs`` keys that are ids, not content; every other string is screened."""
@@ -42,8 +51,11 @@ class MessageItems:
 
     @property
     def all(self) -> list[Item]:
-        return [*self.content, *(c for _, c in self.calls),
-                *([self.extra] if self.extra is not None else [])]
+        return [
+            *self.content,
+            *(c for _, c in self.calls),
+            *([self.extra] if self.extra is not None else []),
+        ]
 
 
 def request_of(message: ChatMessage | None) -> UserMessage | None:
@@ -51,15 +63,24 @@ def request_of(message: ChatMessage | None) -> UserMessage | None:
     return UserMessage(message.content or "") if message is not None else None
 
 
-def message_items(message: ChatMessage, where: str, *, request: UserMessage | None,
-                  tool_name: str = "tool", allow: Collection[str] = ()) -> MessageItems:
+def message_items(
+    message: ChatMessage,
+    where: str,
+    *,
+    request: UserMessage | None,
+    tool_name: str = "tool",
+    allow: Collection[str] = (),
+) -> MessageItems:
     """Every item of one chat message: user / system text (with its images), an assistant
     answer (with ``request`` as context), a tool result; each tool-call block; and every
     string of ``additional_kwargs`` (ids aside). Raises ``ContentError`` for what the guard
     cannot read (see ``_blocks``)."""
     parts = read_blocks(message.blocks, where, allow)
-    extra_text = joined(strings_in(message.additional_kwargs, skip_keys=NOT_CONTENT,
-                                   where=f"{where} additional_kwargs"))
+    extra_text = joined(
+        strings_in(
+            message.additional_kwargs, skip_keys=NOT_CONTENT, where=f"{where} additional_kwargs"
+        )
+    )
     content: list[Item] = []
     extra: Item | None = None
     if message.role in _USER_ROLES:
@@ -67,8 +88,10 @@ def message_items(message: ChatMessage, where: str, *, request: UserMessage | No
             content.append(UserMessage(parts.text, images=tuple(parts.images)))
         extra = UserMessage(extra_text) if extra_text else None
     elif message.role in (MessageRole.TOOL, MessageRole.FUNCTION):
-        content = [*([ToolResult(tool_name, parts.text)] if parts.text.strip() else []),
-                   *parts.images]
+        content = [
+            *([ToolResult(tool_name, parts.text)] if parts.text.strip() else []),
+            *parts.images,
+        ]
         extra = ToolResult(tool_name, extra_text) if extra_text else None
     else:  # assistant, and any role a release adds: judged as the model's words
         if parts.text.strip() or not parts.calls:
@@ -79,8 +102,7 @@ def message_items(message: ChatMessage, where: str, *, request: UserMessage | No
     return MessageItems(content, calls, extra)
 
 
-def history_items(messages: Sequence[ChatMessage], allow: Collection[str] = ()
-                  ) -> list[Item]:
+def history_items(messages: Sequence[ChatMessage], allow: Collection[str] = ()) -> list[Item]:
     """Every item of a chat history, each message judged as :func:`message_items` does
     (an answer against the user message before it; a tool result under the name of the
     call it answers)."""
@@ -91,9 +113,13 @@ def history_items(messages: Sequence[ChatMessage], allow: Collection[str] = ()
         if message.role == MessageRole.USER:
             request = request_of(message)
         call_id = message.additional_kwargs.get("tool_call_id")
-        found = message_items(message, f"chat history message {i} ({message.role.value})",
-                              request=request, tool_name=names.get(str(call_id), "tool"),
-                              allow=allow)
+        found = message_items(
+            message,
+            f"chat history message {i} ({message.role.value})",
+            request=request,
+            tool_name=names.get(str(call_id), "tool"),
+            allow=allow,
+        )
         for block in message.blocks:
             if isinstance(block, ToolCallBlock) and block.tool_call_id:
                 names[block.tool_call_id] = block.tool_name
@@ -112,8 +138,12 @@ def block_call(block: ToolCallBlock, request: UserMessage | None) -> ToolCall:
     return call_item(block.tool_name, kwargs, call_id=block.tool_call_id, request=request)
 
 
-def tool_kwargs(metadata: ToolMetadata, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                skip: str | None = None) -> dict[str, Any]:
+def tool_kwargs(
+    metadata: ToolMetadata,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    skip: str | None = None,
+) -> dict[str, Any]:
     """The call's arguments as one dict; a lone positional goes under the schema's one field."""
     out = {k: v for k, v in kwargs.items() if k != skip}
     if args:
@@ -125,11 +155,17 @@ def tool_kwargs(metadata: ToolMetadata, args: tuple[Any, ...], kwargs: Mapping[s
     return out
 
 
-def call_item(name: str, arguments: Mapping[str, Any], *, call_id: str | None = None,
-              request: UserMessage | None = None) -> ToolCall:
+def call_item(
+    name: str,
+    arguments: Mapping[str, Any],
+    *,
+    call_id: str | None = None,
+    request: UserMessage | None = None,
+) -> ToolCall:
     """A :class:`ToolCall`; values that are not JSON are screened as their ``str``."""
-    return ToolCall(name, {str(k): _jsonable(v) for k, v in arguments.items()}, id=call_id,
-                    context=request)
+    return ToolCall(
+        name, {str(k): _jsonable(v) for k, v in arguments.items()}, id=call_id, context=request
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -179,8 +215,12 @@ def tools_text(tools: Sequence[Any]) -> str:
         metadata = getattr(tool, "metadata", None)
         if metadata is None:
             continue
-        shown = {"name": metadata.name, "description": metadata.description,
-                 "parameters": metadata.get_parameters_dict()}
-        found += strings_in(shown, structural_keys={"name", "description", "parameters"},
-                            where=f"tools[{index}]")
+        shown = {
+            "name": metadata.name,
+            "description": metadata.description,
+            "parameters": metadata.get_parameters_dict(),
+        }
+        found += strings_in(
+            shown, structural_keys={"name", "description", "parameters"}, where=f"tools[{index}]"
+        )
     return joined(found)

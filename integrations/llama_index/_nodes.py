@@ -37,17 +37,33 @@ __all__ = ["NODE_FIELDS", "node_items", "redacted"]
 
 NODE_FIELDS: dict[str, str] = {
     # in the LLM rendering
-    "text": "rendered", "text_resource": "rendered", "text_template": "rendered",
-    "metadata_template": "rendered", "metadata_separator": "rendered",
+    "text": "rendered",
+    "text_resource": "rendered",
+    "text_template": "rendered",
+    "metadata_template": "rendered",
+    "metadata_separator": "rendered",
     # every string value walked
-    "metadata": "walked", "relationships": "walked",
+    "metadata": "walked",
+    "relationships": "walked",
     # media: judged as an image, or refused
-    "image": "media", "image_path": "media", "image_url": "media", "image_mimetype": "media",
-    "image_resource": "media", "audio_resource": "media", "video_resource": "media",
+    "image": "media",
+    "image_path": "media",
+    "image_url": "media",
+    "image_mimetype": "media",
+    "image_resource": "media",
+    "audio_resource": "media",
+    "video_resource": "media",
     # ids, vectors, offsets, settings: not content
-    "id_": "none", "embedding": "none", "text_embedding": "none", "mimetype": "none",
-    "excluded_embed_metadata_keys": "none", "excluded_llm_metadata_keys": "none",
-    "start_char_idx": "none", "end_char_idx": "none", "index_id": "none", "obj": "object",
+    "id_": "none",
+    "embedding": "none",
+    "text_embedding": "none",
+    "mimetype": "none",
+    "excluded_embed_metadata_keys": "none",
+    "excluded_llm_metadata_keys": "none",
+    "start_char_idx": "none",
+    "end_char_idx": "none",
+    "index_id": "none",
+    "obj": "object",
 }
 """How each node field this module knows is judged; any other field is walked as text."""
 
@@ -58,8 +74,9 @@ def _elsewhere(node: BaseNode) -> list[Found]:
     for rel, info in node.relationships.items():
         infos = info if isinstance(info, list) else [info]
         for j, one in enumerate(infos):
-            found += strings_in(one.metadata, where=f"{_where(node)} relationships "
-                                                    f"{rel.name}[{j}] metadata")
+            found += strings_in(
+                one.metadata, where=f"{_where(node)} relationships {rel.name}[{j}] metadata"
+            )
     unknown = [n for n in type(node).model_fields if n not in NODE_FIELDS]
     unknown += [str(n) for n in (node.model_extra or {})]
     for name in unknown:
@@ -107,23 +124,34 @@ def node_items(node: BaseNode, query: str | None, allow: Collection[str] = ()) -
     where = _where(node)
     image: Image | None = None
     if isinstance(node, ImageNode):
-        image = image_item(data_b64=node.image, path=node.image_path, url=node.image_url,
-                           mime_type=node.image_mimetype, caption=text or None, where=where)
+        image = image_item(
+            data_b64=node.image,
+            path=node.image_path,
+            url=node.image_url,
+            mime_type=node.image_mimetype,
+            caption=text or None,
+            where=where,
+        )
     elif isinstance(node, Node):
         for kind, resource in (("audio", node.audio_resource), ("video", node.video_resource)):
             if resource is not None:
                 refuse(kind, where, allow, what=f"{kind} resource")
         res = node.image_resource
         if res is not None:
-            image = image_item(data_b64=res.data, path=res.path, url=res.url,
-                               mime_type=res.mimetype, caption=text or None, where=where)
+            image = image_item(
+                data_b64=res.data,
+                path=res.path,
+                url=res.url,
+                mime_type=res.mimetype,
+                caption=text or None,
+                where=where,
+            )
     if image is not None:
         items.append(image)
     return items
 
 
-def redacted(node: BaseNode, verdict: Verdict, key: str, record: dict[str, Any]
-             ) -> BaseNode | None:
+def redacted(node: BaseNode, verdict: Verdict, key: str, record: dict[str, Any]) -> BaseNode | None:
     """A copy of ``node`` holding the withheld marker and ``record`` under ``key``, and no
     other copy of its content: metadata, relationship metadata, image, media resources and
     embeddings go. None (drop it) when it has a field this module cannot clear."""
@@ -134,10 +162,15 @@ def redacted(node: BaseNode, verdict: Verdict, key: str, record: dict[str, Any]
     except ContentError:
         return None
     marker = withheld_text("retrieved content", verdict)
-    copy = node.model_copy(update={
-        "metadata": {key: record}, "excluded_llm_metadata_keys": [key],
-        "excluded_embed_metadata_keys": [key], "embedding": None,
-        "relationships": {rel: _bare(info) for rel, info in node.relationships.items()}})
+    copy = node.model_copy(
+        update={
+            "metadata": {key: record},
+            "excluded_llm_metadata_keys": [key],
+            "excluded_embed_metadata_keys": [key],
+            "embedding": None,
+            "relationships": {rel: _bare(info) for rel, info in node.relationships.items()},
+        }
+    )
     if isinstance(copy, ImageNode):
         copy.image = copy.image_path = copy.image_url = None
         copy.text_embedding = None
@@ -151,8 +184,7 @@ def redacted(node: BaseNode, verdict: Verdict, key: str, record: dict[str, Any]
     return copy
 
 
-def _bare(info: RelatedNodeInfo | list[RelatedNodeInfo]
-          ) -> RelatedNodeInfo | list[RelatedNodeInfo]:
+def _bare(info: RelatedNodeInfo | list[RelatedNodeInfo]) -> RelatedNodeInfo | list[RelatedNodeInfo]:
     """A relationship with its ids kept and its copied metadata gone."""
     if isinstance(info, list):
         return [one.model_copy(update={"metadata": {}}) for one in info]

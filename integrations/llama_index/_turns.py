@@ -31,8 +31,11 @@ __all__ = ["Judged", "Reply", "blocks", "judge", "placeholder", "reply_of"]
 
 def blocks(verdict: Verdict | None) -> bool:
     """Whether a verdict stops what it judged (a flag lets it pass, unless the guard erred)."""
-    return verdict is not None and not verdict.allowed and (
-        verdict.decision != "flag" or verdict.error is not None)
+    return (
+        verdict is not None
+        and not verdict.allowed
+        and (verdict.decision != "flag" or verdict.error is not None)
+    )
 
 
 def placeholder(verdict: Verdict) -> dict[str, Any]:
@@ -56,12 +59,19 @@ class Reply:
         return [*self.parts.all, *self.calls, *([self.raw] if self.raw is not None else [])]
 
 
-def reply_of(message: ChatMessage, selections: Sequence[ToolSelection], raw: Any,
-             request: UserMessage | None, allow: Collection[str]) -> Reply:
+def reply_of(
+    message: ChatMessage,
+    selections: Sequence[ToolSelection],
+    raw: Any,
+    request: UserMessage | None,
+    allow: Collection[str],
+) -> Reply:
     """The items of a reply (``ContentError`` for a block the guard cannot read)."""
     parts = message_items(message, "the model's answer", request=request, allow=allow)
-    calls = [call_item(s.tool_name, s.tool_kwargs or {}, call_id=s.tool_id, request=request)
-             for s in selections]
+    calls = [
+        call_item(s.tool_name, s.tool_kwargs or {}, call_id=s.tool_id, request=request)
+        for s in selections
+    ]
     try:
         text = joined(strings_in(raw, where="the model's raw response"))
         readable = True
@@ -82,8 +92,7 @@ class Judged:
     keep_raw: bool = True
 
 
-def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict], str]
-          ) -> Judged:
+def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict], str]) -> Judged:
     """The reply as it may go on, given one verdict per item of ``reply.items``."""
     it = iter(verdicts)
     content = [next(it) for _ in reply.parts.content]
@@ -92,8 +101,11 @@ def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict]
     per_call = [next(it) for _ in reply.calls]
     raw = next(it) if reply.raw is not None else None
     said = strongest([v for v in content if blocks(v)])
-    block_ids = {str(b.tool_call_id): by_block[i] for i, b in enumerate(reply.message.blocks)
-                 if isinstance(b, ToolCallBlock) and i in by_block}
+    block_ids = {
+        str(b.tool_call_id): by_block[i]
+        for i, b in enumerate(reply.message.blocks)
+        if isinstance(b, ToolCallBlock) and i in by_block
+    }
     allowed: list[ToolSelection] = []
     blocked: list[tuple[ToolSelection, Verdict]] = []
     for selection, verdict in zip(reply.selections, per_call, strict=True):
@@ -108,20 +120,28 @@ def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict]
     for i, block in enumerate(reply.message.blocks):
         if isinstance(block, ToolCallBlock):
             stop = stopped.get(str(block.tool_call_id)) or (
-                by_block[i] if blocks(by_block[i]) else None)
-            new_blocks.append(block if stop is None else block.model_copy(
-                update={"tool_kwargs": placeholder(stop)}))
+                by_block[i] if blocks(by_block[i]) else None
+            )
+            new_blocks.append(
+                block
+                if stop is None
+                else block.model_copy(update={"tool_kwargs": placeholder(stop)})
+            )
         elif said is None:
             new_blocks.append(block)
     message = reply.message
     # a blocked call's arguments may sit in additional_kwargs too (some LLM classes keep
     # their tool calls there): then it goes with them
     bad_extra = blocks(extra) or (bool(blocked) and reply.parts.extra is not None)
-    anything = said is not None or bool(blocked) or bad_extra or any(
-        blocks(v) for v in by_block.values())
+    anything = (
+        said is not None or bool(blocked) or bad_extra or any(blocks(v) for v in by_block.values())
+    )
     if anything:
-        message = message.model_copy(update={
-            "blocks": new_blocks,
-            "additional_kwargs": {} if bad_extra else dict(message.additional_kwargs)})
+        message = message.model_copy(
+            update={
+                "blocks": new_blocks,
+                "additional_kwargs": {} if bad_extra else dict(message.additional_kwargs),
+            }
+        )
     keep_raw = reply.raw_readable and not anything and not blocks(raw)
     return Judged(message, allowed, blocked, said, keep_raw)

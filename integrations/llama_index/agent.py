@@ -83,27 +83,40 @@ class GuardedFunctionAgent(FunctionAgent):
     allow_unscreened: tuple[str, ...] = Field(
         default=(),
         description="Block types the guard cannot judge that may pass unjudged: audio, "
-                    "video, document.")
+        "video, document.",
+    )
     max_blocked_rounds: int = Field(default=3, ge=0)
-    refusal: str = Field(default="I can't help with that: {reason}.",
-                         description="What a blocked answer becomes; {reason} is filled in.")
+    refusal: str = Field(
+        default="I can't help with that: {reason}.",
+        description="What a blocked answer becomes; {reason} is filled in.",
+    )
 
-    def __init__(self, *, guard: Guard, streaming: bool = False,
-                 allow_unscreened: Collection[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        guard: Guard,
+        streaming: bool = False,
+        allow_unscreened: Collection[str] = (),
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(guard, Guard):
             raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
         if kwargs.get("output_cls") is not None:
             raise ConfigurationError(
                 "GuardedFunctionAgent: output_cls is asked of the LLM outside the agent's "
                 "steps, so guard-core cannot screen it; use structured_output_fn over the "
-                "screened messages instead")
-        allow = tuple(sorted(allowed_types(allow_unscreened, UNSCREENABLE_TYPES,
-                                           "GuardedFunctionAgent")))
+                "screened messages instead"
+            )
+        allow = tuple(
+            sorted(allowed_types(allow_unscreened, UNSCREENABLE_TYPES, "GuardedFunctionAgent"))
+        )
         super().__init__(guard=guard, streaming=streaming, allow_unscreened=allow, **kwargs)
         if self.tools:
             wrapped: list[BaseTool | Callable[..., Any]] = [
-                *guard_tools(self.tools, guard, self.policy_agent, screen_calls=False,
-                             allow_unscreened=allow)]
+                *guard_tools(
+                    self.tools, guard, self.policy_agent, screen_calls=False, allow_unscreened=allow
+                )
+            ]
             self.tools = wrapped
 
     @property
@@ -111,8 +124,13 @@ class GuardedFunctionAgent(FunctionAgent):
         """The agent name whose policy judges this agent (the developer's; never a client's)."""
         return self.guard_agent or self.name
 
-    async def take_step(self, ctx: AgentContext, llm_input: list[ChatMessage],
-                        tools: Sequence[AsyncBaseTool], memory: BaseMemory) -> AgentOutput:
+    async def take_step(
+        self,
+        ctx: AgentContext,
+        llm_input: list[ChatMessage],
+        tools: Sequence[AsyncBaseTool],
+        memory: BaseMemory,
+    ) -> AgentOutput:
         request = request_of(_last_user(llm_input))  # the context calls and answers are judged in
         for _ in range(self.max_blocked_rounds + 1):
             scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
@@ -120,11 +138,14 @@ class GuardedFunctionAgent(FunctionAgent):
             if stop is not None:
                 return await self._refuse(ctx, stop)
             output = await super().take_step(ctx, llm_input, tools, memory)
-            reply = reply_of(output.response, output.tool_calls, output.raw, request,
-                             self.allow_unscreened)
-            judged = judge(reply, await self.guard.acheck_many(reply.items,
-                                                               agent=self.policy_agent),
-                           self._refusal_text)
+            reply = reply_of(
+                output.response, output.tool_calls, output.raw, request, self.allow_unscreened
+            )
+            judged = judge(
+                reply,
+                await self.guard.acheck_many(reply.items, agent=self.policy_agent),
+                self._refusal_text,
+            )
             output.response, output.tool_calls = judged.message, judged.allowed
             output.raw = output.raw if judged.keep_raw else None
             await self._store(ctx, judged)
@@ -133,24 +154,34 @@ class GuardedFunctionAgent(FunctionAgent):
             # every call was blocked: the model now reads why in the scratchpad; ask again
         return await self._refuse(ctx, None)
 
-    async def _get_llm_response(self, ctx: Context, llm_input: list[ChatMessage],
-                                llm: LLM | None = None) -> ChatResponse:
+    async def _get_llm_response(
+        self, ctx: Context, llm_input: list[ChatMessage], llm: LLM | None = None
+    ) -> ChatResponse:
         """The one other place the agent calls its LLM (``early_stopping_method="generate"``
         of a standalone agent): the same screening, before and after."""
         stop = await self._judge_history(llm_input)
         if stop is not None:
-            return ChatResponse(message=ChatMessage(role="assistant",
-                                                    content=self._refusal_text(stop)))
+            return ChatResponse(
+                message=ChatMessage(role="assistant", content=self._refusal_text(stop))
+            )
         response = await super()._get_llm_response(ctx, llm_input, llm)
-        reply = reply_of(response.message, [], response.raw,
-                         request_of(_last_user(llm_input)), self.allow_unscreened)
-        judged = judge(reply, await self.guard.acheck_many(reply.items, agent=self.policy_agent),
-                       self._refusal_text)
-        return ChatResponse(message=judged.message,
-                            raw=response.raw if judged.keep_raw else None)
+        reply = reply_of(
+            response.message,
+            [],
+            response.raw,
+            request_of(_last_user(llm_input)),
+            self.allow_unscreened,
+        )
+        judged = judge(
+            reply,
+            await self.guard.acheck_many(reply.items, agent=self.policy_agent),
+            self._refusal_text,
+        )
+        return ChatResponse(message=judged.message, raw=response.raw if judged.keep_raw else None)
 
-    async def _judge_history(self, history: Sequence[ChatMessage],
-                             tools: Sequence[Any] = ()) -> Verdict | None:
+    async def _judge_history(
+        self, history: Sequence[ChatMessage], tools: Sequence[Any] = ()
+    ) -> Verdict | None:
         """The strongest blocking verdict over every item of ``history`` and the tools the
         LLM is offered (names, descriptions, argument schemas), or None."""
         if not self.screen_input:
@@ -169,16 +200,30 @@ class GuardedFunctionAgent(FunctionAgent):
         if scratchpad and scratchpad[-1].role == MessageRole.ASSISTANT:
             scratchpad[-1] = judged.message
         for call, verdict in judged.blocked:
-            text = (f"Tool call blocked by guard-core: {verdict.reason}. The tool did not run; "
-                    "do not retry it with the same arguments.")
-            scratchpad.append(ChatMessage(role="tool", content=text,
-                                          additional_kwargs={"tool_call_id": call.tool_id}))
-            ctx.write_event_to_stream(ToolCallResult(
-                tool_name=call.tool_name, tool_kwargs=placeholder(verdict), tool_id=call.tool_id,
-                tool_output=ToolOutput(content=text, tool_name=call.tool_name,
-                                       raw_input=placeholder(verdict), is_error=True,
-                                       exception=GuardViolation(verdict)),
-                return_direct=False))
+            text = (
+                f"Tool call blocked by guard-core: {verdict.reason}. The tool did not run; "
+                "do not retry it with the same arguments."
+            )
+            scratchpad.append(
+                ChatMessage(
+                    role="tool", content=text, additional_kwargs={"tool_call_id": call.tool_id}
+                )
+            )
+            ctx.write_event_to_stream(
+                ToolCallResult(
+                    tool_name=call.tool_name,
+                    tool_kwargs=placeholder(verdict),
+                    tool_id=call.tool_id,
+                    tool_output=ToolOutput(
+                        content=text,
+                        tool_name=call.tool_name,
+                        raw_input=placeholder(verdict),
+                        is_error=True,
+                        exception=GuardViolation(verdict),
+                    ),
+                    return_direct=False,
+                )
+            )
         await ctx.store.set(self.scratchpad_key, scratchpad)
 
     async def _refuse(self, ctx: AgentContext, verdict: Verdict | None) -> AgentOutput:
@@ -186,12 +231,14 @@ class GuardedFunctionAgent(FunctionAgent):
         scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
         scratchpad.append(message)
         await ctx.store.set(self.scratchpad_key, scratchpad)
-        return AgentOutput(response=message, tool_calls=[], raw=None,
-                           current_agent_name=self.name)
+        return AgentOutput(response=message, tool_calls=[], raw=None, current_agent_name=self.name)
 
     def _refusal_text(self, verdict: Verdict | None) -> str:
-        reason = verdict.reason if verdict is not None else (
-            f"every tool call was blocked {self.max_blocked_rounds + 1} times in a row")
+        reason = (
+            verdict.reason
+            if verdict is not None
+            else (f"every tool call was blocked {self.max_blocked_rounds + 1} times in a row")
+        )
         return self.refusal.format(reason=reason)
 
 

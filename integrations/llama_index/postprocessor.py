@@ -89,51 +89,71 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
     metadata_key: str = Field(default="guard_verdict")
     allow_unscreened: tuple[str, ...] = Field(
         default=(),
-        description="Node media the guard cannot judge that may pass unjudged: audio, video.")
+        description="Node media the guard cannot judge that may pass unjudged: audio, video.",
+    )
     on_verdict: Callable[[NodeWithScore, Verdict], None] | None = Field(
-        default=None, exclude=True,
-        description="Called with each node and verdict (an image node: text, then image).")
+        default=None,
+        exclude=True,
+        description="Called with each node and verdict (an image node: text, then image).",
+    )
 
-    def __init__(self, guard: Guard, action: NodeAction = "drop", agent: str | None = None,
-                 *, allow_unscreened: Collection[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        action: NodeAction = "drop",
+        agent: str | None = None,
+        *,
+        allow_unscreened: Collection[str] = (),
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(guard, Guard):
             raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
         if action not in _ACTIONS:
             raise ValueError(f"action must be one of {', '.join(_ACTIONS)}; got {action!r}")
         allow = tuple(sorted(allowed_types(allow_unscreened, _MEDIA, "GuardNodePostprocessor")))
-        fields: dict[str, Any] = {"guard": guard, "action": action, "agent": agent,
-                                  "allow_unscreened": allow, **kwargs}
+        fields: dict[str, Any] = {
+            "guard": guard,
+            "action": action,
+            "agent": agent,
+            "allow_unscreened": allow,
+            **kwargs,
+        }
         super().__init__(**fields)
 
     @classmethod
     def class_name(cls) -> str:
         return "GuardNodePostprocessor"
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore],
-                           query_bundle: QueryBundle | None = None) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         items, owners = self._items(nodes, query_bundle)
         verdicts = self.guard.check_many(items, agent=self.agent) if items else []
         return self._apply(nodes, owners, verdicts)
 
-    async def _apostprocess_nodes(self, nodes: list[NodeWithScore],
-                                  query_bundle: QueryBundle | None = None
-                                  ) -> list[NodeWithScore]:
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         items, owners = self._items(nodes, query_bundle)
         verdicts = await self.guard.acheck_many(items, agent=self.agent) if items else []
         return self._apply(nodes, owners, verdicts)
 
     # -- pure steps shared by both paths ------------------------------------------------------
 
-    def _items(self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None
-               ) -> tuple[list[Item], list[int]]:
+    def _items(
+        self, nodes: Sequence[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> tuple[list[Item], list[int]]:
         query = query_bundle.query_str if query_bundle is not None else None
         if not isinstance(nodes, Sequence) or isinstance(nodes, str):
             raise ContentError(
-                f"GuardNodePostprocessor takes a list of NodeWithScore, got {type(nodes).__name__}")
+                f"GuardNodePostprocessor takes a list of NodeWithScore, got {type(nodes).__name__}"
+            )
         for index, scored in enumerate(nodes):
             if not isinstance(scored, NodeWithScore):
-                raise ContentError(f"GuardNodePostprocessor: element {index} is a "
-                                   f"{type(scored).__name__}, not a NodeWithScore")
+                raise ContentError(
+                    f"GuardNodePostprocessor: element {index} is a "
+                    f"{type(scored).__name__}, not a NodeWithScore"
+                )
         items: list[Item] = []
         owners: list[int] = []
         for index, scored in enumerate(nodes):
@@ -142,8 +162,9 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
                 owners.append(index)
         return items, owners
 
-    def _apply(self, nodes: Sequence[NodeWithScore], owners: Sequence[int],
-               verdicts: Sequence[Verdict]) -> list[NodeWithScore]:
+    def _apply(
+        self, nodes: Sequence[NodeWithScore], owners: Sequence[int], verdicts: Sequence[Verdict]
+    ) -> list[NodeWithScore]:
         policy = self.guard.policy_for(self.agent)
         # per node, the strongest action over all its parts (text, image): a flagged text
         # must never let a dropped image through
@@ -165,19 +186,24 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
                 continue
             verdict, action = per_node[index]
             if action == "redact":
-                copy = redacted(scored.node, verdict, self.metadata_key,
-                                self._record(verdict, "redact"))
+                copy = redacted(
+                    scored.node, verdict, self.metadata_key, self._record(verdict, "redact")
+                )
                 if copy is not None:  # None: a field it cannot clear, so dropped
                     out.append(NodeWithScore(node=copy, score=scored.score))
             elif action == "flag":
-                out.append(NodeWithScore(node=self._flagged(scored.node, verdict, action),
-                                         score=scored.score))
+                out.append(
+                    NodeWithScore(
+                        node=self._flagged(scored.node, verdict, action), score=scored.score
+                    )
+                )
         return out
 
     def _action_for(self, policy: Policy, verdict: Verdict) -> NodeAction:
         explicit = policy.actions.get(verdict.surface)
-        action: NodeAction = self.action if explicit is None else (
-            "drop" if explicit == "block" else explicit)
+        action: NodeAction = (
+            self.action if explicit is None else ("drop" if explicit == "block" else explicit)
+        )
         if action == "flag" and verdict.error is not None:
             return "drop"  # content the guard could not judge never reaches the LLM
         return action
@@ -185,10 +211,10 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
     def _flagged(self, node: BaseNode, verdict: Verdict, action: NodeAction) -> BaseNode:
         copy = node.model_copy()
         copy.metadata = {**node.metadata, self.metadata_key: self._record(verdict, action)}
-        copy.excluded_llm_metadata_keys = _plus(node.excluded_llm_metadata_keys,
-                                                self.metadata_key)
-        copy.excluded_embed_metadata_keys = _plus(node.excluded_embed_metadata_keys,
-                                                  self.metadata_key)
+        copy.excluded_llm_metadata_keys = _plus(node.excluded_llm_metadata_keys, self.metadata_key)
+        copy.excluded_embed_metadata_keys = _plus(
+            node.excluded_embed_metadata_keys, self.metadata_key
+        )
         return copy
 
     def _record(self, verdict: Verdict, action: NodeAction) -> dict[str, Any]:

@@ -39,9 +39,16 @@ logger = logging.getLogger("guard_core.integrations.llama_index")
 class _Screen:
     """The screening both wrappers share; only the inner call differs."""
 
-    def __init__(self, tool: BaseTool, guard: Guard, agent: str | None,
-                 screen_calls: bool, screen_outputs: bool, skip: str | None,
-                 allow: Collection[str]) -> None:
+    def __init__(
+        self,
+        tool: BaseTool,
+        guard: Guard,
+        agent: str | None,
+        screen_calls: bool,
+        screen_outputs: bool,
+        skip: str | None,
+        allow: Collection[str],
+    ) -> None:
         if not isinstance(guard, Guard):
             raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
         self.allow = allowed_types(allow, UNSCREENABLE_TYPES, "guard_tools")
@@ -66,29 +73,43 @@ class _Screen:
             return None
         return ToolOutput(
             content=f"Tool call blocked by guard-core: {verdict.reason}. The tool did not run; "
-                    "do not retry it with the same arguments.",
-            tool_name=self.name, raw_input=arguments, raw_output=None, is_error=True,
-            exception=GuardViolation(verdict))
+            "do not retry it with the same arguments.",
+            tool_name=self.name,
+            raw_input=arguments,
+            raw_output=None,
+            is_error=True,
+            exception=GuardViolation(verdict),
+        )
 
-    def items(self, output: ToolOutput, arguments: dict[str, Any]
-              ) -> tuple[list[Item], ToolOutput, bool]:
+    def items(
+        self, output: ToolOutput, arguments: dict[str, Any]
+    ) -> tuple[list[Item], ToolOutput, bool]:
         """Items to screen and the output to pass if safe (``raw_output`` dropped when it
         cannot be read), or the withheld output (True) when a block cannot be read."""
         try:
             items = output_items(self.name, output, self.allow)
         except ContentError as exc:
-            return [], ToolOutput(
-                content=withheld_text(f"output of tool {self.name!r}", exc),
-                tool_name=self.name, raw_input=arguments, raw_output=None, is_error=True,
-                exception=exc), True
+            return (
+                [],
+                ToolOutput(
+                    content=withheld_text(f"output of tool {self.name!r}", exc),
+                    tool_name=self.name,
+                    raw_input=arguments,
+                    raw_output=None,
+                    is_error=True,
+                    exception=exc,
+                ),
+                True,
+            )
         try:
             raw = raw_item(self.name, output, self.allow)
         except ContentError:  # an object the walk cannot read: the caller never gets it
             output, raw = output.model_copy(update={"raw_output": None}), None
         return [*items, *([raw] if raw is not None else [])], output, False
 
-    def judged(self, output: ToolOutput, verdicts: Sequence[Verdict],
-               arguments: dict[str, Any]) -> ToolOutput:
+    def judged(
+        self, output: ToolOutput, verdicts: Sequence[Verdict], arguments: dict[str, Any]
+    ) -> ToolOutput:
         """The output the model may read: itself, or a marker if any part is unsafe."""
         bad = strongest(verdicts)  # a flagged part never hides a blocked one
         if bad is None or bad.allowed:
@@ -98,8 +119,12 @@ class _Screen:
             return output
         return ToolOutput(
             content=withheld_text(f"output of tool {self.name!r}", bad),
-            tool_name=self.name, raw_input=arguments, raw_output=None,
-            is_error=bad.decision != "redact", exception=GuardViolation(bad))
+            tool_name=self.name,
+            raw_input=arguments,
+            raw_output=None,
+            is_error=bad.decision != "redact",
+            exception=GuardViolation(bad),
+        )
 
     def error_item(self, exc: BaseException) -> ToolResult:
         """A tool's exception as its result: the agent turns ``str(exc)`` into the tool's
@@ -111,30 +136,38 @@ class _Screen:
         if verdict is not None and not verdict.allowed and verdict.decision != "flag":
             raise GuardViolation(verdict) from None  # its text, not the tool's, goes on
 
-    def run(self, call: Callable[[], ToolOutput], args: tuple[Any, ...],
-            kwargs: dict[str, Any]) -> ToolOutput:
+    def run(
+        self, call: Callable[[], ToolOutput], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ToolOutput:
         arguments = self.arguments(args, kwargs)
         if self.screen_calls:
             refused = self.refusal(
-                self.guard.check(call_item(self.name, arguments), agent=self.agent), arguments)
+                self.guard.check(call_item(self.name, arguments), agent=self.agent), arguments
+            )
             if refused is not None:
                 return refused
         try:
             output = call()
         except Exception as exc:
-            self.screen_error(exc, self.guard.check(self.error_item(exc), agent=self.agent)
-                              if self.screen_outputs else None)
+            self.screen_error(
+                exc,
+                self.guard.check(self.error_item(exc), agent=self.agent)
+                if self.screen_outputs
+                else None,
+            )
             raise
         if not self.screen_outputs:
             return output
         items, output, withheld = self.items(output, arguments)
         if withheld:
             return output
-        return self.judged(output, self.guard.check_many(items, agent=self.agent)
-                           if items else [], arguments)
+        return self.judged(
+            output, self.guard.check_many(items, agent=self.agent) if items else [], arguments
+        )
 
-    async def arun(self, call: Callable[[], Any], args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> ToolOutput:
+    async def arun(
+        self, call: Callable[[], Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ToolOutput:
         arguments = self.arguments(args, kwargs)
         if self.screen_calls:
             verdict = await self.guard.acheck(call_item(self.name, arguments), agent=self.agent)
@@ -144,26 +177,41 @@ class _Screen:
         try:
             output: ToolOutput = await call()
         except Exception as exc:
-            self.screen_error(exc, await self.guard.acheck(self.error_item(exc), agent=self.agent)
-                              if self.screen_outputs else None)
+            self.screen_error(
+                exc,
+                await self.guard.acheck(self.error_item(exc), agent=self.agent)
+                if self.screen_outputs
+                else None,
+            )
             raise
         if not self.screen_outputs:
             return output
         items, output, withheld = self.items(output, arguments)
         if withheld:
             return output
-        return self.judged(output, await self.guard.acheck_many(items, agent=self.agent)
-                           if items else [], arguments)
+        return self.judged(
+            output,
+            await self.guard.acheck_many(items, agent=self.agent) if items else [],
+            arguments,
+        )
 
 
 class GuardedTool(AsyncBaseTool):
     """Any LlamaIndex tool behind the guard; same metadata, so the LLM sees the same tool."""
 
-    def __init__(self, tool: BaseTool, guard: Guard, agent: str | None = None, *,
-                 screen_calls: bool = True, screen_outputs: bool = True,
-                 allow_unscreened: Collection[str] = ()) -> None:
-        self._screen = _Screen(tool, guard, agent, screen_calls, screen_outputs, None,
-                               allow_unscreened)
+    def __init__(
+        self,
+        tool: BaseTool,
+        guard: Guard,
+        agent: str | None = None,
+        *,
+        screen_calls: bool = True,
+        screen_outputs: bool = True,
+        allow_unscreened: Collection[str] = (),
+    ) -> None:
+        self._screen = _Screen(
+            tool, guard, agent, screen_calls, screen_outputs, None, allow_unscreened
+        )
 
     @property
     def metadata(self) -> ToolMetadata:
@@ -182,8 +230,9 @@ class GuardedTool(AsyncBaseTool):
         if isinstance(inner, AsyncBaseTool):
             return await self._screen.arun(lambda: inner.acall(*args, **kwargs), args, kwargs)
         # a sync-only tool runs in a thread, as LlamaIndex's own adapter does
-        return await self._screen.arun(lambda: asyncio.to_thread(inner, *args, **kwargs),
-                                       args, kwargs)
+        return await self._screen.arun(
+            lambda: asyncio.to_thread(inner, *args, **kwargs), args, kwargs
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.metadata.name!r}, agent={self._screen.agent!r})"
@@ -197,14 +246,22 @@ class GuardedFunctionTool(FunctionTool):
     raw functions: call the tool itself (``tool(...)``, ``call``, ``acall``) to be screened.
     """
 
-    def __init__(self, tool: FunctionTool, guard: Guard, agent: str | None = None, *,
-                 screen_calls: bool = True, screen_outputs: bool = True,
-                 allow_unscreened: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        tool: FunctionTool,
+        guard: Guard,
+        agent: str | None = None,
+        *,
+        screen_calls: bool = True,
+        screen_outputs: bool = True,
+        allow_unscreened: Collection[str] = (),
+    ) -> None:
         super().__init__(fn=tool.fn, async_fn=tool.async_fn, metadata=tool.metadata)
         self.requires_context = tool.requires_context
         self.ctx_param_name = tool.ctx_param_name
-        self._screen = _Screen(tool, guard, agent, screen_calls, screen_outputs,
-                               tool.ctx_param_name, allow_unscreened)
+        self._screen = _Screen(
+            tool, guard, agent, screen_calls, screen_outputs, tool.ctx_param_name, allow_unscreened
+        )
         self._inner_fn = tool
 
     @property
@@ -220,8 +277,7 @@ class GuardedFunctionTool(FunctionTool):
         return self._screen.run(lambda: self._inner_fn.call(*args, **kwargs), args, kwargs)
 
     async def acall(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        return await self._screen.arun(lambda: self._inner_fn.acall(*args, **kwargs),
-                                       args, kwargs)
+        return await self._screen.arun(lambda: self._inner_fn.acall(*args, **kwargs), args, kwargs)
 
     # FunctionTool's versions hand LangChain the raw function; these go through the guard
     to_langchain_tool = AsyncBaseTool.to_langchain_tool
@@ -230,9 +286,15 @@ class GuardedFunctionTool(FunctionTool):
     __repr__ = GuardedTool.__repr__
 
 
-def guard_tool(tool: BaseTool | Callable[..., Any], guard: Guard, agent: str | None = None, *,
-               screen_calls: bool = True, screen_outputs: bool = True,
-               allow_unscreened: Collection[str] = ()) -> AsyncBaseTool:
+def guard_tool(
+    tool: BaseTool | Callable[..., Any],
+    guard: Guard,
+    agent: str | None = None,
+    *,
+    screen_calls: bool = True,
+    screen_outputs: bool = True,
+    allow_unscreened: Collection[str] = (),
+) -> AsyncBaseTool:
     """Wrap one tool (a plain function becomes a ``FunctionTool`` first, as agents do)."""
     if isinstance(tool, GuardedTool | GuardedFunctionTool):
         tool = tool.inner  # re-wrapping replaces the guard settings, never stacks them
@@ -241,14 +303,25 @@ def guard_tool(tool: BaseTool | Callable[..., Any], guard: Guard, agent: str | N
             raise TypeError(f"not a LlamaIndex tool or a function: {type(tool).__name__}")
         tool = FunctionTool.from_defaults(tool)
     wrapper = GuardedFunctionTool if isinstance(tool, FunctionTool) else GuardedTool
-    return wrapper(tool, guard, agent, screen_calls=screen_calls,  # type: ignore[arg-type]
-                   screen_outputs=screen_outputs, allow_unscreened=allow_unscreened)
+    return wrapper(
+        tool,  # type: ignore[arg-type]
+        guard,
+        agent,
+        screen_calls=screen_calls,
+        screen_outputs=screen_outputs,
+        allow_unscreened=allow_unscreened,
+    )
 
 
-def guard_tools(tools: Sequence[BaseTool | Callable[..., Any]], guard: Guard,
-                agent: str | None = None, *, screen_calls: bool = True,
-                screen_outputs: bool = True,
-                allow_unscreened: Collection[str] = ()) -> list[AsyncBaseTool]:
+def guard_tools(
+    tools: Sequence[BaseTool | Callable[..., Any]],
+    guard: Guard,
+    agent: str | None = None,
+    *,
+    screen_calls: bool = True,
+    screen_outputs: bool = True,
+    allow_unscreened: Collection[str] = (),
+) -> list[AsyncBaseTool]:
     """Wrap LlamaIndex tools so every call is screened before it runs and its output after.
 
     Each call's arguments are judged as a ``tool_call`` under ``agent``'s policy; a block
@@ -271,6 +344,14 @@ def guard_tools(tools: Sequence[BaseTool | Callable[..., Any]], guard: Guard,
     """
     if isinstance(tools, BaseTool) or callable(tools):
         raise TypeError("guard_tools takes a list of tools; use guard_tool() for one")
-    return [guard_tool(t, guard, agent, screen_calls=screen_calls,
-                       screen_outputs=screen_outputs, allow_unscreened=allow_unscreened)
-            for t in tools]
+    return [
+        guard_tool(
+            t,
+            guard,
+            agent,
+            screen_calls=screen_calls,
+            screen_outputs=screen_outputs,
+            allow_unscreened=allow_unscreened,
+        )
+        for t in tools
+    ]

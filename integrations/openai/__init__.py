@@ -64,8 +64,14 @@ from ._screen import AGENT_KEY, OnVerdict, Options
 from .client import AsyncGuardedOpenAI, GuardedOpenAI, wrap
 from .streams import AsyncGuardedStream, GuardedStream
 
-__all__ = ["AGENT_KEY", "AsyncGuardedOpenAI", "AsyncGuardedStream", "GuardedOpenAI",
-           "GuardedStream", "guard_openai"]
+__all__ = [
+    "AGENT_KEY",
+    "AsyncGuardedOpenAI",
+    "AsyncGuardedStream",
+    "GuardedOpenAI",
+    "GuardedStream",
+    "guard_openai",
+]
 
 _Client = TypeVar("_Client", bound="openai.OpenAI | openai.AsyncOpenAI")
 
@@ -121,14 +127,22 @@ def guard_openai(
     >>> client = guard_openai(OpenAI(base_url=url, api_key="k"), guard)  # doctest: +SKIP
     """
     if isinstance(client, GuardedOpenAI):
-        raise ConfigurationError("this client is already guarded; wrap client.unwrapped to "
-                                 "guard it differently")
+        raise ConfigurationError(
+            "this client is already guarded; wrap client.unwrapped to guard it differently"
+        )
     if not isinstance(guard, Guard):
         raise ConfigurationError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
-    options = Options(agent=agent, on_block=on_block, screen_system=screen_system,
-                      stream_mode=stream_mode, screen_every=screen_every,
-                      screen_context=screen_context, refusal=refusal, on_verdict=on_verdict,
-                      allow_agent_override=allow_agent_override)
+    options = Options(
+        agent=agent,
+        on_block=on_block,
+        screen_system=screen_system,
+        stream_mode=stream_mode,
+        screen_every=screen_every,
+        screen_context=screen_context,
+        refusal=refusal,
+        on_verdict=on_verdict,
+        allow_agent_override=allow_agent_override,
+    )
     guard.policy_for(agent)  # an unknown agent fails here, not on the first call
     if isinstance(client, openai.AsyncOpenAI):
         wrapped: Any = wrap(client, guard, options, is_async=True)
@@ -137,5 +151,6 @@ def guard_openai(
     else:
         raise ConfigurationError(
             f"guard_openai wraps an openai.OpenAI or AsyncOpenAI client (Azure too), "
-            f"got {type(client).__name__}")
+            f"got {type(client).__name__}"
+        )
     return wrapped  # type: ignore[no-any-return]

@@ -22,23 +22,65 @@ from guard_core.errors import ConfigurationError, ContentError
 
 from ._schema_keys import request_keys
 
-__all__ = ["AGENT_KEY", "NOT_CONTENT", "OPAQUE", "given", "normalise", "request_body",
-           "residual", "skippable", "split_agent", "walk"]
+__all__ = [
+    "AGENT_KEY",
+    "NOT_CONTENT",
+    "OPAQUE",
+    "given",
+    "normalise",
+    "request_body",
+    "residual",
+    "skippable",
+    "split_agent",
+    "walk",
+]
 
 AGENT_KEY = "guard_agent"
 
-NOT_CONTENT = frozenset({
-    # ids and references
-    "id", "call_id", "tool_call_id", "item_id", "response_id", "previous_response_id",
-    "conversation", "approval_request_id", "file_id", "container_id", "system_fingerprint",
-    "user", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
-    # type tags, roles, states
-    "type", "object", "role", "status", "finish_reason", "reason",
-    # enum-like options
-    "model", "service_tier", "detail", "format", "voice", "modalities", "include",
-    "reasoning_effort", "effort", "summary", "verbosity", "truncation", "tool_choice",
-    "search_context_size", "logit_bias", "stop",
-})
+NOT_CONTENT = frozenset(
+    {
+        # ids and references
+        "id",
+        "call_id",
+        "tool_call_id",
+        "item_id",
+        "response_id",
+        "previous_response_id",
+        "conversation",
+        "approval_request_id",
+        "file_id",
+        "container_id",
+        "system_fingerprint",
+        "user",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        # type tags, roles, states
+        "type",
+        "object",
+        "role",
+        "status",
+        "finish_reason",
+        "reason",
+        # enum-like options
+        "model",
+        "service_tier",
+        "detail",
+        "format",
+        "voice",
+        "modalities",
+        "include",
+        "reasoning_effort",
+        "effort",
+        "summary",
+        "verbosity",
+        "truncation",
+        "tool_choice",
+        "search_context_size",
+        "logit_bias",
+        "stop",
+    }
+)
 """Keys (at any depth, the last name of a path) whose single-token value is not content."""
 
 OPAQUE = frozenset({"encrypted_content", "audio.data", "obfuscation"})
@@ -48,9 +90,12 @@ while it has no whitespace (the audio's transcript is what is screened for its w
 _NON_BODY = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 # Keys the wrapper itself reads: taken out of extra_body into the call's own arguments, so
 # what the SDK sends, what is screened and what is withheld are one object.
-_MOVED = {"chat": frozenset({"messages", "stream", "model", "n"}),
-          "responses": frozenset({"input", "instructions", "stream", "model",
-                                  "previous_response_id", "conversation"})}
+_MOVED = {
+    "chat": frozenset({"messages", "stream", "model", "n"}),
+    "responses": frozenset(
+        {"input", "instructions", "stream", "model", "previous_response_id", "conversation"}
+    ),
+}
 _TOKEN = re.compile(r"\S{1,256}")
 _NO_SPACE = re.compile(r"\S+")
 _INDEX = re.compile(r"\[[^\]]*\]")
@@ -70,8 +115,9 @@ def split_agent(kwargs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     extra = dict(extra)
     agent = extra.pop(AGENT_KEY)
     if agent is not None and not isinstance(agent, str):
-        raise ConfigurationError(f"extra_body[{AGENT_KEY!r}] must be an agent name (str), "
-                                 f"got {type(agent).__name__}")
+        raise ConfigurationError(
+            f"extra_body[{AGENT_KEY!r}] must be an agent name (str), got {type(agent).__name__}"
+        )
     return {**kwargs, "extra_body": extra or None}, agent or None
 
 
@@ -98,8 +144,11 @@ def request_body(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body the SDK sends: the arguments, then ``extra_body`` over them; a pydantic
     model *class* (``response_format=`` / ``text_format=`` of ``parse``) stands for the JSON
     schema the SDK sends for it."""
-    body = {k: _schema(v) for k, v in kwargs.items()
-            if k not in _NON_BODY and not isinstance(v, Omit | NotGiven)}
+    body = {
+        k: _schema(v)
+        for k, v in kwargs.items()
+        if k not in _NON_BODY and not isinstance(v, Omit | NotGiven)
+    }
     body.update(given(kwargs, "extra_body") or {})
     return body
 
@@ -130,9 +179,11 @@ def skippable(found: Found) -> bool:
     return segments[-1] in NOT_CONTENT and _TOKEN.fullmatch(found.text) is not None
 
 
-def residual(found: Iterable[Found], *, consumed: Collection[str] = (),
-             covered: Collection[str] = ()) -> list[Found]:
+def residual(
+    found: Iterable[Found], *, consumed: Collection[str] = (), covered: Collection[str] = ()
+) -> list[Found]:
     """What is left to screen as text: not read by a conversion (``consumed`` paths), not a
     string judged or sent already (``covered`` values), not :func:`skippable`."""
-    return [f for f in found
-            if f.path not in consumed and f.text not in covered and not skippable(f)]
+    return [
+        f for f in found if f.path not in consumed and f.text not in covered and not skippable(f)
+    ]

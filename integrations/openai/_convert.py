@@ -23,8 +23,19 @@ from guard_core.errors import ContentError
 
 from ._body import residual, walk
 
-__all__ = ["Entry", "Failed", "Slot", "as_dict", "assistant_entries", "chat_response", "field",
-           "image", "leftover", "responses_response", "texts_of"]
+__all__ = [
+    "Entry",
+    "Failed",
+    "Slot",
+    "as_dict",
+    "assistant_entries",
+    "chat_response",
+    "field",
+    "image",
+    "leftover",
+    "responses_response",
+    "texts_of",
+]
 
 Context = UserMessage | None
 Calls = list[tuple[str | None, str, object]]
@@ -72,8 +83,10 @@ def image(url: object, what: str) -> Image | Failed:
         url = url.get("url")
     try:
         if not isinstance(url, str):
-            raise ContentError(f"{what}: image has no URL (file ids cannot be screened); "
-                               "send it as a data: or https:// URL")
+            raise ContentError(
+                f"{what}: image has no URL (file ids cannot be screened); "
+                "send it as a data: or https:// URL"
+            )
         return Image(url=url)
     except ContentError as exc:
         return Failed("image", exc)
@@ -93,12 +106,15 @@ def _tool_call(name: str, arguments: object, call_id: str | None, context: Conte
         # the unjudged answer, only a name that is a plain identifier.
         shown = repr(name) if _TOOL_NAME.fullmatch(name) else "(a name that is not an identifier)"
         why = "not valid JSON" if "not valid JSON" in str(exc) else "not a JSON object"
-        return Failed("tool_call", ContentError(
-            f"the model called tool {shown} with unusable arguments: {why}"))
+        return Failed(
+            "tool_call",
+            ContentError(f"the model called tool {shown} with unusable arguments: {why}"),
+        )
 
 
-def assistant_entries(text: str, calls: Iterable[tuple[str | None, str, object]],
-                      context: Context) -> list[Entry]:
+def assistant_entries(
+    text: str, calls: Iterable[tuple[str | None, str, object]], context: Context
+) -> list[Entry]:
     """One answer (text + ``(id, name, arguments)`` calls) as entries."""
     out: list[Entry] = [AssistantMessage(text, context=context)] if text else []
     out += [_tool_call(name, arguments, call_id, context) for call_id, name, arguments in calls]
@@ -116,8 +132,11 @@ def chat_response(completion: Any, context: Context) -> tuple[list[Entry], set[s
     covered: set[str] = set()
     for choice in field(completion, "choices") or ():
         message = field(choice, "message")
-        texts = texts_of(field(message, "content"), field(message, "refusal"),
-                         field(field(message, "audio"), "transcript"))
+        texts = texts_of(
+            field(message, "content"),
+            field(message, "refusal"),
+            field(field(message, "audio"), "transcript"),
+        )
         calls: Calls = []
         for call in field(message, "tool_calls") or ():
             kind = field(call, "type")
@@ -153,26 +172,41 @@ def responses_response(response: Any, context: Context) -> tuple[list[Entry], se
         if kind == "message" and isinstance(field(item, "content"), list):
             for part in field(item, "content"):
                 part_kind = field(part, "type")
-                text = (field(part, "text") if part_kind == "output_text" else
-                        field(part, "refusal") if part_kind == "refusal" else None)
+                text = (
+                    field(part, "text")
+                    if part_kind == "output_text"
+                    else field(part, "refusal")
+                    if part_kind == "refusal"
+                    else None
+                )
                 texts += texts_of(text)
         elif kind == "function_call":
-            calls.append((field(item, "call_id"), str(field(item, "name")),
-                          field(item, "arguments")))
+            calls.append(
+                (field(item, "call_id"), str(field(item, "name")), field(item, "arguments"))
+            )
             covered.update(texts_of(field(item, "name"), field(item, "arguments")))
         elif kind == "custom_tool_call":
-            calls.append((field(item, "call_id"), str(field(item, "name")),
-                          {"input": field(item, "input")}))
+            calls.append(
+                (field(item, "call_id"), str(field(item, "name")), {"input": field(item, "input")})
+            )
             covered.update(texts_of(field(item, "name"), field(item, "input")))
         elif kind == "image_generation_call" and isinstance(field(item, "result"), str):
             images.append(_generated(field(item, "result")))
             covered.add(field(item, "result"))
         elif kind != "reasoning":
-            fields = (item.model_dump(mode="json", exclude={"id", "type", "status"}, warnings=False)
-                      if hasattr(item, "model_dump") else as_dict(item, "output item"))
+            fields = (
+                item.model_dump(mode="json", exclude={"id", "type", "status"}, warnings=False)
+                if hasattr(item, "model_dump")
+                else as_dict(item, "output item")
+            )
             name = field(item, "name")
-            calls.append((field(item, "call_id"),
-                          f"{kind}:{name}" if isinstance(name, str) else str(kind), fields))
+            calls.append(
+                (
+                    field(item, "call_id"),
+                    f"{kind}:{name}" if isinstance(name, str) else str(kind),
+                    fields,
+                )
+            )
             covered.update(f.text for f in _quiet(fields))
     covered.update(texts)
     return [*assistant_entries("".join(texts), calls, context), *images], covered
@@ -201,7 +235,11 @@ def leftover(answer: Any, covered: Iterable[str], *, parsed: bool) -> list[Found
     ``parse()``, the SDK's ``parsed`` fields are read from text that is judged: left out."""
     found = walk(answer, "")
     if parsed:
-        found = [f for f in found
-                 if not any(d + "." in f.path or d + "[" in f.path or f.path.endswith(d)
-                            for d in _DERIVED)]
+        found = [
+            f
+            for f in found
+            if not any(
+                d + "." in f.path or d + "[" in f.path or f.path.endswith(d) for d in _DERIVED
+            )
+        ]
     return residual(found, covered=set(covered))

@@ -26,9 +26,16 @@ from ._screen import UNREADABLE, Call, given
 
 __all__ = ["Gate", "gate_for"]
 
-_TEXT_EVENTS = frozenset({
-    "response.created", "response.in_progress", "response.queued",
-    "response.content_part.added", "response.output_text.delta", "response.refusal.delta"})
+_TEXT_EVENTS = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.queued",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.refusal.delta",
+    }
+)
 _DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})
 _FIRST_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -42,8 +49,11 @@ class Gate(ABC):
         options = call.options
         self.holding = options.stream_mode == "buffer"
         self.every = options.screen_every
-        self.context = (default_context(self.every, call.guard.windowing)
-                        if options.screen_context is None else options.screen_context)
+        self.context = (
+            default_context(self.every, call.guard.windowing)
+            if options.screen_context is None
+            else options.screen_context
+        )
         self.released = False
         self.texts: dict[int, StreamText] = {}
         # every other string of the stream, by where it came (pieces of one field joined)
@@ -95,8 +105,9 @@ class Gate(ABC):
         out: list[_convert.Entry] = []
         for text in self.texts.values():
             if text.fresh:
-                out += self.call.keep(_convert.assistant_entries(text.window(), (),
-                                                                 self.call.context))
+                out += self.call.keep(
+                    _convert.assistant_entries(text.window(), (), self.call.context)
+                )
         return out
 
     @abstractmethod
@@ -128,8 +139,9 @@ class _ChatGate(Gate):
         for k, choice in enumerate(chunk.choices):
             delta, at = choice.delta, f"choices[{k}].delta"
             where[f"choices[{k}]"] = f"choices<{choice.index}>"
-            text = "".join(texts_of(delta.content, delta.refusal,
-                                    field(field(delta, "audio"), "transcript")))
+            text = "".join(
+                texts_of(delta.content, delta.refusal, field(field(delta, "audio"), "transcript"))
+            )
             consumed |= {f"{at}.content", f"{at}.refusal", f"{at}.audio.transcript"}
             self._text(choice.index).append(text)
             for j, call in enumerate(delta.tool_calls or ()):
@@ -139,8 +151,10 @@ class _ChatGate(Gate):
                 slot[0].append(call.id or "")
                 slot[1].append(call.function.name or "")
                 slot[2].append(call.function.arguments or "")
-                consumed |= {f"{at}.tool_calls[{j}].function.name",
-                             f"{at}.tool_calls[{j}].function.arguments"}
+                consumed |= {
+                    f"{at}.tool_calls[{j}].function.name",
+                    f"{at}.tool_calls[{j}].function.arguments",
+                }
             if delta.function_call is not None:
                 slot = self._slot(choice.index, -1)
                 slot[1].append(delta.function_call.name or "")
@@ -151,7 +165,7 @@ class _ChatGate(Gate):
 
         def key(path: str) -> str:
             head = path.split(".", 1)[0]
-            return where.get(head, head) + path[len(head):]
+            return where.get(head, head) + path[len(head) :]
 
         if self._keep_rest(chunk, consumed, key):
             text_only = False  # reasoning, audio, fields newer than this code: held
@@ -167,8 +181,11 @@ class _ChatGate(Gate):
         entries: list[_convert.Entry] = []
         covered: set[str] = set()
         for index in sorted({*self.texts, *(c for c, _ in self.calls)}):
-            calls = [("".join(cid) or None, "".join(name), "".join(args))
-                     for (c, _), (cid, name, args) in sorted(self.calls.items()) if c == index]
+            calls = [
+                ("".join(cid) or None, "".join(name), "".join(args))
+                for (c, _), (cid, name, args) in sorted(self.calls.items())
+                if c == index
+            ]
             text = self.texts[index].text() if index in self.texts else ""
             covered.update(texts_of(text, *(n for _, n, _ in calls), *(a for _, _, a in calls)))
             entries += _convert.assistant_entries(text, calls, self.call.context)
@@ -178,9 +195,13 @@ class _ChatGate(Gate):
         text = self.call.refusal_text(verdict)
         n = given(self.call.kwargs, "n")
         choices = max(len(self.texts), n if isinstance(n, int) else 1)
-        return _refusal.chat_chunks(("\n\n" if self.released else "") + text,
-                                    model=self.call.model, like=self.first, choices=choices,
-                                    finish_only=self.released)
+        return _refusal.chat_chunks(
+            ("\n\n" if self.released else "") + text,
+            model=self.call.model,
+            like=self.first,
+            choices=choices,
+            finish_only=self.released,
+        )
 
 
 class _ResponsesGate(Gate):
@@ -194,8 +215,9 @@ class _ResponsesGate(Gate):
         kind = event.type
         response, item = field(event, "response"), field(event, "item")
         # every id the answer is stored under, released early or not (see _state)
-        self.call.answer_ids.update(texts_of(field(response, "id"), field(item, "id"),
-                                             field(event, "item_id")))
+        self.call.answer_ids.update(
+            texts_of(field(response, "id"), field(item, "id"), field(event, "item_id"))
+        )
         if kind in _FIRST_EVENTS:
             self.first = self.first or response
         consumed: set[str] = set()

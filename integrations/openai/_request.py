@@ -39,15 +39,17 @@ class _Reader:
         self.slots: list[Slot] = []
         self.read: set[str] = set()
 
-    def parts(self, content: object, where: str, what: str
-              ) -> tuple[list[str], list[Image], list[Entry]]:
+    def parts(
+        self, content: object, where: str, what: str
+    ) -> tuple[list[str], list[Image], list[Entry]]:
         """(texts, images, failures) of a content field: a str or a list of parts."""
         if content is None or isinstance(content, str):
             self.read.add(where)
             return ([content] if content else []), [], []
         if not isinstance(content, Iterable):
-            raise ContentError(f"{what} content must be a str or a list of parts, "
-                               f"got {type(content).__name__}")
+            raise ContentError(
+                f"{what} content must be a str or a list of parts, got {type(content).__name__}"
+            )
         texts: list[str] = []
         images: list[Image] = []
         failed: list[Entry] = []
@@ -64,12 +66,19 @@ class _Reader:
                     failed.append(found)
                 else:
                     images.append(found)
-                self.read.add(f"{at}.image_url.url" if isinstance(url, Mapping)
-                              else f"{at}.image_url")
+                self.read.add(
+                    f"{at}.image_url.url" if isinstance(url, Mapping) else f"{at}.image_url"
+                )
             elif kind in _UNREADABLE:
-                failed.append(Failed("input", ContentError(
-                    f"{what}: cannot screen a {kind!r} part; send text or images, or screen "
-                    "it yourself with Guard.check before calling the model")))
+                failed.append(
+                    Failed(
+                        "input",
+                        ContentError(
+                            f"{what}: cannot screen a {kind!r} part; send text or images, "
+                            "or screen it yourself with Guard.check before calling the model"
+                        ),
+                    )
+                )
                 self.read.update(f.path for f in _quiet_walk(p, at))
         return texts, images, failed
 
@@ -79,16 +88,16 @@ class _Reader:
         self.slots += [Slot(entry, index) for entry in (message, *failed)]
         return UserMessage(message.text)
 
-    def system(self, content: object, where: str, what: str, index: int,
-               screened: bool) -> None:
+    def system(self, content: object, where: str, what: str, index: int, screened: bool) -> None:
         texts, images, failed = self.parts(content, where, what)
         entries: list[Entry] = [*images, *failed]  # images are judged even when text is not
         if screened:
             entries.insert(0, UserMessage("\n".join(texts)))
         self.slots += [Slot(entry, index) for entry in entries]
 
-    def tool(self, name: str, content: object, where: str, what: str, index: int,
-             call_id: Any) -> None:
+    def tool(
+        self, name: str, content: object, where: str, what: str, index: int, call_id: Any
+    ) -> None:
         texts, images, failed = self.parts(content, where, what)
         entries = [ToolResult(name, "\n".join(texts), call_id=call_id), *images, *failed]
         self.slots += [Slot(entry, index) for entry in entries]
@@ -115,8 +124,7 @@ def _others(reader: _Reader, body: Mapping[str, Any], handled: tuple[str, ...]) 
     reader.rest({k: v for k, v in body.items() if k not in handled}, "", -1)
 
 
-def chat_request(body: Mapping[str, Any], *, screen_system: bool
-                 ) -> tuple[list[Slot], Context]:
+def chat_request(body: Mapping[str, Any], *, screen_system: bool) -> tuple[list[Slot], Context]:
     """Every entry of a chat request body, and the latest user text (the output's context)."""
     messages = body.get("messages") or []
     if not isinstance(messages, list):
@@ -145,8 +153,9 @@ def chat_request(body: Mapping[str, Any], *, screen_system: bool
     return reader.slots, last
 
 
-def responses_request(body: Mapping[str, Any], *, screen_system: bool
-                      ) -> tuple[list[Slot], Context]:
+def responses_request(
+    body: Mapping[str, Any], *, screen_system: bool
+) -> tuple[list[Slot], Context]:
     """Every entry of a Responses API request body, and the latest user text."""
     reader, last = _Reader(), None
     instructions, source = body.get("instructions"), body.get("input")
@@ -159,8 +168,9 @@ def responses_request(body: Mapping[str, Any], *, screen_system: bool
     if source is not None and not isinstance(source, list):
         raise ContentError(f"input must be a str or a list of items, got {type(source).__name__}")
     items = [as_dict(x, f"input[{i}]") for i, x in enumerate(source or ())]
-    names = {str(x.get("call_id")): str(x.get("name")) for x in items
-             if "call_id" in x and "name" in x}
+    names = {
+        str(x.get("call_id")): str(x.get("name")) for x in items if "call_id" in x and "name" in x
+    }
     for i, x in enumerate(items):
         role, kind, where = x.get("role"), x.get("type"), f"input[{i}]"
         if role in _SYSTEM_ROLES:
@@ -175,8 +185,9 @@ def responses_request(body: Mapping[str, Any], *, screen_system: bool
     return reader.slots, last
 
 
-def _tool_output(reader: _Reader, item: dict[str, Any], names: dict[str, str], where: str,
-                 index: int) -> None:
+def _tool_output(
+    reader: _Reader, item: dict[str, Any], names: dict[str, str], where: str, index: int
+) -> None:
     call_id = item.get("call_id")
     name = names.get(str(call_id), str(item.get("type")))
     output = item.get("output")
@@ -185,9 +196,13 @@ def _tool_output(reader: _Reader, item: dict[str, Any], names: dict[str, str], w
         rest = {k: v for k, v in output.items() if k not in ("image_url", "type")}
         entries: list[Entry] = [image(output["image_url"], where)] if "image_url" in output else []
         if rest or not entries:
-            entries.append(ToolResult(name, json.dumps(rest if entries else output,
-                                                       ensure_ascii=False, default=str),
-                                      call_id=call_id))
+            entries.append(
+                ToolResult(
+                    name,
+                    json.dumps(rest if entries else output, ensure_ascii=False, default=str),
+                    call_id=call_id,
+                )
+            )
         reader.slots += [Slot(entry, index) for entry in entries]
     else:
         reader.tool(name, output, f"{where}.output", where, index, call_id)

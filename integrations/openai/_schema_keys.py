@@ -20,5 +20,7 @@ def request_keys() -> frozenset[str]:
     from openai.types.chat import completion_create_params
     from openai.types.responses import response_create_params
 
-    return declared_keys(completion_create_params.CompletionCreateParamsBase,
-                         response_create_params.ResponseCreateParamsBase)
+    return declared_keys(
+        completion_create_params.CompletionCreateParamsBase,
+        response_create_params.ResponseCreateParamsBase,
+    )

@@ -26,8 +26,9 @@ from ._state import Tainted
 __all__ = ["AGENT_KEY", "Call", "OnVerdict", "Options", "given"]
 
 Api = Literal["chat", "responses"]
-UNREADABLE = ContentError("the answer carries a field the guard cannot read (nested too deep); "
-                          "it is withheld")  # never quotes the answer: callers read it
+UNREADABLE = ContentError(
+    "the answer carries a field the guard cannot read (nested too deep); it is withheld"
+)  # never quotes the answer: callers read it
 OnVerdict = Callable[[Item | None, Verdict], None]
 
 
@@ -50,27 +51,43 @@ class Options:
             raise ConfigurationError(f"on_block must be 'raise' or 'refuse', got {self.on_block!r}")
         if self.stream_mode not in ("buffer", "incremental"):
             raise ConfigurationError(
-                f"stream_mode must be 'buffer' or 'incremental', got {self.stream_mode!r}")
+                f"stream_mode must be 'buffer' or 'incremental', got {self.stream_mode!r}"
+            )
         if not isinstance(self.screen_every, int) or self.screen_every < 1:
-            raise ConfigurationError(f"screen_every must be a positive int of characters, "
-                                     f"got {self.screen_every!r}")
+            raise ConfigurationError(
+                f"screen_every must be a positive int of characters, got {self.screen_every!r}"
+            )
         if self.screen_context is not None and (
-                not isinstance(self.screen_context, int) or self.screen_context < 0):
-            raise ConfigurationError(f"screen_context must be a non-negative int of characters "
-                                     f"or None, got {self.screen_context!r}")
+            not isinstance(self.screen_context, int) or self.screen_context < 0
+        ):
+            raise ConfigurationError(
+                f"screen_context must be a non-negative int of characters "
+                f"or None, got {self.screen_context!r}"
+            )
 
 
 class Call:
     """One ``create`` / ``parse`` call under screening (request side, then response side)."""
 
-    def __init__(self, guard: Guard, options: Options, api: Api, kwargs: dict[str, Any],
-                 *, parsed: bool = False, tainted: Tainted | None = None) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        options: Options,
+        api: Api,
+        kwargs: dict[str, Any],
+        *,
+        parsed: bool = False,
+        tainted: Tainted | None = None,
+    ) -> None:
         self.guard, self.options, self.api, self.parsed = guard, options, api, parsed
         self.tainted = tainted if tainted is not None else Tainted()
         kwargs, requested = _body.split_agent(dict(kwargs))
-        self.agent = agent_choice(options.agent, requested,
-                                  allow_override=options.allow_agent_override,
-                                  owner="guard_openai")
+        self.agent = agent_choice(
+            options.agent,
+            requested,
+            allow_override=options.allow_agent_override,
+            owner="guard_openai",
+        )
         self.policy = guard.policy_for(self.agent)
         self.kwargs = kwargs = _body.normalise(kwargs, api)
         body = _body.request_body(kwargs)  # what the SDK sends: screened, never the kwargs
@@ -78,12 +95,12 @@ class Call:
         self.stream = bool(given(kwargs, "stream"))
         self.conversation: str | None = None
         if api == "chat":
-            slots, self.context = _request.chat_request(body,
-                                                        screen_system=options.screen_system)
+            slots, self.context = _request.chat_request(body, screen_system=options.screen_system)
         else:
             self._refuse_stored(body)
             slots, self.context = _request.responses_request(
-                body, screen_system=options.screen_system)
+                body, screen_system=options.screen_system
+            )
         self.answer_ids: set[str] = set()  # where the server stores this call's answer
         self._slots: list[_convert.Slot] = []
         for slot in slots:
@@ -99,26 +116,33 @@ class Call:
             raise ContentError(
                 f"previous_response_id={previous!r} is a refusal made by the guard, not a "
                 "stored response: continue from the response before it, or send the "
-                "conversation as input")
+                "conversation as input"
+            )
         if self.tainted.answer(previous):
             raise ContentError(
                 f"previous_response_id={previous!r} is an answer the guard blocked (the server "
-                "stored it): continue from the response before it")
+                "stored it): continue from the response before it"
+            )
         conversation = given(body, "conversation")
-        self.conversation = (conversation if isinstance(conversation, str)
-                             else _convert.field(conversation, "id"))
+        self.conversation = (
+            conversation if isinstance(conversation, str) else _convert.field(conversation, "id")
+        )
         if self.tainted.conversation(self.conversation):
             raise ContentError(
                 f"conversation {self.conversation!r} holds an answer the guard blocked (the "
-                "server appended it); start a new conversation")
+                "server appended it); start a new conversation"
+            )
         source = given(body, "input")
         for i, item in enumerate(source if isinstance(source, list) else ()):
-            if (_convert.field(item, "type") == "item_reference"
-                    and self.tainted.answer(_convert.field(item, "id"))):
+            if _convert.field(item, "type") == "item_reference" and self.tainted.answer(
+                _convert.field(item, "id")
+            ):
                 raise ContentError(f"input[{i}] refers to an output item the guard blocked")
         if self.options.screen_system and given(body, "prompt") is not None:
-            raise ContentError("prompt= names a template stored on the server, which the "
-                               "guard cannot read; with screen_system=True send instructions")
+            raise ContentError(
+                "prompt= names a template stored on the server, which the "
+                "guard cannot read; with screen_system=True send instructions"
+            )
 
     @cached_property
     def sent(self) -> frozenset[str]:
@@ -165,9 +189,15 @@ class Call:
             self.answer_ids.update(_convert.texts_of(_convert.field(result, "id")))
         else:
             entries, covered = _convert.responses_response(result, self.context)
-            self.answer_ids.update(_convert.texts_of(
-                _convert.field(result, "id"),
-                *(_convert.field(item, "id") for item in _convert.field(result, "output") or ())))
+            self.answer_ids.update(
+                _convert.texts_of(
+                    _convert.field(result, "id"),
+                    *(
+                        _convert.field(item, "id")
+                        for item in _convert.field(result, "output") or ()
+                    ),
+                )
+            )
         return self.keep([*entries, *self.left_over(result, covered)])
 
     def left_over(self, answer: Any, covered: set[str]) -> list[_convert.Entry]:
@@ -180,11 +210,15 @@ class Call:
 
     def keep(self, entries: list[_convert.Entry]) -> list[_convert.Entry]:
         """Drop conversion failures on surfaces the policy does not screen."""
-        return [e for e in entries
-                if not isinstance(e, _convert.Failed) or self.policy.screens(e.surface)]
+        return [
+            e
+            for e in entries
+            if not isinstance(e, _convert.Failed) or self.policy.screens(e.surface)
+        ]
 
-    def settle(self, entries: Sequence[_convert.Entry], verdicts: Sequence[Verdict]
-               ) -> Verdict | None:
+    def settle(
+        self, entries: Sequence[_convert.Entry], verdicts: Sequence[Verdict]
+    ) -> Verdict | None:
         """Merge failures (fail closed) with verdicts; raise or return the blocking one."""
         checked = iter(verdicts)
         blocking = None
@@ -207,10 +241,14 @@ class Call:
 
     def _failed(self, entry: _convert.Failed) -> Verdict:
         policy = self.policy
-        verdict = Verdict(allowed=False, surface=entry.surface,
-                          policy=PolicyRef(policy.name, policy.version),
-                          error=f"ContentError: {entry.error}",
-                          action=policy.action_for(entry.surface), agent=self.agent)
+        verdict = Verdict(
+            allowed=False,
+            surface=entry.surface,
+            policy=PolicyRef(policy.name, policy.version),
+            error=f"ContentError: {entry.error}",
+            action=policy.action_for(entry.surface),
+            agent=self.agent,
+        )
         if self.guard.audit is not None:
             digest = hashlib.sha256(str(entry.error).encode()).hexdigest()
             self.guard.audit.write(audit_record(verdict, digest))
@@ -235,8 +273,13 @@ class Call:
         """The refusal of this call's type (``like``: the blocked answer, if any)."""
         text = self.refusal_text(verdict)
         if self.api == "chat":
-            return _refusal.chat_completion(text, model=self.model, like=like,
-                                            choices=len(like.choices) if like is not None
-                                            else int(given(self.kwargs, "n") or 1),
-                                            parsed=self.parsed)
+            return _refusal.chat_completion(
+                text,
+                model=self.model,
+                like=like,
+                choices=len(like.choices)
+                if like is not None
+                else int(given(self.kwargs, "n") or 1),
+                parsed=self.parsed,
+            )
         return _refusal.response(text, model=self.model, like=like, parsed=self.parsed)

@@ -34,11 +34,13 @@ def _refuse_streaming_response(call: Call, mode: Mode) -> None:
     if mode == "streaming":
         raise ConfigurationError(
             "with_streaming_response hands out the raw HTTP body, which guard_openai cannot "
-            "screen; use the plain call (stream=True streams are screened) or with_raw_response")
+            "screen; use the plain call (stream=True streams are screened) or with_raw_response"
+        )
     if mode == "raw" and call.stream:
         raise ConfigurationError(
             "with_raw_response with stream=True cannot be screened; use create(stream=True), "
-            "which returns a screened Stream")
+            "which returns a screened Stream"
+        )
 
 
 def _is_raw_response(result: Any) -> bool:
@@ -59,7 +61,8 @@ def _answer(result: Any) -> tuple[Any, Any]:
     if not isinstance(result, ChatCompletion | Response):
         raise ConfigurationError(
             f"guard_openai cannot screen a {type(result).__name__} answer (custom headers "
-            "asking for raw or streamed bodies?); it is withheld rather than passed unscreened")
+            "asking for raw or streamed bodies?); it is withheld rather than passed unscreened"
+        )
     return raw, result
 
 

@@ -17,6 +17,7 @@ from ._send import Ctx, Mode, asend, send
 
 __all__ = ["PASSED_THROUGH", "AsyncGuardedOpenAI", "GuardedOpenAI"]
 
+
 class _Proxy:
     """Forwards every attribute it does not define to the SDK object it wraps."""
 
@@ -42,8 +43,7 @@ class _Generating(_Proxy):
 
     def _call(self, kwargs: dict[str, Any], parsed: bool = False) -> Call:
         ctx = self._gc_ctx
-        return Call(ctx.guard, ctx.options, self._api, kwargs, parsed=parsed,
-                    tainted=ctx.tainted)
+        return Call(ctx.guard, ctx.options, self._api, kwargs, parsed=parsed, tainted=ctx.tainted)
 
     def create(self, **kwargs: Any) -> Any:
         """The SDK's ``create``, screened before sending and after receiving."""
@@ -59,11 +59,13 @@ class _Generating(_Proxy):
         if self._gc_mode != "plain":
             raise ConfigurationError(
                 "stream() on with_raw_response / with_streaming_response is not screened; "
-                "use the plain client's stream() or create(stream=True)")
+                "use the plain client's stream() or create(stream=True)"
+            )
         if given(kwargs, "response_id") is not None:
             raise ConfigurationError(
                 "resuming a stored response (response_id=) is not screened; "
-                "use responses.create(stream=True) for a screened stream")
+                "use responses.create(stream=True) for a screened stream"
+            )
         # The SDK helper only calls resource.create(stream=True): ours screens it.
         return type(self._gc_inner).stream(self, **kwargs)
 
@@ -97,8 +99,9 @@ def _stored(self: _Proxy, completion_id: str, **kwargs: Any) -> Any:
 
 def _refuse_tainted(proxy: _Proxy, answer_id: object) -> None:
     if proxy._gc_ctx.tainted.answer(answer_id):
-        raise ContentError(f"{answer_id!r} is an answer the guard blocked; it is not handed "
-                           "out again")
+        raise ContentError(
+            f"{answer_id!r} is an answer the guard blocked; it is not handed out again"
+        )
 
 
 class _StoredMessages(_Proxy):
@@ -132,7 +135,8 @@ def _refuse_compact(**kwargs: Any) -> Any:
     """Refused: a compacted conversation is written by the model and not screened."""
     raise ConfigurationError(
         "client.responses.compact is not screened by guard_openai; compact with the "
-        "unwrapped client deliberately, then screen what you keep")
+        "unwrapped client deliberately, then screen what you keep"
+    )
 
 
 def _retrieve(self: _Proxy, response_id: str, **kwargs: Any) -> Any:
@@ -175,17 +179,33 @@ class _Unscreened(_Proxy):
         if name in ("create", "parse", "stream", "compact", "connect"):
             raise ConfigurationError(
                 f"client.beta.responses.{name} is not screened by guard_openai (its answers "
-                "are beta types); use client.responses, or the unwrapped client deliberately")
+                "are beta types); use client.responses, or the unwrapped client deliberately"
+            )
         return super().__getattr__(name)
 
 
-PASSED_THROUGH = frozenset({
-    # no model reads what these send, or their answers carry no text (documented in README)
-    "models", "files", "uploads", "batches", "fine_tuning", "vector_stores", "containers",
-    "evals", "webhooks", "moderations", "embeddings", "skills", "admin",
-    # documented exceptions: passed through unscreened
-    "conversations", "completions", "realtime",
-})
+PASSED_THROUGH = frozenset(
+    {
+        # no model reads what these send, or their answers carry no text (documented in README)
+        "models",
+        "files",
+        "uploads",
+        "batches",
+        "fine_tuning",
+        "vector_stores",
+        "containers",
+        "evals",
+        "webhooks",
+        "moderations",
+        "embeddings",
+        "skills",
+        "admin",
+        # documented exceptions: passed through unscreened
+        "conversations",
+        "completions",
+        "realtime",
+    }
+)
 """Resources of the client forwarded as they are; every other resource (images, audio,
 videos, beta assistants and threads, one a later SDK adds) is refused: default deny."""
 
@@ -208,11 +228,14 @@ class _Refused(_Proxy):
         if _is_resource(value):
             return _Refused(value, self._gc_ctx, self._gc_mode, path)
         if callable(value):
+
             def refused(*args: Any, **kwargs: Any) -> Any:
                 raise ConfigurationError(
                     f"{path} is not screened by guard_openai: what it sends reaches a model "
                     "unjudged. Use client.unwrapped deliberately (and screen what you send "
-                    "and keep with the guard yourself)")
+                    "and keep with the guard yourself)"
+                )
+
             return refused
         return value
 

@@ -43,16 +43,20 @@ def _placeholder(url: str) -> Any:
     """The ``response`` (an httpx2 or httpx ``Response``, as the SDK uses) of a stream
     refused before any request was sent."""
     http = http_library()
-    return http.Response(200, headers={"content-type": "text/event-stream",
-                                       "x-guard-core": "refused"},
-                         content=b"", request=http.Request("POST", url))
+    return http.Response(
+        200,
+        headers={"content-type": "text/event-stream", "x-guard-core": "refused"},
+        content=b"",
+        request=http.Request("POST", url),
+    )
 
 
 class GuardedStream(Stream[_T]):
     """A :class:`openai.Stream` whose chunks are released only after screening."""
 
-    def __init__(self, inner: Stream[_T] | None, gate: Gate, *,
-                 refused: Verdict | None = None, url: str = "") -> None:
+    def __init__(
+        self, inner: Stream[_T] | None, gate: Gate, *, refused: Verdict | None = None, url: str = ""
+    ) -> None:
         # Stream.__init__ is not called: the inner stream decodes the SSE, this one gates it.
         self._inner, self._gate, self._refused = inner, gate, refused
         self.response = inner.response if inner is not None else _placeholder(url)
@@ -95,8 +99,14 @@ class GuardedStream(Stream[_T]):
 class AsyncGuardedStream(AsyncStream[_T]):
     """A :class:`openai.AsyncStream` whose chunks are released only after screening."""
 
-    def __init__(self, inner: AsyncStream[_T] | None, gate: Gate, *,
-                 refused: Verdict | None = None, url: str = "") -> None:
+    def __init__(
+        self,
+        inner: AsyncStream[_T] | None,
+        gate: Gate,
+        *,
+        refused: Verdict | None = None,
+        url: str = "",
+    ) -> None:
         self._inner, self._gate, self._refused = inner, gate, refused
         self.response = inner.response if inner is not None else _placeholder(url)
         self._iterator = self.__stream__()

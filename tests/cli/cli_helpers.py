@@ -11,8 +11,15 @@ from pathlib import Path
 from guard_core.backends.autoselect import select_backend
 from guard_core.errors import ConfigurationError
 
-GUARD_VARS = ("GUARD_BACKEND", "GUARD_BASE_URL", "GUARD_MODEL", "GUARD_API_KEY", "GUARD_FAMILY",
-              "NVIDIA_API_KEY", "OPENROUTER_API_KEY")
+GUARD_VARS = (
+    "GUARD_BACKEND",
+    "GUARD_BASE_URL",
+    "GUARD_MODEL",
+    "GUARD_API_KEY",
+    "GUARD_FAMILY",
+    "NVIDIA_API_KEY",
+    "OPENROUTER_API_KEY",
+)
 NEMOTRON35 = "nvidia/nemotron-3.5-content-safety"
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "examples" / "policies"
@@ -25,11 +32,19 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, env: dict[str, str], stdin: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """``python -m guard_core.cli ARGS`` in a real child process."""
-    return subprocess.run([sys.executable, "-m", "guard_core.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "guard_core.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 @functools.cache

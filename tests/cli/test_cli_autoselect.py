@@ -21,8 +21,9 @@ def _select(env: dict[str, str], **kwargs: bool) -> tuple[RemoteBackend, str]:
 
 
 def test_base_url_gives_the_self_hosted_backend_with_the_default_model() -> None:
-    backend, banner = _select({"GUARD_BASE_URL": "http://10.0.0.5:8000/v1/",
-                               "GUARD_API_KEY": SECRET})
+    backend, banner = _select(
+        {"GUARD_BASE_URL": "http://10.0.0.5:8000/v1/", "GUARD_API_KEY": SECRET}
+    )
     assert backend.base_url == "http://10.0.0.5:8000/v1"
     assert backend.model == DEFAULT_URL_MODEL and backend.family.name == "csr4b"
     assert "http://10.0.0.5:8000/v1" in banner and "GUARD_BASE_URL" in banner
@@ -30,16 +31,26 @@ def test_base_url_gives_the_self_hosted_backend_with_the_default_model() -> None
 
 
 def test_base_url_wins_over_the_hosted_keys_and_hides_url_credentials() -> None:
-    backend, banner = _select({"GUARD_BASE_URL": "https://bob:hunter22@guard.example:9443/v1",
-                               "NVIDIA_API_KEY": SECRET, "OPENROUTER_API_KEY": SECRET})
+    backend, banner = _select(
+        {
+            "GUARD_BASE_URL": "https://bob:hunter22@guard.example:9443/v1",
+            "NVIDIA_API_KEY": SECRET,
+            "OPENROUTER_API_KEY": SECRET,
+        }
+    )
     assert backend.base_url.startswith("https://bob:")  # the client still gets them
     assert "https://guard.example:9443/v1" in banner
     assert "hunter22" not in banner and "bob" not in banner
 
 
 def test_model_and_family_come_from_the_environment() -> None:
-    backend, _ = _select({"GUARD_BASE_URL": "http://h:1/v1", "GUARD_MODEL": "my-finetune",
-                          "GUARD_FAMILY": "nemotron35"})
+    backend, _ = _select(
+        {
+            "GUARD_BASE_URL": "http://h:1/v1",
+            "GUARD_MODEL": "my-finetune",
+            "GUARD_FAMILY": "nemotron35",
+        }
+    )
     assert backend.model == "my-finetune" and backend.family.name == "nemotron35"
 
 
@@ -59,25 +70,43 @@ def test_openrouter_key_gives_openrouter_with_nemotron_35() -> None:
 
 
 def test_guard_backend_forces_a_choice_and_blank_values_count_as_unset() -> None:
-    _, banner = _select({"GUARD_BACKEND": "openrouter", "OPENROUTER_API_KEY": SECRET,
-                         "GUARD_BASE_URL": "http://h:1/v1", "NVIDIA_API_KEY": "  "})
+    _, banner = _select(
+        {
+            "GUARD_BACKEND": "openrouter",
+            "OPENROUTER_API_KEY": SECRET,
+            "GUARD_BASE_URL": "http://h:1/v1",
+            "NVIDIA_API_KEY": "  ",
+        }
+    )
     assert "OpenRouter" in banner
-    _, banner = _select({"GUARD_BACKEND": " NIM ", "NVIDIA_API_KEY": SECRET,
-                         "GUARD_BASE_URL": ""})
+    _, banner = _select({"GUARD_BACKEND": " NIM ", "NVIDIA_API_KEY": SECRET, "GUARD_BASE_URL": ""})
     assert "NVIDIA NIM" in banner
 
 
-@pytest.mark.parametrize(("env", "needle"), [
-    ({"GUARD_BACKEND": "nim"}, "GUARD_BACKEND=nim needs NVIDIA_API_KEY"),
-    ({"GUARD_BACKEND": "url", "NVIDIA_API_KEY": SECRET}, "GUARD_BACKEND=url needs GUARD_BASE_URL"),
-    ({"GUARD_BACKEND": "openrouter"}, "needs OPENROUTER_API_KEY"),
-    ({"GUARD_BACKEND": "cloud"}, "GUARD_BACKEND='cloud' is not a backend; use one of auto, url"),
-    ({"GUARD_BACKEND": "remote"}, "GUARD_BACKEND=remote but no server is configured"),
-    ({"OPENROUTER_API_KEY": SECRET, "GUARD_MODEL": DEFAULT_URL_MODEL},
-     "OpenRouter: OpenRouter serves only nvidia/nemotron-3.5-content-safety"),
-    ({"GUARD_BASE_URL": "http://h:1/v1", "GUARD_MODEL": "mystery-model"},
-     "cannot tell the guard-model family from 'mystery-model'"),
-])
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"GUARD_BACKEND": "nim"}, "GUARD_BACKEND=nim needs NVIDIA_API_KEY"),
+        (
+            {"GUARD_BACKEND": "url", "NVIDIA_API_KEY": SECRET},
+            "GUARD_BACKEND=url needs GUARD_BASE_URL",
+        ),
+        ({"GUARD_BACKEND": "openrouter"}, "needs OPENROUTER_API_KEY"),
+        (
+            {"GUARD_BACKEND": "cloud"},
+            "GUARD_BACKEND='cloud' is not a backend; use one of auto, url",
+        ),
+        ({"GUARD_BACKEND": "remote"}, "GUARD_BACKEND=remote but no server is configured"),
+        (
+            {"OPENROUTER_API_KEY": SECRET, "GUARD_MODEL": DEFAULT_URL_MODEL},
+            "OpenRouter: OpenRouter serves only nvidia/nemotron-3.5-content-safety",
+        ),
+        (
+            {"GUARD_BASE_URL": "http://h:1/v1", "GUARD_MODEL": "mystery-model"},
+            "cannot tell the guard-model family from 'mystery-model'",
+        ),
+    ],
+)
 def test_configuration_errors_say_what_to_set(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         select_backend(env)
@@ -97,8 +126,16 @@ def test_nothing_configured_without_the_demo_is_an_error_listing_every_variable(
 
 def test_describe_setup_names_every_way_to_get_a_backend() -> None:
     text = describe_setup()
-    for needle in ("NVIDIA_API_KEY=", "OPENROUTER_API_KEY=", "GUARD_BASE_URL=", "GUARD_MODEL=",
-                   "GUARD_API_KEY=", "GUARD_FAMILY=", "guard-core[local]", "GUARD_BACKEND="):
+    for needle in (
+        "NVIDIA_API_KEY=",
+        "OPENROUTER_API_KEY=",
+        "GUARD_BASE_URL=",
+        "GUARD_MODEL=",
+        "GUARD_API_KEY=",
+        "GUARD_FAMILY=",
+        "guard-core[local]",
+        "GUARD_BACKEND=",
+    ):
         assert needle in text
 
 

@@ -19,21 +19,31 @@ SECRET = "sk-SECRET-7f3a9c21"
 def _rows(stdout: str) -> list[str]:
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("-  ---")) + 1
-    return lines[start:start + len(SAMPLE)]
+    return lines[start : start + len(SAMPLE)]
 
 
 # -- sample ------------------------------------------------------------------------------------
 
+
 def test_sample_screens_every_surface_and_blocks_the_unsafe_request(
-        guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sample"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith(f"guard-core: using your server at "
-                                          f"{guard_env.base_url} ({NEMOTRON35})")
+    assert out.splitlines()[0].startswith(
+        f"guard-core: using your server at {guard_env.base_url} ({NEMOTRON35})"
+    )
     rows = _rows(out)
     surfaces = [row.split()[1] for row in rows]
-    assert surfaces == ["input", "output", "tool_call", "tool_result", "retrieval", "retrieval",
-                        "input"]
+    assert surfaces == [
+        "input",
+        "output",
+        "tool_call",
+        "tool_result",
+        "retrieval",
+        "retrieval",
+        "input",
+    ]
     assert all(row.split()[2] == "allowed" for row in rows[:-1])
     assert rows[-1].split()[2:4] == ["BLOCKED", "Violence"]
     assert " ms " in rows[0]
@@ -42,7 +52,8 @@ def test_sample_screens_every_surface_and_blocks_the_unsafe_request(
 
 
 def test_sample_exits_1_and_names_the_error_when_the_guard_refuses_the_key(
-        clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with OpenAICompatServer(api_key="the-right-key") as server:
         clean_env.setenv("GUARD_BASE_URL", server.base_url)
         clean_env.setenv("GUARD_API_KEY", SECRET)
@@ -54,7 +65,8 @@ def test_sample_exits_1_and_names_the_error_when_the_guard_refuses_the_key(
 
 
 def test_sample_with_nothing_configured_prints_what_to_set_and_exits_2(
-        clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     clean_env.setenv("GUARD_BACKEND", "remote")  # a real guard or nothing: no demo
     assert main(["sample"]) == 2
     captured = capsys.readouterr()
@@ -65,7 +77,8 @@ def test_sample_with_nothing_configured_prints_what_to_set_and_exits_2(
 
 @pytest.mark.skipif(not demo_available(), reason="the demo model is not in this install")
 def test_sample_with_nothing_configured_runs_the_demo_model_and_says_so(
-        clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from guard_core.backends import autoselect
 
     if autoselect._cuda_available():
@@ -79,7 +92,8 @@ def test_sample_with_nothing_configured_runs_the_demo_model_and_says_so(
 
 
 def test_screen_never_falls_back_to_the_demo_model(
-        clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from guard_core.backends import autoselect
 
     if autoselect._cuda_available():
@@ -91,8 +105,10 @@ def test_screen_never_falls_back_to_the_demo_model(
 
 # -- screen ------------------------------------------------------------------------------------
 
+
 def test_screen_text_exit_codes_and_verdict_text(
-        guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["screen", "what is the capital of France?"]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("ALLOWED") and "guard-core: using" in captured.err
@@ -101,8 +117,11 @@ def test_screen_text_exit_codes_and_verdict_text(
     assert out.startswith("BLOCKED (block)") and "categories: Violence" in out
 
 
-def test_screen_json_from_stdin(guard_env: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_screen_json_from_stdin(
+    guard_env: OpenAICompatServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("a bomb in the retrieved page"))
     assert main(["screen", "-", "--surface", "retrieval", "--json"]) == 1
     verdict = json.loads(capsys.readouterr().out)
@@ -113,9 +132,21 @@ def test_screen_json_from_stdin(guard_env: OpenAICompatServer, monkeypatch: pyte
 
 
 def test_screen_tool_call_sends_the_call_with_its_user_request(
-        guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["screen", '{"path": "/tmp/cache"}', "--surface", "tool_call", "--tool",
-                 "delete_dir", "--context", "clean the cache", "--json"])
+    guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "screen",
+            '{"path": "/tmp/cache"}',
+            "--surface",
+            "tool_call",
+            "--tool",
+            "delete_dir",
+            "--context",
+            "clean the cache",
+            "--json",
+        ]
+    )
     assert code == 0 and json.loads(capsys.readouterr().out)["surface"] == "tool_call"
     messages = guard_env.posts()[-1].body["messages"]  # type: ignore[index]
     assert messages[0]["content"] == "clean the cache"
@@ -123,14 +154,16 @@ def test_screen_tool_call_sends_the_call_with_its_user_request(
 
 
 def test_screen_bad_tool_arguments_is_a_usage_error_before_any_request(
-        guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["screen", "{not json", "--surface", "tool_call"]) == 2
     assert "arguments are not valid JSON" in capsys.readouterr().err
     assert guard_env.posts() == []
 
 
 def test_screen_uses_the_agent_policy_from_the_example_file(
-        guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     guard_env.judge = type(guard_env.judge)({"kill": "Violence"})
     devops = ["--policy", str(POLICIES / "devops.yaml")]
     text = "kill -9 the stuck payments worker"
@@ -142,8 +175,8 @@ def test_screen_uses_the_agent_policy_from_the_example_file(
 
 
 def test_backend_flags_override_the_environment(
-        clean_env: pytest.MonkeyPatch, server: OpenAICompatServer,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    clean_env: pytest.MonkeyPatch, server: OpenAICompatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     clean_env.setenv("GUARD_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
     code = main(["screen", "hello", "--backend-url", server.base_url, "--model", NEMOTRON35])
     assert code == 0
@@ -153,8 +186,10 @@ def test_backend_flags_override_the_environment(
 
 # -- probe -------------------------------------------------------------------------------------
 
-def test_probe_ok_and_problem(guard_env: OpenAICompatServer,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_probe_ok_and_problem(
+    guard_env: OpenAICompatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["probe"]) == 0
     assert capsys.readouterr().out.startswith(f"OK: {NEMOTRON35} (nemotron35)")
     guard_env.inject(Fault(text="I think it is fine!", times=2))
@@ -165,9 +200,11 @@ def test_probe_ok_and_problem(guard_env: OpenAICompatServer,
 
 # -- policy check ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["general", "devops", "telco", "ecommerce", "healthcare"])
 def test_example_policy_files_are_valid_for_the_models_they_name(
-        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = str(POLICIES / f"{name}.yaml")
     for model in ("nvidia/nemotron-content-safety-reasoning-4b", NEMOTRON35):
         assert main(["policy", "check", path, "--model", model]) == 0
@@ -176,11 +213,12 @@ def test_example_policy_files_are_valid_for_the_models_they_name(
 
 
 def test_policy_check_shows_agents_modes_exclusions_and_actions(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["policy", "check", str(POLICIES / "devops.yaml")]) == 0
     out = capsys.readouterr().out
     assert "valid; agents: devops; a default for every other agent" in out
-    devops = out[out.index("agent devops"):]
+    devops = out[out.index("agent devops") :]
     assert "mode:      fast" in devops
     assert "the standard taxonomy, except: Violence" in devops
     assert "tool_call=block" in devops and "tool_result=redact" in devops
@@ -194,14 +232,18 @@ def test_policy_check_shows_a_custom_policy(capsys: pytest.CaptureFixture[str]) 
     assert "SIM swapping" in out
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ("default: {mode: fast}\nagents:\n  bot: {mode: turbo}\n", "agents.bot.mode"),
-    ("default: {exclude_categories: [Lasers]}\n", "unknown category 'Lasers'"),
-    ("policies: {}\n", "unknown top-level key 'policies'"),
-    ("default: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ("default: {mode: fast}\nagents:\n  bot: {mode: turbo}\n", "agents.bot.mode"),
+        ("default: {exclude_categories: [Lasers]}\n", "unknown category 'Lasers'"),
+        ("policies: {}\n", "unknown top-level key 'policies'"),
+        ("default: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_a_bad_policy_file_prints_the_policy_error_and_exits_2(
-        tmp_path: Path, body: str, needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, body: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(body)
     assert main(["policy", "check", str(path)]) == 2
@@ -211,14 +253,16 @@ def test_a_bad_policy_file_prints_the_policy_error_and_exits_2(
 
 def test_a_policy_the_model_cannot_apply_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(POLICIES / "general.yaml")
-    assert main(["policy", "check", path, "--model",
-                 "nvidia/llama-3.1-nemoguard-8b-content-safety"]) == 2
+    assert (
+        main(["policy", "check", path, "--model", "nvidia/llama-3.1-nemoguard-8b-content-safety"])
+        == 2
+    )
     assert "mode 'think' is not supported by nemoguard8b" in capsys.readouterr().err
 
 
 def test_screen_with_a_bad_policy_file_exits_2_before_any_request(
-        guard_env: OpenAICompatServer, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["screen", "hi", "--policy", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read policy file" in capsys.readouterr().err
     assert guard_env.requests == []
@@ -226,8 +270,10 @@ def test_screen_with_a_bad_policy_file_exits_2_before_any_request(
 
 # -- usage -------------------------------------------------------------------------------------
 
+
 def test_help_documents_exit_codes_and_usage_errors_exit_2(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0
@@ -240,8 +286,10 @@ def test_help_documents_exit_codes_and_usage_errors_exit_2(
 
 
 def test_screen_refuses_text_that_is_not_utf8(
-        guard_env: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # Python hands undecodable stdin bytes over as lone surrogates (surrogateescape)
     monkeypatch.setattr("sys.stdin", io.StringIO(b"caf\xff".decode("utf-8", "surrogateescape")))
     assert main(["screen", "-"]) == 2

@@ -34,29 +34,50 @@ def corpus(tmp_path: Path) -> Path:
     (root / "gone.txt").symlink_to(root / "does-not-exist")
     (root / "notes.csv").write_text("not screened")
     (root / ".hidden.txt").write_text("a bomb nobody should see")
-    (root / "records.jsonl").write_text("\n".join([
-        json.dumps({"text": "track my parcel please", "agent": "support"}),
-        json.dumps({"text": "the bomb is in the lobby", "surface": "output",
-                    "context": "any news?"}),
-        "",
-        "{broken json",
-        json.dumps({"surface": "input"}),
-        json.dumps({"text": "x", "surface": "image"}),
-        json.dumps({"text": '{"q": "parcel 42"}', "surface": "tool_call", "tool": "lookup"}),
-    ]) + "\n")
+    (root / "records.jsonl").write_text(
+        "\n".join(
+            [
+                json.dumps({"text": "track my parcel please", "agent": "support"}),
+                json.dumps(
+                    {
+                        "text": "the bomb is in the lobby",
+                        "surface": "output",
+                        "context": "any news?",
+                    }
+                ),
+                "",
+                "{broken json",
+                json.dumps({"surface": "input"}),
+                json.dumps({"text": "x", "surface": "image"}),
+                json.dumps(
+                    {"text": '{"q": "parcel 42"}', "surface": "tool_call", "tool": "lookup"}
+                ),
+            ]
+        )
+        + "\n"
+    )
     return root
 
 
 def test_a_mixed_corpus_gives_verdicts_error_records_and_a_summary(
-        guard_env: OpenAICompatServer, corpus: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report = tmp_path / "report.jsonl"
     code = main(["screen-corpus", str(corpus), "--report", str(report), "--chunk-size", "3"])
     assert code == 1
     records = _by_where(_report(report))
-    assert set(records) == {"hello.txt", "sub/recipe.md", "latin1.txt", "gone.txt",
-                            "records.jsonl:1", "records.jsonl:2", "records.jsonl:4",
-                            "records.jsonl:5", "records.jsonl:6", "records.jsonl:7"}
+    assert set(records) == {
+        "hello.txt",
+        "sub/recipe.md",
+        "latin1.txt",
+        "gone.txt",
+        "records.jsonl:1",
+        "records.jsonl:2",
+        "records.jsonl:4",
+        "records.jsonl:5",
+        "records.jsonl:6",
+        "records.jsonl:7",
+    }
     assert records["hello.txt"]["status"] == "allowed"
     assert records["sub/recipe.md"]["status"] == "blocked"
     assert records["sub/recipe.md"]["categories"] == ["Violence"]
@@ -81,12 +102,13 @@ def test_a_mixed_corpus_gives_verdicts_error_records_and_a_summary(
 
 
 def test_an_all_clean_corpus_exits_0_and_screens_each_chunk_concurrently(
-        clean_env: pytest.MonkeyPatch, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "clean"
     root.mkdir()
-    (root / "items.jsonl").write_text("".join(json.dumps({"text": f"question {i}"}) + "\n"
-                                              for i in range(10)))
+    (root / "items.jsonl").write_text(
+        "".join(json.dumps({"text": f"question {i}"}) + "\n" for i in range(10))
+    )
     with OpenAICompatServer(latency=0.05) as server:
         clean_env.setenv("GUARD_BASE_URL", server.base_url)
         clean_env.setenv("GUARD_MODEL", NEMOTRON35)
@@ -100,16 +122,21 @@ def test_an_all_clean_corpus_exits_0_and_screens_each_chunk_concurrently(
 
 
 def test_an_agent_without_a_policy_is_an_error_record_not_a_crash(
-        guard_env: OpenAICompatServer, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     policy = tmp_path / "agents.yaml"
     policy.write_text("agents:\n  support: {mode: fast}\n")  # no default
     items = tmp_path / "items.jsonl"
-    items.write_text(json.dumps({"text": "hi", "agent": "support"}) + "\n"
-                     + json.dumps({"text": "hi", "agent": "sales"}) + "\n")
+    items.write_text(
+        json.dumps({"text": "hi", "agent": "support"})
+        + "\n"
+        + json.dumps({"text": "hi", "agent": "sales"})
+        + "\n"
+    )
     report = tmp_path / "r.jsonl"
-    assert main(["screen-corpus", str(items), "--policy", str(policy), "--report",
-                 str(report)]) == 1
+    assert (
+        main(["screen-corpus", str(items), "--policy", str(policy), "--report", str(report)]) == 1
+    )
     first, second = _report(report)
     assert first["status"] == "allowed" and first["policy"] == "support"
     assert second["status"] == "error" and "no policy for agent 'sales'" in str(second["error"])
@@ -117,8 +144,8 @@ def test_an_agent_without_a_policy_is_an_error_record_not_a_crash(
 
 @pytest.mark.parametrize("layout", ["empty", "other-files", "blank-jsonl", "missing"])
 def test_nothing_to_screen_is_a_clear_message_and_exit_2(
-        guard_env: OpenAICompatServer, tmp_path: Path, layout: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    guard_env: OpenAICompatServer, tmp_path: Path, layout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "corpus"
     if layout != "missing":
         root.mkdir()
@@ -132,8 +159,9 @@ def test_nothing_to_screen_is_a_clear_message_and_exit_2(
     assert guard_env.posts() == []
 
 
-def test_an_unwritable_report_path_exits_2(guard_env: OpenAICompatServer, corpus: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_report_path_exits_2(
+    guard_env: OpenAICompatServer, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["screen-corpus", str(corpus), "--report", str(corpus)]) == 2
     assert "cannot write the report" in capsys.readouterr().err
 
@@ -141,23 +169,42 @@ def test_an_unwritable_report_path_exits_2(guard_env: OpenAICompatServer, corpus
 # Python leaves SIGINT ignored in a child whose parent ignores it (a background job of a
 # non-interactive shell, as CI often runs). The child re-arms the default Ctrl-C handler,
 # as an interactive terminal would have it, then runs the CLI module exactly as -m does.
-_AS_FROM_A_TERMINAL = ("import runpy, signal, sys; "
-                       "signal.signal(signal.SIGINT, signal.default_int_handler); "
-                       "sys.argv = ['guard-core', *sys.argv[1:]]; "
-                       "runpy.run_module('guard_core.cli', run_name='__main__', alter_sys=True)")
+_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = ['guard-core', *sys.argv[1:]]; "
+    "runpy.run_module('guard_core.cli', run_name='__main__', alter_sys=True)"
+)
 
 
 def test_ctrl_c_mid_corpus_leaves_a_valid_partial_report_and_exits_130(tmp_path: Path) -> None:
     items = tmp_path / "items.jsonl"
-    items.write_text("".join(json.dumps({"text": f"item {i}" + (" bomb" if i % 5 == 0 else "")})
-                             + "\n" for i in range(60)))
+    items.write_text(
+        "".join(
+            json.dumps({"text": f"item {i}" + (" bomb" if i % 5 == 0 else "")}) + "\n"
+            for i in range(60)
+        )
+    )
     report = tmp_path / "report.jsonl"
     with OpenAICompatServer(latency=0.3) as server:
         child = subprocess.Popen(
-            [sys.executable, "-c", _AS_FROM_A_TERMINAL, "screen-corpus", str(items),
-             "--chunk-size", "4", "--report", str(report)],
-            env=child_env(GUARD_BASE_URL=server.base_url), cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-c",
+                _AS_FROM_A_TERMINAL,
+                "screen-corpus",
+                str(items),
+                "--chunk-size",
+                "4",
+                "--report",
+                str(report),
+            ],
+            env=child_env(GUARD_BASE_URL=server.base_url),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 30
             while not (report.exists() and report.stat().st_size) and child.poll() is None:

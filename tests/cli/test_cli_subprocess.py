@@ -18,8 +18,9 @@ GUARD_SECRET = "sk-SECRET-self-hosted-02"
 
 def test_sample_end_to_end_against_a_server_from_guard_base_url() -> None:
     with OpenAICompatServer() as server:
-        done = run_cli("sample", env=child_env(GUARD_BASE_URL=server.base_url,
-                                               GUARD_MODEL=NEMOTRON35))
+        done = run_cli(
+            "sample", env=child_env(GUARD_BASE_URL=server.base_url, GUARD_MODEL=NEMOTRON35)
+        )
         assert len(server.posts()) == 7
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("guard-core: using your server at http://127.0.0.1:")
@@ -59,8 +60,12 @@ def test_no_backend_configured_prints_what_to_set_and_exits_2() -> None:
 
 def test_api_keys_are_never_printed_even_when_refused() -> None:
     with OpenAICompatServer(api_key="the-right-key") as server:
-        env = child_env(GUARD_BASE_URL=server.base_url, GUARD_API_KEY=GUARD_SECRET,
-                        NVIDIA_API_KEY=NVIDIA_SECRET, GUARD_MODEL=NEMOTRON35)
+        env = child_env(
+            GUARD_BASE_URL=server.base_url,
+            GUARD_API_KEY=GUARD_SECRET,
+            NVIDIA_API_KEY=NVIDIA_SECRET,
+            GUARD_MODEL=NEMOTRON35,
+        )
         screened = run_cli("screen", "hello", "--json", env=env)
         probed = run_cli("probe", env=env)
         sent = {k.lower(): v for k, v in server.requests[0].headers.items()}
@@ -79,7 +84,13 @@ SCRIPT = Path(sys.executable).with_name("guard-core")
 
 @pytest.mark.skipif(not SCRIPT.exists(), reason="the package is not installed with its scripts")
 def test_the_console_script_runs_policy_check() -> None:
-    done = subprocess.run([str(SCRIPT), "policy", "check", str(POLICIES / "telco.yaml")],
-                          env=child_env(), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = subprocess.run(
+        [str(SCRIPT), "policy", "check", str(POLICIES / "telco.yaml")],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert "agent support" in done.stdout

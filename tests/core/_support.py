@@ -13,6 +13,7 @@ N35 = "nvidia/nemotron-3.5-content-safety"
 CSR = "nvidia/Nemotron-Content-Safety-Reasoning-4B"
 NEMOGUARD = "nvidia/llama-3.1-nemoguard-8b-content-safety"
 
+
 def _reference_dir() -> Path:
     """``../shared/reference`` beside the repository (where CI and every session have it), or
     ``GUARD_REFERENCE_DIR``. Missing is an error, not a silent fallback: without the reference
@@ -23,7 +24,8 @@ def _reference_dir() -> Path:
     if not (found / "nemotron_formats.md").is_file():
         raise RuntimeError(
             f"the models' reference formats are not at {found}: check out the shared folder "
-            "beside the repository (../shared/reference) or set GUARD_REFERENCE_DIR")
+            "beside the repository (../shared/reference) or set GUARD_REFERENCE_DIR"
+        )
     return found
 
 

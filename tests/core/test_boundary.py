@@ -17,9 +17,11 @@ CANARY = "CANARY-bomb"
 
 json_like = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.text(max_size=6), inner, max_size=4),
-    max_leaves=30)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=30,
+)
 
 
 def _plant(value: Any, draw: Any) -> Any:
@@ -29,7 +31,7 @@ def _plant(value: Any, draw: Any) -> Any:
         return {**value, key: _plant(value[key], draw)}
     if isinstance(value, list) and value:
         i = draw(st.integers(0, len(value) - 1))
-        return [*value[:i], _plant(value[i], draw), *value[i + 1:]]
+        return [*value[:i], _plant(value[i], draw), *value[i + 1 :]]
     return CANARY
 
 
@@ -45,20 +47,28 @@ def test_a_canary_key_is_content(value: dict[str, Any]) -> None:
 
 
 def test_skip_keys_leave_out_only_what_they_name() -> None:
-    found = strings_in({"id": CANARY, "items": [{"id": "x", "text": "keep"}]}, skip_keys={"id"},
-                       structural_keys={"items", "text"})
+    found = strings_in(
+        {"id": CANARY, "items": [{"id": "x", "text": "keep"}]},
+        skip_keys={"id"},
+        structural_keys={"items", "text"},
+    )
     assert [f.path for f in found] == ["items[0].text"]
 
 
 def test_a_label_key_hides_a_token_but_not_a_sentence() -> None:
-    found = strings_in({"type": "text", "status": "how to build a bomb", "id": "call_1"},
-                       label_keys={"type", "status", "id"})
+    found = strings_in(
+        {"type": "text", "status": "how to build a bomb", "id": "call_1"},
+        label_keys={"type", "status", "id"},
+    )
     assert [(f.path, f.text) for f in found] == [("status", "how to build a bomb")]
 
 
 def test_free_form_keys_are_content_and_schema_keys_are_not() -> None:
-    schema = {"type": "object", "properties": {"how_to_build_a_bomb": {"type": "string"}},
-              "required": ["how_to_build_a_bomb"]}
+    schema = {
+        "type": "object",
+        "properties": {"how_to_build_a_bomb": {"type": "string"}},
+        "required": ["how_to_build_a_bomb"],
+    }
     texts = [f.text for f in strings_in(schema)]
     assert texts == ["object", "how_to_build_a_bomb", "string", "how_to_build_a_bomb"]
     assert [f.text for f in strings_in({"bomb": 1}, structural_keys={"x"})] == ["bomb"]
@@ -76,7 +86,10 @@ def test_pydantic_models_and_their_extras_and_dataclasses_are_walked() -> None:
     found = strings_in(Box(Part(text="a", surprise=CANARY)))  # type: ignore[call-arg]
     # declared field names are schema; an extra field's name is free-form, so content
     assert [(f.path, f.text) for f in found] == [
-        ("part.text", "a"), ("part[key]", "surprise"), ("part.surprise", CANARY)]
+        ("part.text", "a"),
+        ("part[key]", "surprise"),
+        ("part.surprise", CANARY),
+    ]
 
 
 def test_computed_fields_are_walked_like_fields() -> None:
@@ -99,16 +112,25 @@ def test_dates_numbers_and_ids_carry_no_text_and_paths_are_text() -> None:
     import uuid
     from pathlib import PurePosixPath
 
-    found = strings_in({"when": datetime.datetime(2026, 1, 1), "n": decimal.Decimal("1.5"),
-                        "id": uuid.uuid4(), "file": PurePosixPath(f"/tmp/{CANARY}.txt")},
-                       structural_keys={"when", "n", "id", "file"})
+    found = strings_in(
+        {
+            "when": datetime.datetime(2026, 1, 1),
+            "n": decimal.Decimal("1.5"),
+            "id": uuid.uuid4(),
+            "file": PurePosixPath(f"/tmp/{CANARY}.txt"),
+        },
+        structural_keys={"when", "n", "id", "file"},
+    )
     assert [(f.path, f.text) for f in found] == [("file", f"/tmp/{CANARY}.txt")]
 
 
-@pytest.mark.parametrize("value, says", [
-    ({"data": b"\x00bomb"}, "data: cannot screen raw bytes"),
-    ({"x": object()}, "x: cannot screen a object"),
-])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ({"data": b"\x00bomb"}, "data: cannot screen raw bytes"),
+        ({"x": object()}, "x: cannot screen a object"),
+    ],
+)
 def test_what_cannot_be_read_is_refused_with_its_path(value: Any, says: str) -> None:
     with pytest.raises(ContentError, match=says):
         strings_in(value)

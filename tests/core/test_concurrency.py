@@ -27,8 +27,9 @@ def slow_server() -> Iterator[OpenAICompatServer]:
         yield server
 
 
-async def test_acheck_many_respects_max_concurrency(slow_server: OpenAICompatServer,
-                                                    remote: MakeRemote) -> None:
+async def test_acheck_many_respects_max_concurrency(
+    slow_server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     backend = remote(base_url=slow_server.base_url, max_concurrency=8)
     async with Guard(backend, Policy()) as guard:
         verdicts = await guard.acheck_many(ITEMS)
@@ -38,8 +39,9 @@ async def test_acheck_many_respects_max_concurrency(slow_server: OpenAICompatSer
     assert 2 <= slow_server.max_in_flight <= 8
 
 
-def test_check_many_thread_pool_respects_max_concurrency(slow_server: OpenAICompatServer,
-                                                         remote: MakeRemote) -> None:
+def test_check_many_thread_pool_respects_max_concurrency(
+    slow_server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     backend = remote(base_url=slow_server.base_url, max_concurrency=8)
     verdicts = Guard(backend, Policy()).check_many(ITEMS[:80])
     assert [v.allowed for v in verdicts] == EXPECTED[:80]
@@ -47,11 +49,12 @@ def test_check_many_thread_pool_respects_max_concurrency(slow_server: OpenAIComp
     assert 2 <= slow_server.max_in_flight <= 8
 
 
-def test_bound_holds_across_threads_sharing_one_backend(slow_server: OpenAICompatServer,
-                                                        remote: MakeRemote) -> None:
+def test_bound_holds_across_threads_sharing_one_backend(
+    slow_server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     backend = remote(base_url=slow_server.base_url, max_concurrency=4)
     guard = Guard(backend, Policy())
-    chunks = [ITEMS[i:i + 20] for i in range(0, 80, 20)]
+    chunks = [ITEMS[i : i + 20] for i in range(0, 80, 20)]
     results: dict[int, list[bool]] = {}
 
     def worker(n: int) -> None:
@@ -62,13 +65,15 @@ def test_bound_holds_across_threads_sharing_one_backend(slow_server: OpenAICompa
         t.start()
     for t in threads:
         t.join()
-    assert [results[n] for n in range(len(chunks))] == [EXPECTED[i:i + 20]
-                                                       for i in range(0, 80, 20)]
+    assert [results[n] for n in range(len(chunks))] == [
+        EXPECTED[i : i + 20] for i in range(0, 80, 20)
+    ]
     assert slow_server.max_in_flight <= 4
 
 
 def test_audit_file_has_one_intact_line_per_verdict_under_16_threads(
-        tmp_path: Path, server: OpenAICompatServer, remote: MakeRemote) -> None:
+    tmp_path: Path, server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     path = tmp_path / "audit.jsonl"
     audit = AuditLog(path)
     guard = Guard(remote(max_concurrency=16), Policy(name="p"), audit=audit)
@@ -122,8 +127,9 @@ def test_rate_limiter_reserves_spaced_slots() -> None:
         RateLimiter(0)
 
 
-def test_requests_per_minute_spaces_sync_calls(server: OpenAICompatServer,
-                                               remote: MakeRemote) -> None:
+def test_requests_per_minute_spaces_sync_calls(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(requests_per_minute=1200), Policy())
     start = time.monotonic()
     verdicts = guard.check_many([f"question {i}" for i in range(8)])
@@ -133,8 +139,9 @@ def test_requests_per_minute_spaces_sync_calls(server: OpenAICompatServer,
     assert elapsed >= 7 * 0.05 * 0.9  # 8 calls need at least 7 gaps of 50 ms
 
 
-async def test_requests_per_minute_spaces_async_calls(server: OpenAICompatServer,
-                                                      remote: MakeRemote) -> None:
+async def test_requests_per_minute_spaces_async_calls(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     async with Guard(remote(requests_per_minute=1200), Policy()) as guard:
         start = time.monotonic()
         verdicts = await guard.acheck_many([f"question {i}" for i in range(6)])
@@ -143,8 +150,9 @@ async def test_requests_per_minute_spaces_async_calls(server: OpenAICompatServer
     assert elapsed >= 5 * 0.05 * 0.9
 
 
-def test_requests_per_minute_counts_a_batch_as_one_call(server: OpenAICompatServer,
-                                                        remote: MakeRemote) -> None:
+def test_requests_per_minute_counts_a_batch_as_one_call(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(CSR, requests_per_minute=1200), Policy())
     start = time.monotonic()
     for round_ in range(3):

@@ -31,18 +31,21 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-@pytest.mark.parametrize(("make", "match"), [
-    (lambda: UserMessage(None), "UserMessage text must be a str, got NoneType"),
-    (lambda: UserMessage(b"bytes"), "UserMessage text must be a str, got bytes"),
-    (lambda: UserMessage("hi", images=("not an image",)), "images must be Image"),
-    (lambda: AssistantMessage(None), "AssistantMessage text must be a str"),
-    (lambda: AssistantMessage("x", context=42), "context must be a UserMessage or str"),
-    (lambda: ToolCall(None), "ToolCall name must be a str"),
-    (lambda: ToolCall("t", context=3.5), "context must be a UserMessage or str"),
-    (lambda: ToolResult("t", None), "ToolResult content must be a str"),
-    (lambda: ToolResult(None, "x"), "ToolResult name must be a str"),
-    (lambda: RetrievedChunk(None), "RetrievedChunk text must be a str"),
-])
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: UserMessage(None), "UserMessage text must be a str, got NoneType"),
+        (lambda: UserMessage(b"bytes"), "UserMessage text must be a str, got bytes"),
+        (lambda: UserMessage("hi", images=("not an image",)), "images must be Image"),
+        (lambda: AssistantMessage(None), "AssistantMessage text must be a str"),
+        (lambda: AssistantMessage("x", context=42), "context must be a UserMessage or str"),
+        (lambda: ToolCall(None), "ToolCall name must be a str"),
+        (lambda: ToolCall("t", context=3.5), "context must be a UserMessage or str"),
+        (lambda: ToolResult("t", None), "ToolResult content must be a str"),
+        (lambda: ToolResult(None, "x"), "ToolResult name must be a str"),
+        (lambda: RetrievedChunk(None), "RetrievedChunk text must be a str"),
+    ],
+)
 def test_text_validation(make: Any, match: str) -> None:
     with pytest.raises(ContentError, match=match):
         make()
@@ -58,9 +61,17 @@ def test_context_from_str_and_surfaces() -> None:
     assert message.context == UserMessage("question")
     call = ToolCall("t", {"a": 1}, context=UserMessage("q"))
     assert call.context == UserMessage("q")
-    assert [i.surface for i in (UserMessage("x"), message, call, ToolResult("t", "r"),
-                                RetrievedChunk("c"), Image(data=PNG))] == [
-        "input", "output", "tool_call", "tool_result", "retrieval", "image"]
+    assert [
+        i.surface
+        for i in (
+            UserMessage("x"),
+            message,
+            call,
+            ToolResult("t", "r"),
+            RetrievedChunk("c"),
+            Image(data=PNG),
+        )
+    ] == ["input", "output", "tool_call", "tool_result", "retrieval", "image"]
 
 
 def test_as_item() -> None:
@@ -85,14 +96,17 @@ def test_tool_arguments_from_dict_and_json_string() -> None:
     assert ToolCall("noop", "  ").arguments == {}
 
 
-@pytest.mark.parametrize(("arguments", "match"), [
-    ("{not json", "arguments are not valid JSON"),
-    ("{'single': 'quotes'}", "arguments are not valid JSON"),
-    ("[1, 2]", "must be a JSON object, got list"),
-    ('"a string"', "must be a JSON object, got str"),
-    (42, "must be a JSON object, got int"),
-    (["a"], "must be a JSON object, got list"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "match"),
+    [
+        ("{not json", "arguments are not valid JSON"),
+        ("{'single': 'quotes'}", "arguments are not valid JSON"),
+        ("[1, 2]", "must be a JSON object, got list"),
+        ('"a string"', "must be a JSON object, got str"),
+        (42, "must be a JSON object, got int"),
+        (["a"], "must be a JSON object, got list"),
+    ],
+)
 def test_tool_arguments_must_be_a_json_object(arguments: Any, match: str) -> None:
     with pytest.raises(ContentError, match=match):
         ToolCall("t", arguments)
@@ -137,8 +151,10 @@ def test_non_json_values_are_rendered_as_text() -> None:
 # -- images -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("data", "mime"), [
-    (PNG, "image/png"), (JPEG, "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp")])
+@pytest.mark.parametrize(
+    ("data", "mime"),
+    [(PNG, "image/png"), (JPEG, "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp")],
+)
 def test_image_format_is_sniffed(data: bytes, mime: str) -> None:
     assert Image(data=data).mime_type == mime
     assert Image(data=bytearray(data)).data == data
@@ -165,24 +181,27 @@ def test_from_path(tmp_path: Path) -> None:
     assert (image.data, image.mime_type, image.caption) == (PNG, "image/png", "c")
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({}, "exactly one of data= .* or url="),
-    ({"data": PNG, "url": "https://x/a.png"}, "exactly one of"),
-    ({"url": "file:///etc/passwd"}, "url scheme not allowed: 'file:///etc/passwd'"),
-    ({"url": "ftp://example.com/a.png"}, "url scheme not allowed"),
-    ({"url": "/etc/passwd"}, "Image.from_path"),
-    ({"url": "data:image/png,rawbytes"}, "must be base64"),
-    ({"url": "data:image/png;base64"}, "must be base64"),
-    ({"url": "data:image/png;base64,@@@not-base64@@@"}, "not valid base64"),
-    ({"url": "data:image/png;base64,iVBORw0KGgo"}, "not valid base64"),
-    ({"url": data_url(b"hello", "text/plain")}, "must be image/\\*, got 'text/plain'"),
-    ({"data": b"just some text"}, "Unknown image format; pass mime_type="),
-    ({"data": b""}, "Image data is empty"),
-    ({"data": "iVBORw0KGgo="}, "Image data must be bytes, got str"),
-    ({"url": 42}, "Image url must be a str"),
-    ({"data": PNG, "caption": 7}, "Image caption must be a str"),
-    ({"data": PNG, "mime_type": 7}, "Image mime_type must be a str"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "exactly one of data= .* or url="),
+        ({"data": PNG, "url": "https://x/a.png"}, "exactly one of"),
+        ({"url": "file:///etc/passwd"}, "url scheme not allowed: 'file:///etc/passwd'"),
+        ({"url": "ftp://example.com/a.png"}, "url scheme not allowed"),
+        ({"url": "/etc/passwd"}, "Image.from_path"),
+        ({"url": "data:image/png,rawbytes"}, "must be base64"),
+        ({"url": "data:image/png;base64"}, "must be base64"),
+        ({"url": "data:image/png;base64,@@@not-base64@@@"}, "not valid base64"),
+        ({"url": "data:image/png;base64,iVBORw0KGgo"}, "not valid base64"),
+        ({"url": data_url(b"hello", "text/plain")}, "must be image/\\*, got 'text/plain'"),
+        ({"data": b"just some text"}, "Unknown image format; pass mime_type="),
+        ({"data": b""}, "Image data is empty"),
+        ({"data": "iVBORw0KGgo="}, "Image data must be bytes, got str"),
+        ({"url": 42}, "Image url must be a str"),
+        ({"data": PNG, "caption": 7}, "Image caption must be a str"),
+        ({"data": PNG, "mime_type": 7}, "Image mime_type must be a str"),
+    ],
+)
 def test_image_validation(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ContentError, match=match):
         Image(**kwargs)

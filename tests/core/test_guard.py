@@ -35,8 +35,13 @@ def test_check_many_keeps_order_and_dedups_identical_requests() -> None:
     guard = Guard(backend, Policy(mode="categories"))
     verdicts = guard.check_many(["hello", "a bomb", "hello", "you idiot", "a bomb"])
     assert [v.allowed for v in verdicts] == [True, False, True, False, False]
-    assert [v.categories for v in verdicts] == [(), ("Violence",), (), ("Harassment",),
-                                                ("Violence",)]
+    assert [v.categories for v in verdicts] == [
+        (),
+        ("Violence",),
+        (),
+        ("Harassment",),
+        ("Violence",),
+    ]
     assert len(backend.requests) == 3
     with pytest.raises(TypeError, match="iterable of items"):
         guard.check_many("hello")  # type: ignore[arg-type]
@@ -51,8 +56,10 @@ async def test_acheck_and_acheck_many() -> None:
 
 def test_per_agent_policies() -> None:
     policies = PolicySet(
-        {"devops": Policy(name="devops", exclude_categories={"Violence"}),
-         "support": Policy(name="support", mode="categories")},
+        {
+            "devops": Policy(name="devops", exclude_categories={"Violence"}),
+            "support": Policy(name="support", mode="categories"),
+        },
         default=Policy(name="general"),
     )
     guard = Guard(ScriptedBackend(WORDS), policies)
@@ -70,8 +77,13 @@ def test_surfaces_not_screened_are_allowed_unscreened_and_not_sent() -> None:
     backend = ScriptedBackend(WORDS)
     audit = MemoryAudit()
     guard = Guard(backend, Policy(surfaces={"input"}), audit=audit)
-    for item in (AssistantMessage("a bomb"), ToolCall("bomb", {"x": "bomb"}),
-                 ToolResult("t", "bomb"), RetrievedChunk("bomb"), Image(data=PNG)):
+    for item in (
+        AssistantMessage("a bomb"),
+        ToolCall("bomb", {"x": "bomb"}),
+        ToolResult("t", "bomb"),
+        RetrievedChunk("bomb"),
+        Image(data=PNG),
+    ):
         verdict = guard.check(item)
         assert verdict.allowed and verdict.screened is False and verdict.error is None
         assert verdict.surface == item.surface
@@ -87,8 +99,9 @@ def test_empty_text_is_not_sent() -> None:
 
 @pytest.mark.parametrize("model", [N35, NEMOGUARD])
 def test_exclusions_post_filter(model: str) -> None:
-    guard = Guard(ScriptedBackend(WORDS, model=model),
-                  Policy(name="ops", exclude_categories={"Violence"}))
+    guard = Guard(
+        ScriptedBackend(WORDS, model=model), Policy(name="ops", exclude_categories={"Violence"})
+    )
     only_excluded = guard.check("kill the process now")
     mixed = guard.check("kill the process, you idiot")
     assert only_excluded.allowed is True and only_excluded.categories == ()
@@ -96,7 +109,8 @@ def test_exclusions_post_filter(model: str) -> None:
 
 
 def test_exclusions_do_not_pass_an_unsafe_answer_without_categories(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(), Policy(exclude_categories={"Violence"}))
     server.inject(Fault(text="User Safety: unsafe"))
     verdict = guard.check("something")
@@ -106,8 +120,9 @@ def test_exclusions_do_not_pass_an_unsafe_answer_without_categories(
 
 def test_cache_hits_skip_the_backend() -> None:
     backend = ScriptedBackend(WORDS)
-    guard = Guard(backend, PolicySet({"a": Policy(name="a"), "b": Policy(name="b",
-                                                                         mode="categories")}))
+    guard = Guard(
+        backend, PolicySet({"a": Policy(name="a"), "b": Policy(name="b", mode="categories")})
+    )
     first = guard.check("a bomb", agent="a")
     second = guard.check("a bomb", agent="a")
     assert (first.cached, second.cached) == (False, True)
@@ -118,8 +133,7 @@ def test_cache_hits_skip_the_backend() -> None:
     assert guard.cache is not None and guard.cache.hits == 1
 
 
-def test_cache_hits_over_http_send_nothing(server: OpenAICompatServer,
-                                           remote: MakeRemote) -> None:
+def test_cache_hits_over_http_send_nothing(server: OpenAICompatServer, remote: MakeRemote) -> None:
     guard = Guard(remote(), Policy())
     assert not guard.check("hello").cached
     assert guard.check("hello").cached
@@ -135,8 +149,9 @@ def test_cache_off() -> None:
 
 def test_windowing_any_unsafe_window_blocks() -> None:
     backend = ScriptedBackend(WORDS)
-    guard = Guard(backend, Policy(mode="categories"),
-                  windowing=Windowing(window_chars=100, overlap_chars=20))
+    guard = Guard(
+        backend, Policy(mode="categories"), windowing=Windowing(window_chars=100, overlap_chars=20)
+    )
     safe_text = ("All is well here. " * 30)[:500]
     assert guard.check(safe_text).allowed
     windows = len(backend.requests)
@@ -153,8 +168,9 @@ def test_windowing_any_unsafe_window_blocks() -> None:
 
 def test_windowing_applies_to_responses_and_truncates_context() -> None:
     backend = ScriptedBackend(WORDS)
-    guard = Guard(backend, Policy(),
-                  windowing=Windowing(window_chars=100, overlap_chars=10, context_chars=30))
+    guard = Guard(
+        backend, Policy(), windowing=Windowing(window_chars=100, overlap_chars=10, context_chars=30)
+    )
     context = "c" * 200 + "END_OF_QUESTION"
     verdict = guard.check(AssistantMessage("fine. " * 30 + "bomb", context=context))
     assert verdict.allowed is False
@@ -166,8 +182,9 @@ def test_windowing_applies_to_responses_and_truncates_context() -> None:
 
 def test_text_over_the_window_limit_is_a_blocking_error() -> None:
     backend = ScriptedBackend()
-    guard = Guard(backend, Policy(), windowing=Windowing(window_chars=100, overlap_chars=10,
-                                                         max_windows=3))
+    guard = Guard(
+        backend, Policy(), windowing=Windowing(window_chars=100, overlap_chars=10, max_windows=3)
+    )
     verdict = guard.check("x" * 1000)
     assert verdict.allowed is False
     assert verdict.error is not None and verdict.error.startswith("ContentError: text of 1000")
@@ -182,9 +199,16 @@ def test_long_text_next_to_an_image_is_screened_in_full() -> None:
     assert guard.check(message).allowed is False
 
 
-@pytest.mark.parametrize("fields", [
-    {"window_chars": 0}, {"overlap_chars": 100, "window_chars": 100}, {"overlap_chars": -1},
-    {"max_windows": 0}, {"context_chars": -1}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"window_chars": 0},
+        {"overlap_chars": 100, "window_chars": 100},
+        {"overlap_chars": -1},
+        {"max_windows": 0},
+        {"context_chars": -1},
+    ],
+)
 def test_windowing_validation(fields: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="Windowing"):
         Windowing(**fields)
@@ -245,8 +269,9 @@ class _Broken(Backend):
     def classify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
         if self._answer is None:
             raise RuntimeError("backend exploded")
-        return [Completion(self._answer)] * (self._count if self._count is not None
-                                            else len(requests))
+        return [Completion(self._answer)] * (
+            self._count if self._count is not None else len(requests)
+        )
 
     async def aclassify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
         return self.classify(requests)
@@ -267,8 +292,9 @@ def test_raise_for_block_and_guard_violation() -> None:
     allowed = guard.check("fine")
     assert allowed.raise_for_block() is allowed
     blocked = guard.check("a bomb")
-    with pytest.raises(GuardViolation, match=r"input blocked by policy 'default' \(Violence\)") \
-            as info:
+    with pytest.raises(
+        GuardViolation, match=r"input blocked by policy 'default' \(Violence\)"
+    ) as info:
         blocked.raise_for_block()
     assert info.value.verdict is blocked
     clone = pickle.loads(pickle.dumps(info.value))
@@ -287,16 +313,19 @@ def test_guard_cannot_be_pickled_and_has_a_plain_repr() -> None:
     guard = Guard(ScriptedBackend(), Policy(name="p"))
     with pytest.raises(TypeError, match="live connections"):
         pickle.dumps(guard)
-    assert repr(guard) == ("Guard(ScriptedBackend(model='nvidia/nemotron-3.5-content-safety'), "
-                           "PolicySet(agents=[], default='p'))")
+    assert repr(guard) == (
+        "Guard(ScriptedBackend(model='nvidia/nemotron-3.5-content-safety'), "
+        "PolicySet(agents=[], default='p'))"
+    )
 
 
 def test_audit_file_records_and_content_hashes(tmp_path: Path) -> None:
     path = tmp_path / "logs" / "audit.jsonl"
     guard = Guard(ScriptedBackend(WORDS), Policy(name="p", mode="categories"), audit=path)
     other_png = PNG[:-1] + b"\x01"  # same size: the repr alone cannot tell them apart
-    guard.check_many([UserMessage("a bomb"), Image(data=PNG), Image(data=other_png),
-                      UserMessage("secret text")])
+    guard.check_many(
+        [UserMessage("a bomb"), Image(data=PNG), Image(data=other_png), UserMessage("secret text")]
+    )
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["allowed"] for r in records] == [False, True, True, True]
     assert records[0]["categories"] == ["Violence"] and records[0]["policy"] == "p"
@@ -307,25 +336,38 @@ def test_audit_file_records_and_content_hashes(tmp_path: Path) -> None:
 
 # -- notebook reprs ---------------------------------------------------------------------------
 
+
 def _verdict(**fields: object) -> Verdict:
-    base: dict[str, object] = {"allowed": False, "surface": "output",
-                               "policy": PolicyRef("p<b>", "abc123"), "latency_ms": 12.345}
+    base: dict[str, object] = {
+        "allowed": False,
+        "surface": "output",
+        "policy": PolicyRef("p<b>", "abc123"),
+        "latency_ms": 12.345,
+    }
     return Verdict(**{**base, **fields})  # type: ignore[arg-type]
 
 
 def test_verdict_repr() -> None:
     verdict = _verdict(categories=("Violence", "Threat"), score=0.9876, cached=True)
-    assert repr(verdict) == ("Verdict(allowed=False, surface='output', policy='p<b>', "
-                             "categories=['Violence', 'Threat'], score=0.988, cached=True, "
-                             "latency_ms=12.3)")
+    assert repr(verdict) == (
+        "Verdict(allowed=False, surface='output', policy='p<b>', "
+        "categories=['Violence', 'Threat'], score=0.988, cached=True, "
+        "latency_ms=12.3)"
+    )
     errored = _verdict(error="BackendError: down", allowed=True)
-    assert repr(errored) == ("Verdict(allowed=True, surface='output', policy='p<b>', "
-                             "error='BackendError: down', latency_ms=12.3)")
+    assert repr(errored) == (
+        "Verdict(allowed=True, surface='output', policy='p<b>', "
+        "error='BackendError: down', latency_ms=12.3)"
+    )
 
 
 def test_verdict_html_escapes_everything() -> None:
-    verdict = _verdict(reasoning="<script>alert('x')</script>", categories=("<img src=x>",),
-                       error="<b>bad</b>", agent="<i>agent</i>")
+    verdict = _verdict(
+        reasoning="<script>alert('x')</script>",
+        categories=("<img src=x>",),
+        error="<b>bad</b>",
+        agent="<i>agent</i>",
+    )
     page = verdict._repr_html_()
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "<img" not in page and "<b>bad" not in page and "<i>agent" not in page
@@ -334,8 +376,9 @@ def test_verdict_html_escapes_everything() -> None:
 
 
 def test_verdict_markdown_escapes_everything() -> None:
-    verdict = _verdict(reasoning="<script>x</script> | *bold* [link](http://x)\nline2",
-                       allowed=True)
+    verdict = _verdict(
+        reasoning="<script>x</script> | *bold* [link](http://x)\nline2", allowed=True
+    )
     text = verdict._repr_markdown_()
     assert text.startswith("**ALLOWED**")
     assert "<script>" not in text and "\\<script\\>" in text

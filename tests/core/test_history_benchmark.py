@@ -18,11 +18,29 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_history_rescreening_sends_each_distinct_item_once(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "history_rescreening.py"), "--turns", "6",
-         "--latency", "2", "--repeats", "1", "--parallel", "3", "--stagger", "1",
-         "--json", str(out)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-        text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "history_rescreening.py"),
+            "--turns",
+            "6",
+            "--latency",
+            "2",
+            "--repeats",
+            "1",
+            "--parallel",
+            "3",
+            "--stagger",
+            "1",
+            "--json",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())["results"]
     assert set(results) == {"nemotron35", "csr4b"}

@@ -44,7 +44,8 @@ def _safe(verdicts: list[Verdict]) -> bool:
 
 
 def test_a_check_waits_for_a_request_another_check_has_in_flight(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     """``first`` is answered, ``second`` is held: the other check's batch is not finished,
     so ``first`` is in no cache yet, and it must not be sent again."""
     guard = Guard(remote(max_concurrency=1), Policy())
@@ -60,7 +61,8 @@ def test_a_check_waits_for_a_request_another_check_has_in_flight(
 
 
 async def test_an_async_check_waits_for_a_request_in_flight(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(max_concurrency=1), Policy())
     server.inject(Fault(), Fault(delay=HOLD))
     batch = asyncio.create_task(guard.acheck_many(["first", "second"]))
@@ -76,7 +78,8 @@ def _judged(server: OpenAICompatServer) -> int:
 
 
 async def test_concurrent_batched_screenings_send_each_prompt_once(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(CSR), Policy())
     items = ["one", "two", "three"]
     rounds = await asyncio.gather(*(guard.acheck_many(items) for _ in range(4)))
@@ -86,7 +89,8 @@ async def test_concurrent_batched_screenings_send_each_prompt_once(
 
 
 def test_concurrent_sync_batched_screenings_send_each_prompt_once(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(CSR), Policy())
     items = ["one", "two", "three"]
     server.inject(Fault(delay=HOLD))
@@ -101,7 +105,8 @@ def test_concurrent_sync_batched_screenings_send_each_prompt_once(
 
 
 async def test_a_cancelled_sender_gives_its_waiters_a_blocked_verdict(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(), Policy())
     server.inject(Fault(delay=HOLD))
     sender = asyncio.create_task(guard.acheck("hello"))
@@ -121,7 +126,8 @@ async def test_a_cancelled_sender_gives_its_waiters_a_blocked_verdict(
 
 @pytest.mark.timeout(60)
 async def test_a_sync_check_on_the_loop_thread_never_waits_for_an_async_one(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     """Waiting would block the very event loop the async check needs to finish: the sync
     check (a sync tool or callback inside an async agent) sends the request itself."""
     guard = Guard(remote(), Policy())
@@ -135,7 +141,8 @@ async def test_a_sync_check_on_the_loop_thread_never_waits_for_an_async_one(
 
 
 async def test_errors_are_shared_in_flight_but_never_kept(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(max_retries=0), Policy())
     server.inject(Fault(status=500, delay=HOLD))
     both = await asyncio.gather(guard.acheck("hello"), guard.acheck("hello"))
@@ -147,7 +154,8 @@ async def test_errors_are_shared_in_flight_but_never_kept(
 
 
 def test_without_a_cache_each_sequential_check_is_sent(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(), Policy(), cache=False)
     assert _safe([guard.check("hello"), guard.check("hello")])
     assert len(server.posts()) == 2  # the in-flight table is no cache

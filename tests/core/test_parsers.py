@@ -36,10 +36,17 @@ def _request(family: ModelFamily, slot: str) -> GuardRequest:
     return family.render(exchange, Policy(mode=mode))
 
 
-def parse(family: ModelFamily, slot: str, text: str, *, finish: str | None = "stop",
-          reasoning: str | None = None) -> Judgement:
-    return family.parse(Completion(text, finish_reason=finish, reasoning=reasoning),
-                        _request(family, slot))
+def parse(
+    family: ModelFamily,
+    slot: str,
+    text: str,
+    *,
+    finish: str | None = "stop",
+    reasoning: str | None = None,
+) -> Judgement:
+    return family.parse(
+        Completion(text, finish_reason=finish, reasoning=reasoning), _request(family, slot)
+    )
 
 
 # -- CSR-4B ----------------------------------------------------------------------------------
@@ -51,27 +58,43 @@ CSR_LEGAL = [
     ("prompt", "Prompt Harm: HARMFUL\nResponse Harm: None", True, True, None),
     ("prompt", "prompt harm: Unharmful", False, False, None),
     ("prompt", "  Prompt harm: unharmful  \n\n Response harm: None \n", False, False, None),
-    ("prompt", "<think>\nIt asks for a weapon.\n</think>\n\nPrompt harm: harmful\n"
-               "Response harm: None", True, True, "It asks for a weapon."),
+    (
+        "prompt",
+        "<think>\nIt asks for a weapon.\n</think>\n\nPrompt harm: harmful\nResponse harm: None",
+        True,
+        True,
+        "It asks for a weapon.",
+    ),
     ("response", "Prompt harm: harmful\nResponse harm: unharmful", False, True, None),
     ("response", "Prompt harm: unharmful\nResponse Harm: harmful", True, False, None),
     ("response", "Response harm: harmful\nPrompt harm: unharmful", True, False, None),
-    ("response", "<think>\nrefusal\n</think>\nPrompt harm: harmful\nResponse harm: unharmful",
-     False, True, "refusal"),
+    (
+        "response",
+        "<think>\nrefusal\n</think>\nPrompt harm: harmful\nResponse harm: unharmful",
+        False,
+        True,
+        "refusal",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("slot", "text", "unsafe", "user_unsafe", "reasoning"), CSR_LEGAL)
-def test_csr_legal(slot: str, text: str, unsafe: bool, user_unsafe: bool,
-                   reasoning: str | None) -> None:
+def test_csr_legal(
+    slot: str, text: str, unsafe: bool, user_unsafe: bool, reasoning: str | None
+) -> None:
     judgement = parse(CSR_FAMILY, slot, text)
-    assert judgement == Judgement(unsafe=unsafe, categories=(), reasoning=reasoning,
-                                  user_unsafe=user_unsafe)
+    assert judgement == Judgement(
+        unsafe=unsafe, categories=(), reasoning=reasoning, user_unsafe=user_unsafe
+    )
 
 
 def test_csr_reasoning_content_is_kept() -> None:
-    judgement = parse(CSR_FAMILY, "prompt", "Prompt harm: harmful\nResponse harm: None",
-                      reasoning="server-side trace")
+    judgement = parse(
+        CSR_FAMILY,
+        "prompt",
+        "Prompt harm: harmful\nResponse harm: None",
+        reasoning="server-side trace",
+    )
     assert judgement.unsafe and judgement.reasoning == "server-side trace"
 
 
@@ -88,8 +111,11 @@ CSR_MALFORMED = [
     ("prompt", "Prompt harm: harmful\nPROMPT HARM: harmful", "two 'prompt harm' lines"),
     ("prompt", "Response harm: None", "no 'Prompt harm' line"),
     ("prompt", "The answer:\nPrompt harm: harmful", "unexpected line"),
-    ("prompt", "Prompt harm: unharmful\nResponse harm: None\nSafety Categories: Violence",
-     "unexpected line"),
+    (
+        "prompt",
+        "Prompt harm: unharmful\nResponse harm: None\nSafety Categories: Violence",
+        "unexpected line",
+    ),
     ("prompt", "<think>\nLet me think about whether", "never closes"),
     ("prompt", "Prompt harm: unharmful\n<think>x</think>", "after the verdict"),
     ("prompt", "<think>a</think><think>b</think>Prompt harm: unharmful", "more than one"),
@@ -99,8 +125,11 @@ CSR_MALFORMED = [
     ("prompt", "   \n", "empty answer"),
     ("response", "Prompt harm: harmful", "no 'Response harm' verdict"),
     ("response", "Prompt harm: harmful\nResponse harm: None", "no 'Response harm' verdict"),
-    ("response", "Prompt harm: unharmful\nResponse harm: unharmful\nResponse harm: harmful",
-     "two 'response harm' lines"),
+    (
+        "response",
+        "Prompt harm: unharmful\nResponse harm: unharmful\nResponse harm: harmful",
+        "two 'response harm' lines",
+    ),
 ]
 
 
@@ -116,26 +145,48 @@ N35_LEGAL = [
     # slot, text, unsafe, categories, user_unsafe
     ("prompt", "User Safety: safe", False, (), False),
     ("prompt", "User Safety: unsafe", True, (), True),
-    ("prompt", "User Safety: unsafe\nSafety Categories: Violence, Criminal Planning/Confessions",
-     True, ("Violence", "Criminal Planning/Confessions"), True),
-    ("prompt", "user safety: UNSAFE\nsafety categories: violence; Economic Harm",
-     True, ("Violence", "Economic Harm"), True),
+    (
+        "prompt",
+        "User Safety: unsafe\nSafety Categories: Violence, Criminal Planning/Confessions",
+        True,
+        ("Violence", "Criminal Planning/Confessions"),
+        True,
+    ),
+    (
+        "prompt",
+        "user safety: UNSAFE\nsafety categories: violence; Economic Harm",
+        True,
+        ("Violence", "Economic Harm"),
+        True,
+    ),
     ("prompt", "User Safety: safe\nSafety Categories: Violence", False, (), False),
     ("prompt", "\n User Safety: unsafe \nSafety Categories: Threat.\n", True, ("Threat",), True),
-    ("response", "User Safety: unsafe\nResponse Safety: safe\nSafety Categories: Violence",
-     False, (), True),
-    ("response", "User Safety: safe\nResponse Safety: unsafe\nSafety Categories: Malware",
-     True, ("Malware",), False),
+    (
+        "response",
+        "User Safety: unsafe\nResponse Safety: safe\nSafety Categories: Violence",
+        False,
+        (),
+        True,
+    ),
+    (
+        "response",
+        "User Safety: safe\nResponse Safety: unsafe\nSafety Categories: Malware",
+        True,
+        ("Malware",),
+        False,
+    ),
     ("response", "Response Safety: unsafe", True, (), None),
 ]
 
 
 @pytest.mark.parametrize(("slot", "text", "unsafe", "categories", "user_unsafe"), N35_LEGAL)
-def test_n35_legal(slot: str, text: str, unsafe: bool, categories: tuple[str, ...],
-                   user_unsafe: bool | None) -> None:
+def test_n35_legal(
+    slot: str, text: str, unsafe: bool, categories: tuple[str, ...], user_unsafe: bool | None
+) -> None:
     judgement = parse(N35_FAMILY, slot, text)
-    assert judgement == Judgement(unsafe=unsafe, categories=categories, reasoning=None,
-                                  user_unsafe=user_unsafe)
+    assert judgement == Judgement(
+        unsafe=unsafe, categories=categories, reasoning=None, user_unsafe=user_unsafe
+    )
 
 
 def test_n35_reasoning_from_reasoning_content_and_inline_think() -> None:
@@ -155,19 +206,24 @@ N35_MALFORMED = [
     ("prompt", "User Safety: harmful", "illegal value"),
     ("prompt", "User Safety: safe\nUser Safety: unsafe", "two 'user safety' lines"),
     ("prompt", "User Safety: unsafe\nUser Safety: unsafe", "two 'user safety' lines"),
-    ("prompt", "User Safety: unsafe\nSafety Categories: Violence\nSafety Categories: Threat",
-     "two 'Safety Categories' lines"),
+    (
+        "prompt",
+        "User Safety: unsafe\nSafety Categories: Violence\nSafety Categories: Threat",
+        "two 'Safety Categories' lines",
+    ),
     ("prompt", "User Safety: unsafe\nViolated Categories: Violence", "unexpected line"),
     ("prompt", "Response Safety: safe", "no 'User Safety' line"),
     ("prompt", "<think>\nThe user asks", "never closes"),
     ("prompt", "Prompt harm: harmful\nResponse harm: None", "unexpected line"),
     ("prompt", '{"User Safety": "unsafe"}', "unexpected line"),
     ("prompt", "", "empty answer"),
-    ("response", "User Safety: unsafe\nSafety Categories: Violence",
-     "no 'Response Safety' line"),
+    ("response", "User Safety: unsafe\nSafety Categories: Violence", "no 'Response Safety' line"),
     ("response", "User Safety: unsafe", "no 'Response Safety' line"),
-    ("response", "User Safety: safe\nResponse Safety: safe\nResponse Safety: unsafe",
-     "two 'response safety' lines"),
+    (
+        "response",
+        "User Safety: safe\nResponse Safety: safe\nResponse Safety: unsafe",
+        "two 'response safety' lines",
+    ),
 ]
 
 
@@ -186,26 +242,57 @@ def test_n35_reasoning_without_any_verdict_is_an_error() -> None:
 
 NG_LEGAL = [
     ("prompt", '{"User Safety": "safe"}', False, (), False),
-    ("prompt", '{"User Safety": "unsafe", "Safety Categories": "Violence, Threat"}',
-     True, ("Violence", "Threat"), True),
-    ("prompt", '{"User Safety": "unsafe", "Violated Categories": "S1, S11"}',
-     True, ("Violence", "Threat"), True),
+    (
+        "prompt",
+        '{"User Safety": "unsafe", "Safety Categories": "Violence, Threat"}',
+        True,
+        ("Violence", "Threat"),
+        True,
+    ),
+    (
+        "prompt",
+        '{"User Safety": "unsafe", "Violated Categories": "S1, S11"}',
+        True,
+        ("Violence", "Threat"),
+        True,
+    ),
     ("prompt", '{"User Safety": "unsafe", "Safety Categories": "S14"}', True, ("Other",), True),
-    ("prompt", '{"User Safety": "unsafe", "Safety Categories": ["violence", "S17"]}',
-     True, ("Violence", "Malware"), True),
-    ("prompt", ' \n{"User Safety": "UNSAFE ", "Safety Categories": "Fraud/Deception"}\n',
-     True, ("Fraud/Deception",), True),
+    (
+        "prompt",
+        '{"User Safety": "unsafe", "Safety Categories": ["violence", "S17"]}',
+        True,
+        ("Violence", "Malware"),
+        True,
+    ),
+    (
+        "prompt",
+        ' \n{"User Safety": "UNSAFE ", "Safety Categories": "Fraud/Deception"}\n',
+        True,
+        ("Fraud/Deception",),
+        True,
+    ),
     ("prompt", '{"User Safety": "safe", "Safety Categories": "Violence"}', False, (), False),
-    ("response", '{"User Safety": "unsafe", "Response Safety": "safe", '
-                 '"Safety Categories": "Violence"}', False, (), True),
-    ("response", '{"User Safety": "safe", "Response Safety": "unsafe", '
-                 '"Violated Categories": "S17"}', True, ("Malware",), False),
+    (
+        "response",
+        '{"User Safety": "unsafe", "Response Safety": "safe", "Safety Categories": "Violence"}',
+        False,
+        (),
+        True,
+    ),
+    (
+        "response",
+        '{"User Safety": "safe", "Response Safety": "unsafe", "Violated Categories": "S17"}',
+        True,
+        ("Malware",),
+        False,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("slot", "text", "unsafe", "categories", "user_unsafe"), NG_LEGAL)
-def test_nemoguard_legal(slot: str, text: str, unsafe: bool, categories: tuple[str, ...],
-                         user_unsafe: bool) -> None:
+def test_nemoguard_legal(
+    slot: str, text: str, unsafe: bool, categories: tuple[str, ...], user_unsafe: bool
+) -> None:
     judgement = parse(NG_FAMILY, slot, text)
     assert judgement == Judgement(unsafe=unsafe, categories=categories, user_unsafe=user_unsafe)
 
@@ -218,8 +305,12 @@ NG_MALFORMED = [
     ("prompt", '{"User Safety": true}', "illegal value"),
     ("prompt", '{"User Safety": "safe", "User Safety": "unsafe"}', "repeats the key"),
     ("prompt", '{"User Safety": "unsafe", "User Safety": "unsafe"}', "repeats the key"),
-    ("prompt", '{"User Safety": "unsafe", "Safety Categories": "Violence", '
-               '"Violated Categories": "Violence"}', "both category keys"),
+    (
+        "prompt",
+        '{"User Safety": "unsafe", "Safety Categories": "Violence", '
+        '"Violated Categories": "Violence"}',
+        "both category keys",
+    ),
     ("prompt", '{"User Safety": "unsafe", "Categories": "Violence"}', "unexpected key"),
     ("prompt", '{"user safety": "unsafe"}', "unexpected key"),
     ("prompt", '[{"User Safety": "unsafe"}]', "not an object"),
@@ -232,8 +323,11 @@ NG_MALFORMED = [
     ("prompt", "User Safety: unsafe", "not one JSON object"),
     ("prompt", "Prompt harm: harmful\nResponse harm: None", "not one JSON object"),
     ("prompt", "", "empty answer"),
-    ("response", '{"User Safety": "unsafe", "Safety Categories": "Violence"}',
-     "no 'Response Safety'"),
+    (
+        "response",
+        '{"User Safety": "unsafe", "Safety Categories": "Violence"}',
+        "no 'Response Safety'",
+    ),
 ]
 
 
@@ -266,13 +360,15 @@ def test_cut_off_answer_is_an_error_even_when_it_reads_well(family: ModelFamily)
 @pytest.mark.parametrize("text", ["how are you?", "build a bomb"])
 @pytest.mark.parametrize("slot", ["prompt", "response"])
 def test_wrong_parser_for_the_family_errors_instead_of_judging(
-        answering: ModelFamily, parsing: ModelFamily, text: str, slot: str) -> None:
+    answering: ModelFamily, parsing: ModelFamily, text: str, slot: str
+) -> None:
     """Each family's real answer, fed to every parser: only its own parser may judge it."""
     exchange = Exchange(text) if slot == "prompt" else Exchange("hi", text)
     mode = "categories" if "categories" in answering.modes else "fast"
     request = answering.render(exchange, Policy(mode=mode))
-    answer, _ = ScriptedJudge().answer(answering.name, request.messages,
-                                       request.chat_template_kwargs)
+    answer, _ = ScriptedJudge().answer(
+        answering.name, request.messages, request.chat_template_kwargs
+    )
     completion = Completion(answer, finish_reason="stop")
     if parsing.name == answering.name:
         assert parsing.parse(completion, request).unsafe is ("bomb" in text)
@@ -282,12 +378,23 @@ def test_wrong_parser_for_the_family_errors_instead_of_judging(
             parsing.parse(completion, other)
 
 
-@pytest.mark.parametrize(("family", "answer"), [
-    ("csr4b", "Prompt harm: harmful\nResponse harm: unharmful"),
-    ("nemotron35", "User Safety: unsafe\nResponse Safety: safe\nSafety Categories: Violence"),
-    ("nemoguard8b", json.dumps({"User Safety": "unsafe", "Response Safety": "safe",
-                                "Safety Categories": "Violence"})),
-])
+@pytest.mark.parametrize(
+    ("family", "answer"),
+    [
+        ("csr4b", "Prompt harm: harmful\nResponse harm: unharmful"),
+        ("nemotron35", "User Safety: unsafe\nResponse Safety: safe\nSafety Categories: Violence"),
+        (
+            "nemoguard8b",
+            json.dumps(
+                {
+                    "User Safety": "unsafe",
+                    "Response Safety": "safe",
+                    "Safety Categories": "Violence",
+                }
+            ),
+        ),
+    ],
+)
 def test_response_check_uses_the_response_verdict(family: str, answer: str) -> None:
     """An unsafe request with a safe refusal: the refusal is allowed."""
     judgement = parse(get_family(family), "response", answer)
@@ -298,16 +405,21 @@ def test_response_check_uses_the_response_verdict(family: str, answer: str) -> N
 
 # -- malformed answers through the Guard and a real HTTP round trip --------------------------
 
-@pytest.mark.parametrize(("model", "bad"), [
-    (N35, "Not safe."),
-    (N35, "User Safety: safe\nUser Safety: unsafe"),
-    (CSR, "safe unsafe"),
-    (CSR, "<think>\nunfinished"),
-    (NEMOGUARD, '{"User Safety": "safe", "User Safety": "unsafe"}'),
-    (NEMOGUARD, "User Safety: safe"),
-])
+
+@pytest.mark.parametrize(
+    ("model", "bad"),
+    [
+        (N35, "Not safe."),
+        (N35, "User Safety: safe\nUser Safety: unsafe"),
+        (CSR, "safe unsafe"),
+        (CSR, "<think>\nunfinished"),
+        (NEMOGUARD, '{"User Safety": "safe", "User Safety": "unsafe"}'),
+        (NEMOGUARD, "User Safety: safe"),
+    ],
+)
 def test_malformed_answer_blocks_with_an_error_and_is_audited(
-        server: OpenAICompatServer, remote: MakeRemote, model: str, bad: str) -> None:
+    server: OpenAICompatServer, remote: MakeRemote, model: str, bad: str
+) -> None:
     audit = MemoryAudit()
     guard = Guard(remote(model), Policy(name="strict"), audit=audit)
     server.inject(Fault(text=bad))
@@ -323,7 +435,8 @@ def test_malformed_answer_blocks_with_an_error_and_is_audited(
 
 
 def test_on_error_allow_lets_a_malformed_answer_pass_but_marks_and_audits_it(
-        server: OpenAICompatServer, remote: MakeRemote) -> None:
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     audit = MemoryAudit()
     guard = Guard(remote(), Policy(name="lenient", on_error="allow"), audit=audit)
     server.inject(Fault(text="Not safe."))

@@ -61,8 +61,9 @@ def _check_loaded(policies: PolicySet) -> None:
     assert devops.action_for("output") == "block"
     support = policies.get("support")
     assert (support.mode, support.on_error) == ("think", "allow")
-    assert support.custom == CustomPolicy(text="A telco support assistant.",
-                                          disallowed=("discuss competitors",))
+    assert support.custom == CustomPolicy(
+        text="A telco support assistant.", disallowed=("discuss competitors",)
+    )
     research = policies.get("research")
     assert research.screens("retrieval") and not research.screens("tool_call")
     assert policies.get(None).name == "default"
@@ -86,8 +87,10 @@ def test_from_toml(tmp_path: Path) -> None:
 def test_yaml_and_toml_give_the_same_versions(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(YAML)
     (tmp_path / "p.toml").write_text(TOML)
-    from_yaml, from_toml = PolicySet.from_file(tmp_path / "p.yaml"), PolicySet.from_file(
-        tmp_path / "p.toml")
+    from_yaml, from_toml = (
+        PolicySet.from_file(tmp_path / "p.yaml"),
+        PolicySet.from_file(tmp_path / "p.toml"),
+    )
     for agent in ("devops", "support", "research", None):
         assert from_yaml.get(agent).version == from_toml.get(agent).version
 
@@ -99,19 +102,29 @@ def test_from_dict() -> None:
     assert Policy.from_dict({"name": "x", "mode": "think"}).mode == "think"
 
 
-@pytest.mark.parametrize(("body", "key", "bad"), [
-    ("agents:\n  devops:\n    mode: turbo\n", "agents.devops.mode", "'turbo'"),
-    ("agents:\n  devops:\n    actions: {tool_call: explode}\n",
-     "agents.devops.actions.tool_call", "'explode'"),
-    ("agents:\n  devops:\n    exclude_categories: [Violense]\n",
-     "agents.devops.exclude_categories", "Violense"),
-    ("default:\n  on_error: ignore\n", "default.on_error", "'ignore'"),
-    ("default:\n  surfaces: [inputs]\n", "default.surfaces", "'inputs'"),
-    ("default:\n  colour: red\n", "default.colour", "'red'"),
-    ("default:\n  name: ''\n", "default.name", "''"),
-])
-def test_bad_yaml_value_names_file_key_and_value(tmp_path: Path, body: str, key: str,
-                                                 bad: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "key", "bad"),
+    [
+        ("agents:\n  devops:\n    mode: turbo\n", "agents.devops.mode", "'turbo'"),
+        (
+            "agents:\n  devops:\n    actions: {tool_call: explode}\n",
+            "agents.devops.actions.tool_call",
+            "'explode'",
+        ),
+        (
+            "agents:\n  devops:\n    exclude_categories: [Violense]\n",
+            "agents.devops.exclude_categories",
+            "Violense",
+        ),
+        ("default:\n  on_error: ignore\n", "default.on_error", "'ignore'"),
+        ("default:\n  surfaces: [inputs]\n", "default.surfaces", "'inputs'"),
+        ("default:\n  colour: red\n", "default.colour", "'red'"),
+        ("default:\n  name: ''\n", "default.name", "''"),
+    ],
+)
+def test_bad_yaml_value_names_file_key_and_value(
+    tmp_path: Path, body: str, key: str, bad: str
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(body)
     with pytest.raises(PolicyError) as info:
@@ -135,18 +148,21 @@ def test_exact_error_message_for_a_bad_mode(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         PolicySet.from_yaml(path)
     assert str(info.value) == (
-        f"{path}: agents.devops.mode: Input should be 'fast', 'categories' or 'think' "
-        "(got 'turbo')")
+        f"{path}: agents.devops.mode: Input should be 'fast', 'categories' or 'think' (got 'turbo')"
+    )
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("default: [1, 2\n", "not valid YAML"),
-    ("- a\n- b\n", "top level must be a mapping"),
-    ("owners: {}\n", "unknown top-level key 'owners'"),
-    ("agents: [a, b]\n", "'agents' must map agent names"),
-    ("agents:\n  ops: fast\n", "agents.ops: must be a mapping"),
-    ("", "defines no policy"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("default: [1, 2\n", "not valid YAML"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("owners: {}\n", "unknown top-level key 'owners'"),
+        ("agents: [a, b]\n", "'agents' must map agent names"),
+        ("agents:\n  ops: fast\n", "agents.ops: must be a mapping"),
+        ("", "defines no policy"),
+    ],
+)
 def test_bad_yaml_structure(tmp_path: Path, text: str, match: str) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(text)
@@ -172,16 +188,19 @@ def test_unknown_and_canonical_category_names() -> None:
     assert policy.exclude_categories == {"Violence", "PII/Privacy", "Sexual (minor)"}
 
 
-@pytest.mark.parametrize("fields", [
-    {"mode": "slow"},
-    {"on_error": "ignore"},
-    {"name": ""},
-    {"surfaces": {"everything"}},
-    {"actions": {"input": "explode"}},
-    {"custom": "policy", "exclude_categories": {"Violence"}},
-    {"custom": {"text": "  "}},
-    {"unknown_field": 1},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"mode": "slow"},
+        {"on_error": "ignore"},
+        {"name": ""},
+        {"surfaces": {"everything"}},
+        {"actions": {"input": "explode"}},
+        {"custom": "policy", "exclude_categories": {"Violence"}},
+        {"custom": {"text": "  "}},
+        {"unknown_field": 1},
+    ],
+)
 def test_policy_validation(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Policy(**fields)  # type: ignore[arg-type]
@@ -195,20 +214,26 @@ def test_policy_is_immutable() -> None:
 
 def test_version_is_stable_and_tracks_content() -> None:
     base = Policy(name="a", exclude_categories={"Violence", "Threat", "Profanity"})
-    same = Policy(name="a", exclude_categories=["Profanity", "threat", "violence"],
-                  description="only a description differs")
+    same = Policy(
+        name="a",
+        exclude_categories=["Profanity", "threat", "violence"],
+        description="only a description differs",
+    )
     assert base.version == same.version
     assert len(base.version) == 12
     changed = [
         Policy(name="b", exclude_categories={"Violence", "Threat", "Profanity"}),
         Policy(name="a", exclude_categories={"Violence", "Threat"}),
         Policy(name="a", exclude_categories={"Violence", "Threat", "Profanity"}, mode="think"),
-        Policy(name="a", exclude_categories={"Violence", "Threat", "Profanity"},
-               on_error="allow"),
-        Policy(name="a", exclude_categories={"Violence", "Threat", "Profanity"},
-               actions={"output": "redact"}),
-        Policy(name="a", exclude_categories={"Violence", "Threat", "Profanity"},
-               surfaces={"input"}),
+        Policy(name="a", exclude_categories={"Violence", "Threat", "Profanity"}, on_error="allow"),
+        Policy(
+            name="a",
+            exclude_categories={"Violence", "Threat", "Profanity"},
+            actions={"output": "redact"},
+        ),
+        Policy(
+            name="a", exclude_categories={"Violence", "Threat", "Profanity"}, surfaces={"input"}
+        ),
     ]
     versions = {p.version for p in changed}
     assert base.version not in versions and len(versions) == len(changed)
@@ -217,21 +242,33 @@ def test_version_is_stable_and_tracks_content() -> None:
 
 def test_version_is_the_same_in_another_process() -> None:
     """Sets are sorted before hashing, so hash randomisation cannot change a version."""
-    code = ("from guard_core import Policy; print(Policy(name='a', surfaces={'input', 'output', "
-            "'image', 'retrieval'}, exclude_categories={'Violence', 'Threat', 'Malware'}).version)")
-    here = Policy(name="a", surfaces={"input", "output", "image", "retrieval"},
-                  exclude_categories={"Violence", "Threat", "Malware"}).version
+    code = (
+        "from guard_core import Policy; print(Policy(name='a', surfaces={'input', 'output', "
+        "'image', 'retrieval'}, exclude_categories={'Violence', 'Threat', 'Malware'}).version)"
+    )
+    here = Policy(
+        name="a",
+        surfaces={"input", "output", "image", "retrieval"},
+        exclude_categories={"Violence", "Threat", "Malware"},
+    ).version
     for seed in ("1", "2"):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
         assert out.stdout.strip() == here
 
 
 def test_custom_policy_render() -> None:
     custom = CustomPolicy(text=" Bot. ", allowed=["billing"], disallowed=["competitors", "jokes"])
-    assert custom.render() == ("Bot.\n\nAllowed:\n- billing\n\nDisallowed:\n- competitors\n- "
-                               "jokes\n\nContent is harmful if it matches any disallowed "
-                               "behaviour.")
+    assert custom.render() == (
+        "Bot.\n\nAllowed:\n- billing\n\nDisallowed:\n- competitors\n- "
+        "jokes\n\nContent is harmful if it matches any disallowed "
+        "behaviour."
+    )
     assert Policy(custom="just text").custom == CustomPolicy(text="just text")
 
 

@@ -71,8 +71,9 @@ def test_429_retry_after_ms_is_honoured(server: OpenAICompatServer, remote: Make
     assert time.monotonic() - start >= 0.3
 
 
-def test_429_retry_after_over_the_cap_fails_fast(server: OpenAICompatServer,
-                                                 remote: MakeRemote) -> None:
+def test_429_retry_after_over_the_cap_fails_fast(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(max_retry_wait=1.0), Policy())
     server.inject(Fault(status=429, headers={"Retry-After": "120"}, times=5))
     start = time.monotonic()
@@ -95,8 +96,9 @@ def test_slow_answer_past_the_timeout(server: OpenAICompatServer, remote: MakeRe
     assert "within 0.3s" in verdict.error and "raise timeout=" in verdict.error
 
 
-async def test_slow_answer_past_the_timeout_async(server: OpenAICompatServer,
-                                                  remote: MakeRemote) -> None:
+async def test_slow_answer_past_the_timeout_async(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     async with Guard(remote(timeout=0.3), Policy()) as guard:
         server.inject(Fault(delay=1.5))
         start = time.monotonic()
@@ -129,15 +131,19 @@ def test_dropped_connection_is_retried(server: OpenAICompatServer, remote: MakeR
     assert len(server.posts()) == 2
 
 
-@pytest.mark.parametrize(("status", "hint"), [
-    (401, "the API key was refused"),
-    (402, "payment required"),
-    (403, "may not use this model"),
-    (404, "model or path not found"),
-    (400, "the endpoint refused the request"),
-])
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [
+        (401, "the API key was refused"),
+        (402, "payment required"),
+        (403, "may not use this model"),
+        (404, "model or path not found"),
+        (400, "the endpoint refused the request"),
+    ],
+)
 def test_client_errors_explain_themselves_and_are_not_retried(
-        server: OpenAICompatServer, remote: MakeRemote, status: int, hint: str) -> None:
+    server: OpenAICompatServer, remote: MakeRemote, status: int, hint: str
+) -> None:
     guard = Guard(remote(), Policy())
     server.inject(Fault(status=status))
     verdict = guard.check("hello")
@@ -158,15 +164,22 @@ def test_malformed_http_body(server: OpenAICompatServer, remote: MakeRemote, bod
     assert "OpenAI-compatible" in verdict.error
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    (Fault(text="<think>\nThe user asks about", finish_reason="stop"), "never closes"),
-    (Fault(text="<think>\nThe user asks about", finish_reason="length"), "finish_reason=length"),
-    (Fault(text="", finish_reason="length"), "finish_reason=length"),
-    (Fault(text="User Safety: safe", finish_reason="length"), "finish_reason=length"),
-    (Fault(text=""), "empty answer"),
-])
-def test_truncated_and_empty_answers(server: OpenAICompatServer, remote: MakeRemote,
-                                     fault: Fault, message: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (Fault(text="<think>\nThe user asks about", finish_reason="stop"), "never closes"),
+        (
+            Fault(text="<think>\nThe user asks about", finish_reason="length"),
+            "finish_reason=length",
+        ),
+        (Fault(text="", finish_reason="length"), "finish_reason=length"),
+        (Fault(text="User Safety: safe", finish_reason="length"), "finish_reason=length"),
+        (Fault(text=""), "empty answer"),
+    ],
+)
+def test_truncated_and_empty_answers(
+    server: OpenAICompatServer, remote: MakeRemote, fault: Fault, message: str
+) -> None:
     guard = Guard(remote(), Policy(mode="think"))
     server.inject(fault)
     verdict = guard.check("hello")
@@ -177,11 +190,12 @@ def test_truncated_and_empty_answers(server: OpenAICompatServer, remote: MakeRem
 # -- keys -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("preset", "env"), [("nim", "NVIDIA_API_KEY"),
-                                             ("openrouter", "OPENROUTER_API_KEY")])
+@pytest.mark.parametrize(
+    ("preset", "env"), [("nim", "NVIDIA_API_KEY"), ("openrouter", "OPENROUTER_API_KEY")]
+)
 async def test_missing_api_key_blocks_without_a_request(
-        server: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch, preset: str,
-        env: str) -> None:
+    server: OpenAICompatServer, monkeypatch: pytest.MonkeyPatch, preset: str, env: str
+) -> None:
     monkeypatch.delenv(env, raising=False)
     backend = getattr(RemoteBackend, preset)(N35, base_url=server.base_url)
     async with Guard(backend, Policy()) as guard:
@@ -194,8 +208,10 @@ async def test_missing_api_key_blocks_without_a_request(
 
 def test_key_from_the_environment_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NVIDIA_API_KEY", KEY)
-    with OpenAICompatServer(api_key=KEY) as server, \
-            RemoteBackend.nim(N35, base_url=server.base_url) as backend:
+    with (
+        OpenAICompatServer(api_key=KEY) as server,
+        RemoteBackend.nim(N35, base_url=server.base_url) as backend,
+    ):
         assert Guard(backend, Policy()).check("hello").error is None
         headers = {k.lower(): v for k, v in server.posts()[0].headers.items()}
         assert headers["authorization"] == f"Bearer {KEY}"
@@ -204,25 +220,42 @@ def test_key_from_the_environment_is_sent(monkeypatch: pytest.MonkeyPatch) -> No
 def test_api_key_never_leaks(tmp_path: Path) -> None:
     audit_path = tmp_path / "audit.jsonl"
     echo = json.dumps({"error": {"message": f"invalid key {KEY} for this account"}}).encode()
-    with OpenAICompatServer(api_key="the-right-key") as strict, RemoteBackend.vllm(
-            strict.base_url, N35, api_key=KEY) as backend:
+    with (
+        OpenAICompatServer(api_key="the-right-key") as strict,
+        RemoteBackend.vllm(strict.base_url, N35, api_key=KEY) as backend,
+    ):
         refused = Guard(backend, Policy(), audit=audit_path).check("hello")  # a real 401
         assert len(strict.posts()) == 1
-    with OpenAICompatServer() as server, RemoteBackend.vllm(
-            server.base_url, N35, api_key=KEY, max_retries=1, max_retry_wait=0.05) as backend:
+    with (
+        OpenAICompatServer() as server,
+        RemoteBackend.vllm(
+            server.base_url, N35, api_key=KEY, max_retries=1, max_retry_wait=0.05
+        ) as backend,
+    ):
         guard = Guard(backend, Policy(), audit=audit_path)
         server.inject(Fault(status=401, body=echo))
         echoed = guard.check("hello again")  # a 401 that echoes the key back
         server.inject(Fault(status=500, body=echo, times=5))
         retried = guard.check("third")
-        texts = [repr(backend), backend.describe(), repr(guard), str(guard.policies),
-                 audit_path.read_text()]
+        texts = [
+            repr(backend),
+            backend.describe(),
+            repr(guard),
+            str(guard.policies),
+            audit_path.read_text(),
+        ]
         assert len(audit_path.read_text().splitlines()) == 3
         for verdict in (refused, echoed, retried):
             assert verdict.allowed is False and verdict.error is not None
             assert "HTTP 401" in verdict.error or "HTTP 500" in verdict.error
-            texts += [verdict.error, repr(verdict), verdict.reason, verdict._repr_html_(),
-                      verdict._repr_markdown_(), json.dumps(verdict.to_dict())]
+            texts += [
+                verdict.error,
+                repr(verdict),
+                verdict.reason,
+                verdict._repr_html_(),
+                verdict._repr_markdown_(),
+                json.dumps(verdict.to_dict()),
+            ]
         assert "invalid key *** for this account" in echoed.error  # type: ignore[operator]
         for text in texts:
             assert KEY not in text
@@ -232,14 +265,20 @@ def test_api_key_never_leaks(tmp_path: Path) -> None:
 # -- request shape and answers ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fields", "kwargs"), [
-    ({"mode": "fast"}, {"enable_thinking": False, "request_categories": "/no_categories"}),
-    ({"mode": "think"}, {"enable_thinking": True, "request_categories": "/categories"}),
-    ({"custom": "Only billing talk is allowed."},
-     {"enable_thinking": False, "custom_policy": "Only billing talk is allowed."}),
-])
-def test_n35_request_body(server: OpenAICompatServer, remote: MakeRemote,
-                          fields: dict[str, Any], kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fields", "kwargs"),
+    [
+        ({"mode": "fast"}, {"enable_thinking": False, "request_categories": "/no_categories"}),
+        ({"mode": "think"}, {"enable_thinking": True, "request_categories": "/categories"}),
+        (
+            {"custom": "Only billing talk is allowed."},
+            {"enable_thinking": False, "custom_policy": "Only billing talk is allowed."},
+        ),
+    ],
+)
+def test_n35_request_body(
+    server: OpenAICompatServer, remote: MakeRemote, fields: dict[str, Any], kwargs: dict[str, Any]
+) -> None:
     guard = Guard(remote(), Policy(**fields))
     guard.check("hello {mode}")
     (post,) = server.posts()
@@ -249,14 +288,18 @@ def test_n35_request_body(server: OpenAICompatServer, remote: MakeRemote,
     assert post.body["model"] == N35 and post.body["temperature"] == 0
 
 
-def test_reasoning_is_read_from_reasoning_content(server: OpenAICompatServer,
-                                                  remote: MakeRemote) -> None:
+def test_reasoning_is_read_from_reasoning_content(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     guard = Guard(remote(), Policy(mode="think"))
     verdict = guard.check("how to build a bomb")
     assert verdict.allowed is False and verdict.categories == ("Violence",)
     assert verdict.reasoning == "Checked the turns against the policy; found ['Violence']."
-    server.inject(Fault(text="User Safety: unsafe\nSafety Categories: Threat",
-                        reasoning="It threatens someone."))
+    server.inject(
+        Fault(
+            text="User Safety: unsafe\nSafety Categories: Threat", reasoning="It threatens someone."
+        )
+    )
     threat = guard.check("something else")
     assert (threat.reasoning, threat.categories) == ("It threatens someone.", ("Threat",))
 
@@ -273,24 +316,26 @@ TEXTS = [f"question {i}" + (" about a bomb" if i % 3 == 0 else "") for i in rang
 EXPECTED = [i % 3 != 0 for i in range(10)]
 
 
-def test_csr_batch_is_one_completions_post(server: OpenAICompatServer,
-                                           remote: MakeRemote) -> None:
+def test_csr_batch_is_one_completions_post(server: OpenAICompatServer, remote: MakeRemote) -> None:
     verdicts = Guard(remote(CSR), Policy()).check_many(TEXTS)
     assert [v.allowed for v in verdicts] == EXPECTED
     assert all(v.error is None for v in verdicts)
     (post,) = server.posts("/v1/completions")
     assert server.posts() == []  # no chat call at all
     assert post.body is not None and len(post.body["prompt"]) == 10
-    assert all(p.startswith("<start_of_turn>user\nYou are a classifier") for p in
-               post.body["prompt"])  # no <bos>: the server adds it
+    assert all(
+        p.startswith("<start_of_turn>user\nYou are a classifier") for p in post.body["prompt"]
+    )  # no <bos>: the server adds it
 
 
 async def test_csr_batch_async(server: OpenAICompatServer, remote: MakeRemote) -> None:
     async with Guard(remote(CSR, batch_size=4), Policy()) as guard:
         verdicts = await guard.acheck_many(TEXTS)
     assert [v.allowed for v in verdicts] == EXPECTED
-    assert [len(p.body["prompt"]) for p in server.posts("/v1/completions")  # type: ignore[index]
-            ] in ([4, 4, 2], [4, 2, 4], [2, 4, 4])
+    assert [
+        len(p.body["prompt"])
+        for p in server.posts("/v1/completions")  # type: ignore[index]
+    ] in ([4, 4, 2], [4, 2, 4], [2, 4, 4])
     assert server.posts() == []
 
 
@@ -324,8 +369,9 @@ def test_batch_errors_fail_closed(server: OpenAICompatServer, remote: MakeRemote
     assert all(not v.allowed and "finish_reason=length" in (v.error or "") for v in cut)
 
 
-def test_no_batching_for_nemoguard_or_when_turned_off(server: OpenAICompatServer,
-                                                     remote: MakeRemote) -> None:
+def test_no_batching_for_nemoguard_or_when_turned_off(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     Guard(remote(NEMOGUARD), Policy()).check_many(TEXTS[:3])
     Guard(remote(CSR, batch_completions=False), Policy()).check_many(TEXTS[:3])
     assert server.posts("/v1/completions") == [] and len(server.posts()) == 6
@@ -375,8 +421,12 @@ def test_probe_ok(remote: MakeRemote, model: str) -> None:
 class _DropsKwargs(ScriptedJudge):
     """A gateway that silently drops ``chat_template_kwargs``: the model sees its defaults."""
 
-    def answer(self, family: str, messages: Sequence[Mapping[str, Any]],
-               kwargs: Mapping[str, Any] | None = None) -> tuple[str, str | None]:
+    def answer(
+        self,
+        family: str,
+        messages: Sequence[Mapping[str, Any]],
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> tuple[str, str | None]:
         return super().answer(family, messages, None)
 
 
@@ -388,8 +438,9 @@ def test_probe_reports_dropped_template_kwargs(remote: MakeRemote) -> None:
     assert str(result).startswith("PROBLEM:")
 
 
-def test_probe_reports_the_wrong_model_family(server: OpenAICompatServer,
-                                              remote: MakeRemote) -> None:
+def test_probe_reports_the_wrong_model_family(
+    server: OpenAICompatServer, remote: MakeRemote
+) -> None:
     server.inject(Fault(text="Prompt harm: unharmful\nResponse harm: None", times=2))
     result = remote(N35).probe()  # the endpoint answers in another family's format
     assert not result.ok
@@ -417,7 +468,8 @@ def test_construction_errors(server: OpenAICompatServer) -> None:
 
 
 def test_openrouter_refuses_a_wrong_model_before_building_a_client(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def built(*args: object, **kwargs: object) -> None:
         raise AssertionError("a client was built for a model OpenRouter does not serve")
 

@@ -28,8 +28,10 @@ def _windows(pieces: list[str], every: int, context: int) -> list[tuple[int, int
 def test_windows_are_bounded_and_see_every_short_passage_whole(seed: int) -> None:
     rng = random.Random(seed)
     every, context = rng.randint(1, 60), rng.randint(0, 80)
-    pieces = ["".join(rng.choice("abcdefgh ") for _ in range(rng.randint(0, 25)))
-              for _ in range(rng.randint(1, 300))]
+    pieces = [
+        "".join(rng.choice("abcdefgh ") for _ in range(rng.randint(0, 25)))
+        for _ in range(rng.randint(1, 300))
+    ]
     whole = "".join(pieces)
     windows = _windows(pieces, every, context)
     checked = 0

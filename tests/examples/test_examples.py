@@ -62,11 +62,21 @@ def test_every_example_is_checked() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs_offline_and_prints_its_verdicts(name: str) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NVIDIA_API_KEY", "OPENROUTER_API_KEY", "GUARD_BASE_URL", "GUARD_BACKEND")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NVIDIA_API_KEY", "OPENROUTER_API_KEY", "GUARD_BASE_URL", "GUARD_BACKEND")
+    }
     env["HF_HUB_OFFLINE"] = "1"
-    done = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True,
-                          text=True, timeout=180, env=env, cwd=EXAMPLES.parent, check=False)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        cwd=EXAMPLES.parent,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     for line in EXPECTED[name]:
         assert line in done.stdout, f"{name} no longer prints {line!r}:\n{done.stdout[-3000:]}"

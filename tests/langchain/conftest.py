@@ -36,8 +36,9 @@ def server() -> Iterator[OpenAICompatServer]:
 
 
 @pytest.fixture
-def remote_guard(server: OpenAICompatServer, audit: MemoryAudit
-                 ) -> Iterator[Callable[[Policy | PolicySet], Guard]]:
+def remote_guard(
+    server: OpenAICompatServer, audit: MemoryAudit
+) -> Iterator[Callable[[Policy | PolicySet], Guard]]:
     """Build guards that ask the loopback server over real HTTP; closed after the test."""
     made: list[Guard] = []
 

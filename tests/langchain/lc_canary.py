@@ -55,31 +55,50 @@ class RecordingModel(BaseChatModel):
         self.seen.append(list(messages))
         return self.answers[min(len(self.seen), len(self.answers)) - 1]
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None,
-                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         answer = self._next(messages)
         assert isinstance(answer, AIMessage)
         words = answer.text.split(" ") if isinstance(answer.content, str) else [""]
         for index, word in enumerate(words):
             last = index == len(words) - 1
             chunk = AIMessageChunk(
-                content=word + ("" if last else " ") if isinstance(answer.content, str)
+                content=word + ("" if last else " ")
+                if isinstance(answer.content, str)
                 else answer.content,
                 tool_call_chunks=[
-                    {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"],
-                     "index": i, "type": "tool_call_chunk"}
-                    for i, c in enumerate(answer.tool_calls)] if last else [],
+                    {
+                        "name": c["name"],
+                        "args": json.dumps(c["args"]),
+                        "id": c["id"],
+                        "index": i,
+                        "type": "tool_call_chunk",
+                    }
+                    for i, c in enumerate(answer.tool_calls)
+                ]
+                if last
+                else [],
                 additional_kwargs=answer.additional_kwargs if last else {},
-                id=answer.id)
+                id=answer.id,
+            )
             if run_manager is not None:
-                run_manager.on_llm_new_token(str(chunk.content), chunk=ChatGenerationChunk(
-                    message=chunk))
+                run_manager.on_llm_new_token(
+                    str(chunk.content), chunk=ChatGenerationChunk(message=chunk)
+                )
             yield ChatGenerationChunk(message=chunk)
 
 
@@ -98,8 +117,12 @@ def read_by_model(messages: Any) -> str:
     base64 data decoded: every string a model (or a caller) could read."""
     if isinstance(messages, BaseMessage):
         messages = [messages]
-    dumped = [m.model_dump(exclude={"response_metadata", "usage_metadata", "id"})
-              if isinstance(m, BaseMessage) else m for m in messages]
+    dumped = [
+        m.model_dump(exclude={"response_metadata", "usage_metadata", "id"})
+        if isinstance(m, BaseMessage)
+        else m
+        for m in messages
+    ]
     texts = [f.text for f in strings_in(json.loads(json.dumps(dumped, default=str)))]
     for text in list(texts):
         with contextlib.suppress(ValueError):
@@ -119,23 +142,50 @@ def _blocks(marker: str) -> dict[str, list[dict[str, Any]]]:
     """One content block of each standard type (and provider text blocks) carrying it."""
     return {
         "text": [{"type": "text", "text": marker}],
-        "text-annotation": [{"type": "text", "text": "see source", "annotations": [
-            {"type": "citation", "cited_text": marker, "url": "https://a.example"}]}],
+        "text-annotation": [
+            {
+                "type": "text",
+                "text": "see source",
+                "annotations": [
+                    {"type": "citation", "cited_text": marker, "url": "https://a.example"}
+                ],
+            }
+        ],
         "untyped-text": [{"text": marker}],
         "reasoning": [{"type": "reasoning", "reasoning": marker}],
         "refusal": [{"type": "refusal", "refusal": marker}],
         "text-plain": [{"type": "text-plain", "text": marker, "mime_type": "text/plain"}],
         "file-text": [{"type": "file", "base64": _b64(marker), "mime_type": "text/plain"}],
         "image-url": [{"type": "image", "url": f"https://img.example/{marker}.png"}],
-        "image-extras": [{"type": "image", "url": "https://img.example/a.png",
-                          "extras": {"caption": marker}}],
+        "image-extras": [
+            {"type": "image", "url": "https://img.example/a.png", "extras": {"caption": marker}}
+        ],
         "tool_call": [{**_call(marker), "id": "call_b"}],
-        "invalid_tool_call": [{"type": "invalid_tool_call", "name": "lookup",
-                               "args": marker, "id": "call_i", "error": None}],
-        "server_tool_call": [{"type": "server_tool_call", "name": "web_search",
-                              "args": {"query": marker}, "id": "srv_1"}],
-        "server_tool_result": [{"type": "server_tool_result", "tool_call_id": "srv_1",
-                                "status": "success", "output": {"page": marker}}],
+        "invalid_tool_call": [
+            {
+                "type": "invalid_tool_call",
+                "name": "lookup",
+                "args": marker,
+                "id": "call_i",
+                "error": None,
+            }
+        ],
+        "server_tool_call": [
+            {
+                "type": "server_tool_call",
+                "name": "web_search",
+                "args": {"query": marker},
+                "id": "srv_1",
+            }
+        ],
+        "server_tool_result": [
+            {
+                "type": "server_tool_result",
+                "tool_call_id": "srv_1",
+                "status": "success",
+                "output": {"page": marker},
+            }
+        ],
         "input_text": [{"type": "input_text", "text": marker}],
         "json": [{"type": "json", "json": {"deep": [marker]}}],
     }
@@ -147,36 +197,76 @@ def canaries() -> dict[str, Make]:
     for kind in _blocks(""):
         out[f"human.content[{kind}]"] = lambda m, k=kind: HumanMessage(_blocks(m)[k])
         out[f"tool.content[{kind}]"] = lambda m, k=kind: ToolMessage(
-            _blocks(m)[k], tool_call_id="call_t", name="lookup")
+            _blocks(m)[k], tool_call_id="call_t", name="lookup"
+        )
         if kind not in ("image-url", "image-extras"):
             out[f"ai.content[{kind}]"] = lambda m, k=kind: AIMessage(_blocks(m)[k])
-    out.update({
-        "human.content": lambda m: HumanMessage(m),
-        "human.name": lambda m: HumanMessage("hello", name=m),
-        "human.additional_kwargs": lambda m: HumanMessage("hi", additional_kwargs={"x": [m]}),
-        "human-chunk.content": lambda m: HumanMessageChunk(m),
-        "system.content": lambda m: SystemMessage(m),
-        "system.additional_kwargs": lambda m: SystemMessage("be nice",
-                                                            additional_kwargs={"n": m}),
-        "ai.content": lambda m: AIMessage(m),
-        "ai.tool_calls.args": lambda m: AIMessage("", tool_calls=[_call(m)]),
-        "ai.invalid_tool_calls": lambda m: AIMessage("", invalid_tool_calls=[
-            {"name": "lookup", "args": m, "id": "c", "error": "bad", "type": "invalid_tool_call"}]),
-        "ai.function_call": lambda m: AIMessage("", additional_kwargs={"function_call": {
-            "name": "lookup", "arguments": json.dumps({"query": m})}}),
-        "ai.refusal": lambda m: AIMessage("", additional_kwargs={"refusal": m}),
-        "ai.raw_tool_calls": lambda m: AIMessage("", additional_kwargs={"tool_calls": [
-            {"id": "c", "type": "function",
-             "function": {"name": "lookup", "arguments": json.dumps({"q": m})}}]}),
-        "ai-chunk.content": lambda m: AIMessageChunk(m),
-        "ai-chunk.tool_call_chunks": lambda m: AIMessageChunk("", tool_call_chunks=[
-            {"name": "lookup", "args": json.dumps({"q": m}), "id": "c", "index": 0,
-             "type": "tool_call_chunk"}]),
-        "tool.content": lambda m: ToolMessage(m, tool_call_id="call_t", name="lookup"),
-        "tool.artifact": lambda m: ToolMessage("done", tool_call_id="call_t", artifact={"a": m}),
-        "tool.additional_kwargs": lambda m: ToolMessage("done", tool_call_id="call_t",
-                                                        additional_kwargs={"k": m}),
-        "tool-chunk.artifact": lambda m: ToolMessageChunk("done", tool_call_id="call_t",
-                                                          artifact=[m]),
-    })
+    out.update(
+        {
+            "human.content": lambda m: HumanMessage(m),
+            "human.name": lambda m: HumanMessage("hello", name=m),
+            "human.additional_kwargs": lambda m: HumanMessage("hi", additional_kwargs={"x": [m]}),
+            "human-chunk.content": lambda m: HumanMessageChunk(m),
+            "system.content": lambda m: SystemMessage(m),
+            "system.additional_kwargs": lambda m: SystemMessage(
+                "be nice", additional_kwargs={"n": m}
+            ),
+            "ai.content": lambda m: AIMessage(m),
+            "ai.tool_calls.args": lambda m: AIMessage("", tool_calls=[_call(m)]),
+            "ai.invalid_tool_calls": lambda m: AIMessage(
+                "",
+                invalid_tool_calls=[
+                    {
+                        "name": "lookup",
+                        "args": m,
+                        "id": "c",
+                        "error": "bad",
+                        "type": "invalid_tool_call",
+                    }
+                ],
+            ),
+            "ai.function_call": lambda m: AIMessage(
+                "",
+                additional_kwargs={
+                    "function_call": {"name": "lookup", "arguments": json.dumps({"query": m})}
+                },
+            ),
+            "ai.refusal": lambda m: AIMessage("", additional_kwargs={"refusal": m}),
+            "ai.raw_tool_calls": lambda m: AIMessage(
+                "",
+                additional_kwargs={
+                    "tool_calls": [
+                        {
+                            "id": "c",
+                            "type": "function",
+                            "function": {"name": "lookup", "arguments": json.dumps({"q": m})},
+                        }
+                    ]
+                },
+            ),
+            "ai-chunk.content": lambda m: AIMessageChunk(m),
+            "ai-chunk.tool_call_chunks": lambda m: AIMessageChunk(
+                "",
+                tool_call_chunks=[
+                    {
+                        "name": "lookup",
+                        "args": json.dumps({"q": m}),
+                        "id": "c",
+                        "index": 0,
+                        "type": "tool_call_chunk",
+                    }
+                ],
+            ),
+            "tool.content": lambda m: ToolMessage(m, tool_call_id="call_t", name="lookup"),
+            "tool.artifact": lambda m: ToolMessage(
+                "done", tool_call_id="call_t", artifact={"a": m}
+            ),
+            "tool.additional_kwargs": lambda m: ToolMessage(
+                "done", tool_call_id="call_t", additional_kwargs={"k": m}
+            ),
+            "tool-chunk.artifact": lambda m: ToolMessageChunk(
+                "done", tool_call_id="call_t", artifact=[m]
+            ),
+        }
+    )
     return out

@@ -28,16 +28,23 @@ class ToolCallingModel(FakeMessagesListChatModel):
     def bind_tools(self, tools: Any, **kwargs: Any) -> ToolCallingModel:
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         self.seen.append(list(messages))
         return super()._generate(messages, stop, run_manager, **kwargs)
 
 
 def calls(*specs: tuple[str, dict[str, Any]], text: str = "") -> AIMessage:
     """An AIMessage asking for tools ``(name, args)`` with ids ``call_0``, ``call_1``..."""
-    return AIMessage(text, tool_calls=[{"name": n, "args": a, "id": f"call_{i}"}
-                                       for i, (n, a) in enumerate(specs)])
+    return AIMessage(
+        text,
+        tool_calls=[{"name": n, "args": a, "id": f"call_{i}"} for i, (n, a) in enumerate(specs)],
+    )
 
 
 class Ran:
@@ -77,19 +84,27 @@ class ListRetriever(BaseRetriever):
 
     docs: list[Document]
 
-    def _get_relevant_documents(self, query: str, *,
-                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
         return list(self.docs)
 
 
 def tiny_png(rgb: bytes = b"\xff\x00\x00") -> bytes:
     """A real 1x1 PNG of one colour."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00" + rgb)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" + rgb))
+        + chunk(b"IEND", b"")
+    )
 
 
 def png_b64(rgb: bytes = b"\xff\x00\x00") -> str:

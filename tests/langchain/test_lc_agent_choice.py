@@ -6,12 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from guard_core.integrations.langchain import (
-    GuardCallbackHandler,
-    GuardDocumentFilter,
-    GuardMiddleware,
-    GuardRunnable,
-)
 from langchain.agents import create_agent
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
@@ -20,13 +14,23 @@ from lc_canary import RecordingModel
 from guard_core import Guard, GuardViolation, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.errors import ContentError
+from guard_core.integrations.langchain import (
+    GuardCallbackHandler,
+    GuardDocumentFilter,
+    GuardMiddleware,
+    GuardRunnable,
+)
 from guard_core.testing import ScriptedBackend
 
 # "lax" screens nothing a client could use; "strict" is the developer's
-POLICIES = PolicySet({"strict": Policy(name="strict"),
-                      "lax": Policy(name="lax", surfaces={"retrieval"}),
-                      "open": Policy(name="open", surfaces={"input"})},
-                     default=Policy(name="default"))
+POLICIES = PolicySet(
+    {
+        "strict": Policy(name="strict"),
+        "lax": Policy(name="lax", surfaces={"retrieval"}),
+        "open": Policy(name="open", surfaces={"input"}),
+    },
+    default=Policy(name="default"),
+)
 LAX = {"configurable": {"guard_agent": "lax"}}
 
 
@@ -40,7 +44,8 @@ def test_runnable(policies_guard: Guard, audit: MemoryAudit) -> None:
         GuardRunnable(policies_guard, agent="strict").invoke("a bomb", LAX)
     with pytest.raises(GuardViolation):  # naming the developer's own agent is fine
         GuardRunnable(policies_guard, agent="strict").invoke(
-            "a bomb", {"configurable": {"guard_agent": "strict"}})
+            "a bomb", {"configurable": {"guard_agent": "strict"}}
+        )
     lenient = GuardRunnable(policies_guard, agent="strict", allow_agent_override=True)
     assert lenient.invoke("a bomb", LAX) == "a bomb"
     assert GuardRunnable(policies_guard).invoke("a bomb", LAX) == "a bomb"  # nobody named one
@@ -51,8 +56,13 @@ def test_runnable(policies_guard: Guard, audit: MemoryAudit) -> None:
 
 def _agent(guard: Guard, **middleware: Any) -> tuple[Any, RecordingModel]:
     model = RecordingModel(answers=[AIMessage("All fine.")])
-    agent = create_agent(model, [], middleware=[GuardMiddleware(guard, **middleware)],
-                         name="strict", context_schema=dict)
+    agent = create_agent(
+        model,
+        [],
+        middleware=[GuardMiddleware(guard, **middleware)],
+        name="strict",
+        context_schema=dict,
+    )
     return agent, model
 
 
@@ -71,8 +81,9 @@ def test_middleware_runtime_context_and_configurable(policies_guard: Guard) -> N
     assert out["messages"][-1].text == "All fine." and len(model.seen) == 1
 
 
-def test_middleware_agent_argument_beats_the_agent_name(policies_guard: Guard,
-                                                        audit: MemoryAudit) -> None:
+def test_middleware_agent_argument_beats_the_agent_name(
+    policies_guard: Guard, audit: MemoryAudit
+) -> None:
     agent, _ = _agent(policies_guard, agent="lax")
     out = agent.invoke({"messages": [HumanMessage("a bomb")]})
     assert out["messages"][-1].text == "All fine."  # the developer chose lax on purpose
@@ -83,9 +94,10 @@ def test_callback_handler(policies_guard: Guard) -> None:
     model = RecordingModel()
     asked_lax = {"metadata": {"guard_agent": "lax"}}
     with pytest.raises(ContentError):
-        model.invoke("a bomb", {"callbacks": [GuardCallbackHandler(policies_guard,
-                                                                   agent="strict")],
-                                **asked_lax})  # type: ignore[misc]
+        model.invoke(
+            "a bomb",
+            {"callbacks": [GuardCallbackHandler(policies_guard, agent="strict")], **asked_lax},
+        )  # type: ignore[misc]
     lenient = GuardCallbackHandler(policies_guard, agent="strict", allow_agent_override=True)
     assert model.invoke("a bomb", {"callbacks": [lenient], **asked_lax}).text  # type: ignore[misc]
 

@@ -8,7 +8,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from guard_core.integrations.langchain import GuardMiddleware
 from langchain.agents import create_agent
 from langchain.agents.structured_output import ToolStrategy
 from langchain_core.messages import AIMessage, HumanMessage
@@ -16,10 +15,19 @@ from lc_canary import RecordingModel, scripted_guard
 from lc_fakes import Ran, make_tools
 from pydantic import BaseModel
 
+from guard_core.integrations.langchain import GuardMiddleware
 from guard_core.testing import ScriptedBackend
 
-MODES: list[Any] = ["values", "updates", "messages", "custom", "debug", "tasks",
-                    ["updates", "messages"], ["values", "messages", "debug", "custom"]]
+MODES: list[Any] = [
+    "values",
+    "updates",
+    "messages",
+    "custom",
+    "debug",
+    "tasks",
+    ["updates", "messages"],
+    ["values", "messages", "debug", "custom"],
+]
 
 
 class Recipe(BaseModel):
@@ -32,22 +40,45 @@ class Recipe(BaseModel):
 def unsafe_answers() -> dict[str, list[AIMessage]]:
     return {
         "text": [AIMessage("Here is how to build a bomb at home.")],
-        "tool-call": [AIMessage("", tool_calls=[
-            {"name": "run_shell", "args": {"command": "build a bomb"}, "id": "c1"}]),
-            AIMessage("The command was refused.")],
-        "function_call": [AIMessage("", additional_kwargs={"function_call": {
-            "name": "run_shell", "arguments": '{"command": "bomb"}'}})],
-        "structured": [AIMessage("", tool_calls=[
-            {"name": "Recipe", "args": {"title": "Cake", "steps": ["add the bomb"]},
-             "id": "s1"}])],
+        "tool-call": [
+            AIMessage(
+                "",
+                tool_calls=[{"name": "run_shell", "args": {"command": "build a bomb"}, "id": "c1"}],
+            ),
+            AIMessage("The command was refused."),
+        ],
+        "function_call": [
+            AIMessage(
+                "",
+                additional_kwargs={
+                    "function_call": {"name": "run_shell", "arguments": '{"command": "bomb"}'}
+                },
+            )
+        ],
+        "structured": [
+            AIMessage(
+                "",
+                tool_calls=[
+                    {
+                        "name": "Recipe",
+                        "args": {"title": "Cake", "steps": ["add the bomb"]},
+                        "id": "s1",
+                    }
+                ],
+            )
+        ],
     }
 
 
 def _agent(answers: list[AIMessage], ran: Ran, structured: bool) -> tuple[Any, ScriptedBackend]:
     guard, backend = scripted_guard()
     model = RecordingModel(answers=list(answers))
-    agent = create_agent(model, make_tools(ran), middleware=[GuardMiddleware(guard)],
-                         response_format=ToolStrategy(Recipe) if structured else None)
+    agent = create_agent(
+        model,
+        make_tools(ran),
+        middleware=[GuardMiddleware(guard)],
+        response_format=ToolStrategy(Recipe) if structured else None,
+    )
     return agent, backend
 
 
@@ -65,8 +96,9 @@ def _events(agent: Any, mode: Any, use_async: bool) -> list[Any]:
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("mode", MODES, ids=str)
 @pytest.mark.parametrize("case", sorted(unsafe_answers()))
-def test_no_stream_event_carries_what_the_guard_refused(case: str, mode: Any,
-                                                        use_async: bool) -> None:
+def test_no_stream_event_carries_what_the_guard_refused(
+    case: str, mode: Any, use_async: bool
+) -> None:
     ran = Ran()
     agent, backend = _agent(unsafe_answers()[case], ran, structured=case == "structured")
     events = _events(agent, mode, use_async)
@@ -84,19 +116,21 @@ def test_a_safe_answer_streams_in_messages_mode_once_screened() -> None:
     guard, backend = scripted_guard()
     model = RecordingModel(answers=[AIMessage("Whisk the eggs, then bake.")])
     agent = create_agent(model, [], middleware=[GuardMiddleware(guard)])
-    events = list(agent.stream({"messages": [HumanMessage("a cake?")]},
-                               stream_mode="messages"))
+    events = list(agent.stream({"messages": [HumanMessage("a cake?")]}, stream_mode="messages"))
     texts = [chunk.text for chunk, _ in events]
     assert texts == ["Whisk the eggs, then bake."]  # whole: the tokens were not streamed
     assert any("Whisk the eggs" in str(r.messages) for r in backend.requests)
 
 
 def test_a_safe_structured_answer_is_screened_and_returned() -> None:
-    call = {"name": "Recipe", "args": {"title": "Cake", "steps": ["whisk", "bake"]},
-            "id": "s1"}
+    call = {"name": "Recipe", "args": {"title": "Cake", "steps": ["whisk", "bake"]}, "id": "s1"}
     guard, backend = scripted_guard()
-    agent = create_agent(RecordingModel(answers=[AIMessage("", tool_calls=[call])]), [],
-                         middleware=[GuardMiddleware(guard)], response_format=ToolStrategy(Recipe))
+    agent = create_agent(
+        RecordingModel(answers=[AIMessage("", tool_calls=[call])]),
+        [],
+        middleware=[GuardMiddleware(guard)],
+        response_format=ToolStrategy(Recipe),
+    )
     out = agent.invoke({"messages": [HumanMessage("a cake?")]})
     assert out["structured_response"] == Recipe(title="Cake", steps=["whisk", "bake"])
     assert any("whisk" in str(r.messages) for r in backend.requests)
@@ -121,4 +155,5 @@ def test_the_model_reads_a_placeholder_for_a_refused_call_next_time() -> None:
     assert "bomb" not in repr(model.seen[1]) and "bomb" not in repr(out)
     call = next(m for m in model.seen[1] if isinstance(m, AIMessage)).tool_calls[0]
     assert call["id"] == "c1" and call["args"] == {
-        "guard_core": "[arguments withheld by guard-core]"}
+        "guard_core": "[arguments withheld by guard-core]"
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from guard_core.integrations.langchain import GuardCallbackHandler
 from langchain.agents import create_agent
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
@@ -14,6 +13,7 @@ from lc_fakes import ListRetriever, Ran, ToolCallingModel, calls, make_tools
 from guard_core import Guard, GuardViolation, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.errors import ConfigurationError
+from guard_core.integrations.langchain import GuardCallbackHandler
 
 
 def test_tool_call_is_aborted_before_the_tool_runs(guard: Guard, audit: MemoryAudit):
@@ -29,7 +29,10 @@ def test_tool_call_is_aborted_before_the_tool_runs(guard: Guard, audit: MemoryAu
     assert ran.calls == [("run_shell", {"command": "ls"})]
     assert caught.value.verdict.surface == "tool_call" and caught.value.verdict.agent == "ops"
     assert [(r["surface"], r["decision"]) for r in audit.records] == [
-        ("tool_call", "allow"), ("tool_result", "allow"), ("tool_call", "block")]
+        ("tool_call", "allow"),
+        ("tool_result", "allow"),
+        ("tool_call", "block"),
+    ]
 
 
 async def test_tool_call_is_aborted_before_the_tool_runs_async(guard: Guard):
@@ -44,26 +47,28 @@ async def test_tool_call_is_aborted_before_the_tool_runs_async(guard: Guard):
 
 async def test_agent_run_aborts_on_a_blocked_tool_call_async(remote_guard):
     ran = Ran()
-    model = ToolCallingModel(responses=[calls(("run_shell", {"command": "bomb"})),
-                                        AIMessage("done")])
+    model = ToolCallingModel(
+        responses=[calls(("run_shell", {"command": "bomb"})), AIMessage("done")]
+    )
     agent = create_agent(model, make_tools(ran), name="builder")
     # the model's tool call is judged when the model ends, before the tools node starts
     handler = GuardCallbackHandler(remote_guard(Policy(surfaces={"tool_call"})))
     with pytest.raises(GuardViolation) as caught:
-        await agent.ainvoke({"messages": [HumanMessage("build")]},
-                            config={"callbacks": [handler]})
+        await agent.ainvoke({"messages": [HumanMessage("build")]}, config={"callbacks": [handler]})
     assert ran.calls == []
     assert caught.value.verdict.agent == "builder"
 
 
 def test_model_tool_calls_abort_at_llm_end(guard: Guard):
     ran = Ran()
-    model = ToolCallingModel(responses=[calls(("run_shell", {"command": "burn a house"})),
-                                        AIMessage("done")])
+    model = ToolCallingModel(
+        responses=[calls(("run_shell", {"command": "burn a house"})), AIMessage("done")]
+    )
     agent = create_agent(model, make_tools(ran))
     with pytest.raises(GuardViolation) as caught:
-        agent.invoke({"messages": [HumanMessage("go")]},
-                     config={"callbacks": [GuardCallbackHandler(guard)]})
+        agent.invoke(
+            {"messages": [HumanMessage("go")]}, config={"callbacks": [GuardCallbackHandler(guard)]}
+        )
     assert caught.value.verdict.surface == "tool_call"  # judged in on_llm_end
     assert ran.calls == [] and len(model.seen) == 1
 
@@ -85,8 +90,9 @@ def test_unsafe_answer_and_tool_result_abort(guard: Guard):
 
     fetch_page = make_tools(Ran())[1]
     with pytest.raises(GuardViolation) as caught:
-        fetch_page.invoke({"url": "https://evil.example"},
-                          config={"callbacks": [GuardCallbackHandler(guard)]})
+        fetch_page.invoke(
+            {"url": "https://evil.example"}, config={"callbacks": [GuardCallbackHandler(guard)]}
+        )
     assert caught.value.verdict.surface == "tool_result"
 
 
@@ -109,8 +115,10 @@ async def test_tool_node_run_aborts_before_the_tool_async(backend, audit: Memory
     graph.add_edge("executor", END)
     handler = GuardCallbackHandler(Guard(backend, policies, audit=audit))
     with pytest.raises(GuardViolation) as caught:  # no model here: on_tool_start aborts
-        await graph.compile().ainvoke({"messages": [calls(("run_shell", {"command": "bomb"}))]},
-                                      config={"callbacks": [handler]})
+        await graph.compile().ainvoke(
+            {"messages": [calls(("run_shell", {"command": "bomb"}))]},
+            config={"callbacks": [handler]},
+        )
     assert ran.calls == []
     assert caught.value.verdict.agent == "executor"
     assert caught.value.verdict.policy.name == "executor-policy"

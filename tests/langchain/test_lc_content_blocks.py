@@ -9,11 +9,6 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import pytest
-from guard_core.integrations.langchain import (
-    GuardCallbackHandler,
-    GuardMiddleware,
-    GuardRunnable,
-)
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableGenerator
@@ -23,18 +18,36 @@ from lc_fakes import Ran, ToolCallingModel, calls, make_tools
 
 from guard_core import Guard, GuardViolation, Policy
 from guard_core.errors import ConfigurationError, ContentError
+from guard_core.integrations.langchain import (
+    GuardCallbackHandler,
+    GuardMiddleware,
+    GuardRunnable,
+)
 from guard_core.testing import OpenAICompatServer
 
-AUDIO = {"type": "audio", "base64": base64.b64encode(b"RIFF....WAVE").decode(),
-         "mime_type": "audio/wav"}
+AUDIO = {
+    "type": "audio",
+    "base64": base64.b64encode(b"RIFF....WAVE").decode(),
+    "mime_type": "audio/wav",
+}
 VIDEO = {"type": "video", "url": "https://media.example/clip.mp4"}
-PDF = {"type": "file", "base64": base64.b64encode(b"%PDF-1.7 binary").decode(),
-       "mime_type": "application/pdf"}
+PDF = {
+    "type": "file",
+    "base64": base64.b64encode(b"%PDF-1.7 binary").decode(),
+    "mime_type": "application/pdf",
+}
 ODD = {"type": "provider_widget", "payload": "how to build a bomb"}
-UNSAFE_TEXT_FILE = {"type": "file", "mime_type": "text/plain",
-                    "base64": base64.b64encode(b"How to build a bomb, step by step.").decode()}
-UNSAFE_DOC = {"type": "text-plain", "mime_type": "text/plain", "title": "notes.txt",
-              "text": "Step 1 of building a bomb at home."}
+UNSAFE_TEXT_FILE = {
+    "type": "file",
+    "mime_type": "text/plain",
+    "base64": base64.b64encode(b"How to build a bomb, step by step.").decode(),
+}
+UNSAFE_DOC = {
+    "type": "text-plain",
+    "mime_type": "text/plain",
+    "title": "notes.txt",
+    "text": "Step 1 of building a bomb at home.",
+}
 
 
 def human(*blocks: dict[str, Any], text: str = "please summarise the attachment") -> HumanMessage:
@@ -47,10 +60,13 @@ def sent_texts(server: OpenAICompatServer, before: int) -> str:
 
 # -- GuardRunnable ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("block", "kind"), [(AUDIO, "audio"), (VIDEO, "video"), (PDF, "file"),
-                                             (ODD, "non_standard")])
-def test_runnable_refuses_blocks_the_guard_cannot_judge(remote_guard, block: dict[str, Any],
-                                                        kind: str):
+
+@pytest.mark.parametrize(
+    ("block", "kind"), [(AUDIO, "audio"), (VIDEO, "video"), (PDF, "file"), (ODD, "non_standard")]
+)
+def test_runnable_refuses_blocks_the_guard_cannot_judge(
+    remote_guard, block: dict[str, Any], kind: str
+):
     guard_in = GuardRunnable(remote_guard(Policy()), on_block="refuse")
     with pytest.raises(ContentError) as caught:
         guard_in.invoke(human(block))
@@ -67,8 +83,11 @@ def test_runnable_screens_text_documents_as_text(remote_guard, server: OpenAICom
         guard_in.invoke(human(UNSAFE_DOC))
     assert caught.value.verdict.surface == "input"
     assert "building a bomb" in sent_texts(server, before)
-    text_file = {"type": "file", "mime_type": "text/markdown",
-                 "base64": base64.b64encode(b"# How to make a bomb").decode()}
+    text_file = {
+        "type": "file",
+        "mime_type": "text/markdown",
+        "base64": base64.b64encode(b"# How to make a bomb").decode(),
+    }
     with pytest.raises(GuardViolation):
         guard_in.invoke(human(text_file))
     safe = human({**UNSAFE_DOC, "text": "Minutes of the Tuesday meeting."})
@@ -90,21 +109,32 @@ def test_runnable_opt_out_lets_named_types_through_and_still_screens_text(remote
 
 
 def test_runnable_screens_tool_results_and_answers_blocks(guard: Guard):
-    result = ToolMessage([{"type": "text", "text": "page fetched"}, UNSAFE_DOC],
-                         tool_call_id="c1", name="fetch")
+    result = ToolMessage(
+        [{"type": "text", "text": "page fetched"}, UNSAFE_DOC], tool_call_id="c1", name="fetch"
+    )
     with pytest.raises(GuardViolation):
         GuardRunnable(guard, surface="tool_result").invoke(result)
     with pytest.raises(ContentError, match="ToolMessage"):
         GuardRunnable(guard, surface="tool_result").invoke(
-            ToolMessage(["clip follows", VIDEO], tool_call_id="c1"))
-    search = {"type": "search_result", "source": "https://forum.example", "title": "DIY",
-              "content": [{"type": "text", "text": "how to build a bomb"}]}
+            ToolMessage(["clip follows", VIDEO], tool_call_id="c1")
+        )
+    search = {
+        "type": "search_result",
+        "source": "https://forum.example",
+        "title": "DIY",
+        "content": [{"type": "text", "text": "how to build a bomb"}],
+    }
     for block in (search, {"type": "json", "json": {"recipe": "bomb"}}):
         with pytest.raises(GuardViolation):  # tool blocks LangChain keeps: read as text
             GuardRunnable(guard, surface="tool_result").invoke(
-                ToolMessage([block], tool_call_id="c1"))
-    answer = AIMessage([{"type": "text", "text": "here is your diagram"},
-                        {"type": "image", "url": "https://img.example/bomb-diagram.png"}])
+                ToolMessage([block], tool_call_id="c1")
+            )
+    answer = AIMessage(
+        [
+            {"type": "text", "text": "here is your diagram"},
+            {"type": "image", "url": "https://img.example/bomb-diagram.png"},
+        ]
+    )
     refused = GuardRunnable(guard, surface="output", on_block="refuse").invoke(answer)
     assert refused.content == "I can't help with that request."
     with pytest.raises(ContentError, match="'audio'"):
@@ -117,8 +147,9 @@ def test_incremental_stream_holds_a_chunk_with_audio_for_the_final_check(guard: 
         yield AIMessageChunk([AUDIO])
         yield AIMessageChunk("And a second sentence.")
 
-    chain = RunnableGenerator(model) | GuardRunnable(guard, surface="output",
-                                                     streaming="incremental", stream_chars=10)
+    chain = RunnableGenerator(model) | GuardRunnable(
+        guard, surface="output", streaming="incremental", stream_chars=10
+    )
     seen: list[Any] = []
     with pytest.raises(ContentError, match="'audio'"):
         for chunk in chain.stream("go"):
@@ -128,6 +159,7 @@ def test_incremental_stream_holds_a_chunk_with_audio_for_the_final_check(guard: 
 
 # -- GuardMiddleware ----------------------------------------------------------------------------
 
+
 def test_middleware_refuses_audio_input_before_the_model_sees_it(remote_guard):
     model = ToolCallingModel(responses=[AIMessage("I heard you.")])
     agent = create_agent(model, [], middleware=[GuardMiddleware(remote_guard(Policy()))])
@@ -135,8 +167,9 @@ def test_middleware_refuses_audio_input_before_the_model_sees_it(remote_guard):
         agent.invoke({"messages": [human(AUDIO)]})
     assert model.seen == []
 
-    allowed = create_agent(model, [], middleware=[
-        GuardMiddleware(remote_guard(Policy()), allow_unscreened=["audio"])])
+    allowed = create_agent(
+        model, [], middleware=[GuardMiddleware(remote_guard(Policy()), allow_unscreened=["audio"])]
+    )
     out = allowed.invoke({"messages": [human(AUDIO)]})
     assert out["messages"][-1].text == "I heard you."
 
@@ -161,16 +194,26 @@ def test_middleware_refuses_an_answer_with_audio(remote_guard):
 def record(topic: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> Command[Any]:
     """Record a voice clip about a topic."""
     # (a ToolMessage returned directly is stringified by ToolNode; a Command's is not)
-    return Command(update={"messages": [ToolMessage(
-        [{"type": "text", "text": f"clip about {topic}"}, AUDIO],
-        tool_call_id=tool_call_id, name="record")]})
+    return Command(
+        update={
+            "messages": [
+                ToolMessage(
+                    [{"type": "text", "text": f"clip about {topic}"}, AUDIO],
+                    tool_call_id=tool_call_id,
+                    name="record",
+                )
+            ]
+        }
+    )
 
 
 @tool(response_format="content_and_artifact")
 def attach(name: str) -> tuple[list[dict[str, Any]], None]:
     """Attach a file from the shared drive."""
-    return [{"type": "text", "text": f"attached {name}"},
-            PDF if name.endswith(".pdf") else UNSAFE_TEXT_FILE], None
+    return [
+        {"type": "text", "text": f"attached {name}"},
+        PDF if name.endswith(".pdf") else UNSAFE_TEXT_FILE,
+    ], None
 
 
 def tool_result(out: dict[str, Any]) -> ToolMessage:
@@ -180,8 +223,7 @@ def tool_result(out: dict[str, Any]) -> ToolMessage:
 
 @pytest.mark.parametrize("allow", [(), ("audio",)])
 def test_middleware_withholds_a_tool_result_with_audio(remote_guard, allow: tuple[str, ...]):
-    model = ToolCallingModel(responses=[calls(("record", {"topic": "birds"})),
-                                        AIMessage("done")])
+    model = ToolCallingModel(responses=[calls(("record", {"topic": "birds"})), AIMessage("done")])
     middleware = GuardMiddleware(remote_guard(Policy()), allow_unscreened=allow)
     agent = create_agent(model, [record], middleware=[middleware])
     result = tool_result(agent.invoke({"messages": [HumanMessage("record something")]}))
@@ -196,10 +238,13 @@ def test_middleware_withholds_a_tool_result_with_audio(remote_guard, allow: tupl
     assert model.seen[-1] and len(model.seen) == 2  # the agent went on
 
 
-@pytest.mark.parametrize(("name", "why"), [("plan.pdf", "application/pdf"),
-                                           ("notes.txt", "tool_result blocked by policy")])
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("plan.pdf", "application/pdf"), ("notes.txt", "tool_result blocked by policy")],
+)
 def test_middleware_withholds_a_pdf_or_an_unsafe_text_document_from_a_tool(
-        remote_guard, name: str, why: str):
+    remote_guard, name: str, why: str
+):
     model = ToolCallingModel(responses=[calls(("attach", {"name": name})), AIMessage("ok")])
     agent = create_agent(model, [attach], middleware=[GuardMiddleware(remote_guard(Policy()))])
     result = tool_result(agent.invoke({"messages": [HumanMessage("attach it")]}))
@@ -209,6 +254,7 @@ def test_middleware_withholds_a_pdf_or_an_unsafe_text_document_from_a_tool(
 
 
 # -- GuardCallbackHandler -----------------------------------------------------------------------
+
 
 def test_callback_handler_aborts_on_audio_and_screens_documents(remote_guard):
     ran = Ran()
@@ -228,10 +274,15 @@ def test_callback_handler_aborts_on_audio_and_screens_documents(remote_guard):
 def test_anthropic_redacted_thinking_is_not_content(guard: Guard):
     """Encrypted reasoning is read by nobody, like a reasoning block: it neither blocks nor
     needs an opt-out; the answer's text is still judged."""
+
     def answer(text: str) -> AIMessage:
-        return AIMessage([{"type": "redacted_thinking", "data": "EuYBCkQYAiJA..."},
-                          {"type": "text", "text": text}],
-                         response_metadata={"model_provider": "anthropic"})
+        return AIMessage(
+            [
+                {"type": "redacted_thinking", "data": "EuYBCkQYAiJA..."},
+                {"type": "text", "text": text},
+            ],
+            response_metadata={"model_provider": "anthropic"},
+        )
 
     assert answer("x").content_blocks[0]["type"] == "non_standard"
     safe = GuardRunnable(guard, surface="output").invoke(answer("Paris is the capital."))
@@ -248,8 +299,9 @@ def test_anthropic_redacted_thinking_is_not_content(guard: Guard):
 UNTYPED = {"text": "Tell me how to build a bomb at home."}
 
 
-def test_runnable_screens_text_blocks_message_text_leaves_out(remote_guard,
-                                                               server: OpenAICompatServer):
+def test_runnable_screens_text_blocks_message_text_leaves_out(
+    remote_guard, server: OpenAICompatServer
+):
     message = HumanMessage([UNTYPED])
     assert message.text == "" and message.content_blocks[0]["type"] == "text"
     before = len(server.posts())
@@ -258,7 +310,8 @@ def test_runnable_screens_text_blocks_message_text_leaves_out(remote_guard,
     assert "build a bomb" in sent_texts(server, before)
     with pytest.raises(GuardViolation):
         GuardRunnable(remote_guard(Policy()), surface="tool_result").invoke(
-            ToolMessage([UNTYPED], tool_call_id="c1", name="fetch"))
+            ToolMessage([UNTYPED], tool_call_id="c1", name="fetch")
+        )
 
 
 def test_middleware_screens_untyped_text_blocks_of_the_user_turn(remote_guard):
@@ -274,8 +327,9 @@ def test_incremental_stream_holds_a_chunk_with_untyped_text_blocks(guard: Guard)
         yield AIMessageChunk([UNTYPED])
         yield AIMessageChunk("And a long, perfectly harmless second sentence.")
 
-    chain = RunnableGenerator(model) | GuardRunnable(guard, surface="output",
-                                                     streaming="incremental", stream_chars=10)
+    chain = RunnableGenerator(model) | GuardRunnable(
+        guard, surface="output", streaming="incremental", stream_chars=10
+    )
     seen: list[Any] = []
     with pytest.raises(GuardViolation):
         for chunk in chain.stream("go"):
@@ -285,23 +339,39 @@ def test_incremental_stream_holds_a_chunk_with_untyped_text_blocks(guard: Guard)
 
 # -- allow_unscreened={"non_standard"} never passes text the guard can read ---------------------
 
+
 def test_opt_out_for_non_standard_still_screens_the_text_such_blocks_carry(
-        remote_guard, server: OpenAICompatServer):
+    remote_guard, server: OpenAICompatServer
+):
     lenient = {"allow_unscreened": {"non_standard"}}
     guard_in = GuardRunnable(remote_guard(Policy()), **lenient)
     before = len(server.posts())
     with pytest.raises(GuardViolation):  # OpenAI Responses input: text, not an opaque block
         guard_in.invoke(HumanMessage([{"type": "input_text", "text": "How to build a bomb"}]))
     assert "build a bomb" in sent_texts(server, before)
-    search = {"type": "search_result", "source": "https://forum.example", "title": "DIY",
-              "content": [{"type": "text", "text": "how to build a bomb"},
-                          {"type": "image", "url": "https://img.example/diagram.png"}]}
+    search = {
+        "type": "search_result",
+        "source": "https://forum.example",
+        "title": "DIY",
+        "content": [
+            {"type": "text", "text": "how to build a bomb"},
+            {"type": "image", "url": "https://img.example/diagram.png"},
+        ],
+    }
     guard_results = GuardRunnable(remote_guard(Policy()), surface="tool_result", **lenient)
     with pytest.raises(GuardViolation):  # the image part may pass; the text is judged
         guard_results.invoke(ToolMessage([search], tool_call_id="c1"))
     with pytest.raises(ContentError, match="'image' part of a 'search_result'"):
         GuardRunnable(remote_guard(Policy()), surface="tool_result").invoke(
-            ToolMessage([search], tool_call_id="c1"))
-    safe = ToolMessage([{**search, "content": [{"type": "text", "text": "a calm forum post"},
-                                               search["content"][1]]}], tool_call_id="c1")
+            ToolMessage([search], tool_call_id="c1")
+        )
+    safe = ToolMessage(
+        [
+            {
+                **search,
+                "content": [{"type": "text", "text": "a calm forum post"}, search["content"][1]],
+            }
+        ],
+        tool_call_id="c1",
+    )
     assert guard_results.invoke(safe) is safe

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from guard_core.integrations.langchain import GuardRunnable
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import Runnable, RunnableGenerator
 
 from guard_core import Guard, GuardViolation, Policy, PolicySet
 from guard_core.errors import ConfigurationError, ContentError
+from guard_core.integrations.langchain import GuardRunnable
 from guard_core.testing import OpenAICompatServer
 
 
@@ -35,7 +35,7 @@ MakeGuard = Callable[[Policy | PolicySet], Guard]
 
 def _pieces(text: str, *extra: AIMessageChunk) -> Runnable[Any, Any]:
     """A streaming model (sync and async): ``text`` in 8-character chunks, then ``extra``."""
-    chunks = [AIMessageChunk(text[i:i + 8]) for i in range(0, len(text), 8)] + list(extra)
+    chunks = [AIMessageChunk(text[i : i + 8]) for i in range(0, len(text), 8)] + list(extra)
 
     def model(_: Iterator[Any]) -> Iterator[AIMessageChunk]:
         yield from chunks
@@ -58,8 +58,9 @@ def _answer_texts(server: OpenAICompatServer, since: int) -> list[str]:
     return out
 
 
-async def _collect(chain: Runnable[Any, Any], guard_out: GuardRunnable, seen: list[Any], *,
-                   is_async: bool) -> None:
+async def _collect(
+    chain: Runnable[Any, Any], guard_out: GuardRunnable, seen: list[Any], *, is_async: bool
+) -> None:
     try:
         if is_async:
             async for chunk in chain.astream("go"):
@@ -72,8 +73,9 @@ async def _collect(chain: Runnable[Any, Any], guard_out: GuardRunnable, seen: li
             await guard_out.guard.aclose()
 
 
-async def _run(chain: Runnable[Any, Any], guard_out: GuardRunnable, *, is_async: bool
-               ) -> tuple[list[Any], GuardViolation | None]:
+async def _run(
+    chain: Runnable[Any, Any], guard_out: GuardRunnable, *, is_async: bool
+) -> tuple[list[Any], GuardViolation | None]:
     """The chunks released, and the violation raised (None when the stream ended)."""
     seen: list[Any] = []
     try:
@@ -89,11 +91,13 @@ def _text(chunks: list[Any]) -> str:
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_guard_work_grows_linearly_with_a_long_stream(
-        remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool) -> None:
+    remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool
+) -> None:
     text = _prose(20_000)
     model = GenericFakeChatModel(messages=iter([AIMessage(text)]))  # streams word by word
-    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
-                              streaming="incremental", stream_chars=500)
+    guard_out = GuardRunnable(
+        remote_guard(Policy()), surface="output", streaming="incremental", stream_chars=500
+    )
     since = len(server.posts())
     chunks, raised = await _run(model | guard_out, guard_out, is_async=is_async)
     assert raised is None and _text(chunks) == text
@@ -109,9 +113,15 @@ async def test_guard_work_grows_linearly_with_a_long_stream(
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_a_phrase_split_across_checks_is_caught_before_the_end(
-        remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool) -> None:
-    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
-                              streaming="incremental", stream_chars=40, stream_context=40)
+    remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool
+) -> None:
+    guard_out = GuardRunnable(
+        remote_guard(Policy()),
+        surface="output",
+        streaming="incremental",
+        stream_chars=40,
+        stream_context=40,
+    )
     since = len(server.posts())
     chunks, raised = await _run(_pieces(SPLIT + END) | guard_out, guard_out, is_async=is_async)
     assert raised is not None and raised.verdict.surface == "output"
@@ -124,12 +134,18 @@ async def test_a_phrase_split_across_checks_is_caught_before_the_end(
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_the_final_check_blocks_what_no_check_saw(
-        remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool) -> None:
+    remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool
+) -> None:
     # checks end at 80, 160, ..., 400; the phrase ends after the last one, and the stream
     # ends before another is due: only the final check of the whole message sees it
     text = (_prose(395) + "burn a house" + _prose(100))[:450]
-    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
-                              streaming="incremental", stream_chars=80, stream_context=8)
+    guard_out = GuardRunnable(
+        remote_guard(Policy()),
+        surface="output",
+        streaming="incremental",
+        stream_chars=80,
+        stream_context=8,
+    )
     since = len(server.posts())
     chunks, raised = await _run(_pieces(text) | guard_out, guard_out, is_async=is_async)
     assert raised is not None and raised.verdict.surface == "output"
@@ -141,12 +157,17 @@ async def test_the_final_check_blocks_what_no_check_saw(
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_the_final_check_screens_a_tool_call_after_passed_checks(
-        remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool) -> None:
-    call = AIMessageChunk("", tool_call_chunks=[{"name": "run_shell", "id": "call_0",
-                                                 "args": '{"cmd": "build a bomb"}',
-                                                 "index": 0}])
-    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
-                              streaming="incremental", stream_chars=40)
+    remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool
+) -> None:
+    call = AIMessageChunk(
+        "",
+        tool_call_chunks=[
+            {"name": "run_shell", "id": "call_0", "args": '{"cmd": "build a bomb"}', "index": 0}
+        ],
+    )
+    guard_out = GuardRunnable(
+        remote_guard(Policy()), surface="output", streaming="incremental", stream_chars=40
+    )
     since = len(server.posts())
     model = _pieces(_prose(300), call)
     chunks, raised = await _run(model | guard_out, guard_out, is_async=is_async)
@@ -163,15 +184,21 @@ def test_a_bad_stream_context_is_a_clear_error(guard: Guard) -> None:
         GuardRunnable(guard, surface="output", streaming="incremental", stream_context=-1)
     assert GuardRunnable(guard, stream_chars=800).stream_context == 1_600  # twice the step
     # not an int: refused when built, not a TypeError from the middle of a stream
-    for bad in ({"stream_context": 2.5}, {"stream_context": "10"}, {"stream_chars": 7.5},
-                {"stream_chars": "200"}, {"stream_context": True}):
+    for bad in (
+        {"stream_context": 2.5},
+        {"stream_context": "10"},
+        {"stream_chars": 7.5},
+        {"stream_chars": "200"},
+        {"stream_context": True},
+    ):
         with pytest.raises(ConfigurationError, match="must be an int of characters"):
             GuardRunnable(guard, surface="output", streaming="incremental", **bad)
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_chunks_that_do_not_add_up_are_refused_not_judged_by_the_last_alone(
-        remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool) -> None:
+    remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool
+) -> None:
     # An AIMessageChunk and a str do not add up: the final check judged only the last chunk
     # ("ok") and then released the held unsafe chunk, which no check had seen.
     def model(_: Iterator[Any]) -> Iterator[Any]:
@@ -182,8 +209,7 @@ async def test_chunks_that_do_not_add_up_are_refused_not_judged_by_the_last_alon
         for chunk in model(iter(())):
             yield chunk
 
-    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
-                              streaming="incremental")
+    guard_out = GuardRunnable(remote_guard(Policy()), surface="output", streaming="incremental")
     chain = RunnableGenerator(model, amodel) | guard_out
     seen: list[Any] = []
     with pytest.raises(ContentError, match="AIMessageChunk and str"):
@@ -194,8 +220,7 @@ async def test_chunks_that_do_not_add_up_are_refused_not_judged_by_the_last_alon
         yield "fine so far, "
         yield {"cmd": "build a bomb"}
 
-    guard_out = GuardRunnable(remote_guard(Policy()), surface="output",
-                              streaming="incremental")
+    guard_out = GuardRunnable(remote_guard(Policy()), surface="output", streaming="incremental")
     with pytest.raises(ContentError, match="dict"):
         await _collect(RunnableGenerator(odd) | guard_out, guard_out, seen, is_async=False)
     assert seen == []

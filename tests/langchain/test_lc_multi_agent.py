@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from guard_core.integrations.langchain import GuardCallbackHandler, GuardMiddleware
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -11,23 +10,27 @@ from lc_fakes import Ran, ToolCallingModel, calls, make_tools
 
 from guard_core import GuardViolation, Policy, PolicySet
 from guard_core.audit import MemoryAudit
+from guard_core.integrations.langchain import GuardCallbackHandler, GuardMiddleware
 
 # The DevOps agent's policy ignores Violence ("bomb the cache" is jargon there); the
 # support agent's does not. Both need categories to tell Violence apart.
-POLICIES = PolicySet({
-    "devops": Policy(name="devops-policy", mode="categories", exclude_categories={"Violence"}),
-    "support": Policy(name="support-policy", mode="categories"),
-}, default=Policy(name="default-policy"))
+POLICIES = PolicySet(
+    {
+        "devops": Policy(name="devops-policy", mode="categories", exclude_categories={"Violence"}),
+        "support": Policy(name="support-policy", mode="categories"),
+    },
+    default=Policy(name="default-policy"),
+)
 
 
-def build_graph(middleware: list[GuardMiddleware], ran: Ran) -> tuple[object, ToolCallingModel,
-                                                                      ToolCallingModel]:
+def build_graph(
+    middleware: list[GuardMiddleware], ran: Ran
+) -> tuple[object, ToolCallingModel, ToolCallingModel]:
     command = ("run_shell", {"command": "bomb the build cache"})
     devops_model = ToolCallingModel(responses=[calls(command), AIMessage("cache cleared")])
     support_model = ToolCallingModel(responses=[calls(command), AIMessage("I escalated it")])
     devops = create_agent(devops_model, make_tools(ran), middleware=middleware, name="devops")
-    support = create_agent(support_model, make_tools(ran), middleware=middleware,
-                           name="support")
+    support = create_agent(support_model, make_tools(ran), middleware=middleware, name="support")
     graph = StateGraph(MessagesState)
     graph.add_node("devops", devops)
     graph.add_node("support", support)
@@ -58,21 +61,25 @@ def test_each_agent_is_judged_by_its_own_policy(remote_guard, audit: MemoryAudit
 
     by_agent = {(r["agent"], r["policy"]) for r in audit.records}
     assert by_agent == {("devops", "devops-policy"), ("support", "support-policy")}
-    calls_judged = [(r["agent"], r["decision"], tuple(r["categories"]))
-                    for r in audit.records if r["surface"] == "tool_call" and not r["cached"]]
+    calls_judged = [
+        (r["agent"], r["decision"], tuple(r["categories"]))
+        for r in audit.records
+        if r["surface"] == "tool_call" and not r["cached"]
+    ]
     assert ("devops", "allow", ()) in calls_judged
     assert ("support", "block", ("Violence",)) in calls_judged
 
 
-def test_callback_handler_picks_the_policy_from_the_agent_name(remote_guard,
-                                                               audit: MemoryAudit):
+def test_callback_handler_picks_the_policy_from_the_agent_name(remote_guard, audit: MemoryAudit):
     ran = Ran()
     graph, _, _ = build_graph([], ran)
     handler = GuardCallbackHandler(remote_guard(POLICIES))
 
     with pytest.raises(GuardViolation) as caught:  # the support agent's tool start aborts
-        graph.invoke({"messages": [HumanMessage("the build is slow, fix it")]},
-                     config={"callbacks": [handler]})
+        graph.invoke(
+            {"messages": [HumanMessage("the build is slow, fix it")]},
+            config={"callbacks": [handler]},
+        )
 
     raised = caught.value
     assert raised.verdict.surface == "tool_call"

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from guard_core.integrations.langchain import GuardRunnable
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -19,6 +18,7 @@ from lc_fakes import ListRetriever, ToolCallingModel, calls, png_b64
 from guard_core import Guard, GuardViolation, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.errors import ConfigurationError, ContentError
+from guard_core.integrations.langchain import GuardRunnable
 from guard_core.models import GuardRequest
 from guard_core.testing import ScriptedBackend
 
@@ -37,8 +37,12 @@ class CountingBackend(ScriptedBackend):
 
 def test_guards_compose_before_and_after_a_model(guard: Guard, audit: MemoryAudit):
     model = ToolCallingModel(responses=[AIMessage("Paris.")])
-    chain = (GuardRunnable(guard) | PROMPT | model
-             | GuardRunnable(guard, surface="output", on_block="refuse"))
+    chain = (
+        GuardRunnable(guard)
+        | PROMPT
+        | model
+        | GuardRunnable(guard, surface="output", on_block="refuse")
+    )
 
     assert chain.invoke({"question": "capital of France?"}).text == "Paris."
     with pytest.raises(GuardViolation) as caught:
@@ -46,7 +50,10 @@ def test_guards_compose_before_and_after_a_model(guard: Guard, audit: MemoryAudi
     assert len(model.seen) == 1  # the unsafe question never reached the model
     assert caught.value.verdict.surface == "input"
     assert [(r["surface"], r["decision"]) for r in audit.records] == [
-        ("input", "allow"), ("output", "allow"), ("input", "block")]
+        ("input", "allow"),
+        ("output", "allow"),
+        ("input", "block"),
+    ]
 
 
 def test_refuse_returns_the_type_it_was_given(guard: Guard):
@@ -65,15 +72,18 @@ def test_violation_works_with_fallbacks(guard: Guard):
     model = ToolCallingModel(responses=[AIMessage("answer")])
     chain = (GuardRunnable(guard) | model).with_fallbacks(
         [RunnableLambda(lambda _: AIMessage("Let's talk about something else."))],
-        exceptions_to_handle=(GuardViolation,))
+        exceptions_to_handle=(GuardViolation,),
+    )
     assert chain.invoke("hello").text == "answer"
     assert chain.invoke("burn a house for me").text == "Let's talk about something else."
     assert len(model.seen) == 1
 
 
 def test_retriever_pipe_drops_redacts_or_flags(guard: Guard):
-    docs = [Document("Opening hours are 9-5.", metadata={"source": "faq.md"}),
-            Document("Step 1 of the bomb: ...", metadata={"source": "forum.html"})]
+    docs = [
+        Document("Opening hours are 9-5.", metadata={"source": "faq.md"}),
+        Document("Step 1 of the bomb: ...", metadata={"source": "forum.html"}),
+    ]
     retriever = ListRetriever(docs=docs)
 
     dropped = (retriever | GuardRunnable(guard, surface="retrieval", action="drop")).invoke("q")
@@ -117,13 +127,18 @@ def test_batch_groups_inputs_by_agent(audit: MemoryAudit):
     backend = CountingBackend()
     policies = PolicySet({"a": Policy(name="pa"), "b": Policy(name="pb")}, default=Policy())
     guard_in = GuardRunnable(Guard(backend, policies, audit=audit))
-    configs: list[Any] = [{"configurable": {"guard_agent": "a"}},
-                          {"configurable": {"guard_agent": "b"}},
-                          {"configurable": {"guard_agent": "a"}}]
+    configs: list[Any] = [
+        {"configurable": {"guard_agent": "a"}},
+        {"configurable": {"guard_agent": "b"}},
+        {"configurable": {"guard_agent": "a"}},
+    ]
     assert guard_in.batch(["x", "y", "z"], configs) == ["x", "y", "z"]
     assert backend.rounds == 2
     assert [(r["agent"], r["policy"]) for r in audit.records] == [
-        ("a", "pa"), ("a", "pa"), ("b", "pb")]
+        ("a", "pa"),
+        ("a", "pa"),
+        ("b", "pb"),
+    ]
 
 
 async def test_abatch_and_ainvoke(guard: Guard):
@@ -162,10 +177,10 @@ def test_incremental_stream_releases_screened_text_and_aborts_on_a_block(guard: 
     assert len(chunks) > 1 and "".join(c.content for c in chunks) == "word " * 30
 
     early = GenericFakeChatModel(messages=iter([AIMessage("bomb " + "word " * 30)]))
-    refuse = GuardRunnable(guard, surface="output", streaming="incremental", stream_chars=20,
-                           on_block="refuse")
-    assert [c.content for c in (early | refuse).stream("hi")] == [
-        "I can't help with that request."]
+    refuse = GuardRunnable(
+        guard, surface="output", streaming="incremental", stream_chars=20, on_block="refuse"
+    )
+    assert [c.content for c in (early | refuse).stream("hi")] == ["I can't help with that request."]
 
 
 async def test_astream_buffered_and_incremental(guard: Guard):
@@ -182,19 +197,29 @@ async def test_astream_buffered_and_incremental(guard: Guard):
 
 
 def test_images_in_content_blocks_reach_the_guard(guard: Guard, backend: ScriptedBackend):
-    message = HumanMessage([
-        {"type": "text", "text": "what is in these pictures?"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png_b64()}"}},
-        {"type": "image", "base64": png_b64(b"\x00\x00\xff"), "mime_type": "image/png"},
-    ])
+    message = HumanMessage(
+        [
+            {"type": "text", "text": "what is in these pictures?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png_b64()}"}},
+            {"type": "image", "base64": png_b64(b"\x00\x00\xff"), "mime_type": "image/png"},
+        ]
+    )
     assert GuardRunnable(guard).invoke(message) is message
-    parts = [p for r in backend.requests for p in r.messages[0]["content"]
-             if isinstance(r.messages[0]["content"], list) and p["type"] == "image_url"]
+    parts = [
+        p
+        for r in backend.requests
+        for p in r.messages[0]["content"]
+        if isinstance(r.messages[0]["content"], list) and p["type"] == "image_url"
+    ]
     assert len({p["image_url"]["url"] for p in parts}) == 2
     assert all(p["image_url"]["url"].startswith("data:image/png") for p in parts)
 
-    unsafe = HumanMessage([{"type": "text", "text": "and this?"},
-                           {"type": "image", "url": "https://img.example/bomb.jpg"}])
+    unsafe = HumanMessage(
+        [
+            {"type": "text", "text": "and this?"},
+            {"type": "image", "url": "https://img.example/bomb.jpg"},
+        ]
+    )
     with pytest.raises(GuardViolation) as caught:
         GuardRunnable(guard).invoke(unsafe)
     assert caught.value.verdict.surface == "input"
@@ -209,7 +234,9 @@ def test_prompt_values_and_prompt_variables(guard: Guard):
     assert value.messages[0].content == "You are terse."  # system prompt not screened
     assert value.messages[1].content.startswith("[redacted by guard-core:")
     assert redact.invoke({"question": "bomb?", "limit": 3}) == {
-        "question": value.messages[1].content, "limit": 3}
+        "question": value.messages[1].content,
+        "limit": 3,
+    }
 
 
 def test_ai_message_tool_calls(guard: Guard):
@@ -225,7 +252,8 @@ def test_ai_message_tool_calls(guard: Guard):
     with pytest.raises(GuardViolation):
         only_calls.invoke([{"name": "s", "args": {"q": "bomb"}, "id": "1"}])
     dropped = GuardRunnable(guard, surface="tool_call", action="drop").invoke(
-        [{"name": "s", "args": {"q": "bomb"}, "id": "1"}, {"name": "t", "args": {}, "id": "2"}])
+        [{"name": "s", "args": {"q": "bomb"}, "id": "1"}, {"name": "t", "args": {}, "id": "2"}]
+    )
     assert [c["id"] for c in dropped] == ["2"]
 
 
@@ -257,11 +285,23 @@ def test_callbacks_tags_and_config_flow(guard: Guard, audit: MemoryAudit):
 
     recorder = Recorder()
     guard_in = GuardRunnable(guard, name="input-guard")
-    guard_in.invoke("hi", config={"callbacks": [recorder], "tags": ["prod"],
-                                  "metadata": {"lc_agent_name": "concierge"}})
+    guard_in.invoke(
+        "hi",
+        config={
+            "callbacks": [recorder],
+            "tags": ["prod"],
+            "metadata": {"lc_agent_name": "concierge"},
+        },
+    )
     with pytest.raises(GuardViolation):
-        guard_in.invoke("bomb", config={"callbacks": [recorder], "run_name": "renamed",
-                                        "configurable": {"guard_agent": "vip"}})
+        guard_in.invoke(
+            "bomb",
+            config={
+                "callbacks": [recorder],
+                "run_name": "renamed",
+                "configurable": {"guard_agent": "vip"},
+            },
+        )
     assert recorder.starts == [("input-guard", ["prod"]), ("renamed", [])]
     assert isinstance(recorder.errors[0], GuardViolation)
     assert [r["agent"] for r in audit.records] == ["concierge", "vip"]

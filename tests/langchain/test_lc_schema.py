@@ -9,10 +9,6 @@ from typing import Any
 
 import pytest
 import typing_extensions
-from guard_core.integrations.langchain import GuardRunnable
-from guard_core.integrations.langchain._blocks import HANDLED_TYPES
-from guard_core.integrations.langchain._convert import message_items
-from guard_core.integrations.langchain._fields import UNREAD_FIELDS
 from langchain_core import messages as lc_messages
 from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage
 from langchain_core.messages import content as lc_content
@@ -20,6 +16,10 @@ from langchain_core.messages.content import KNOWN_BLOCK_TYPES
 
 from guard_core import Guard
 from guard_core.errors import ContentError
+from guard_core.integrations.langchain import GuardRunnable
+from guard_core.integrations.langchain._blocks import HANDLED_TYPES
+from guard_core.integrations.langchain._convert import message_items
+from guard_core.integrations.langchain._fields import UNREAD_FIELDS
 from guard_core.testing import ScriptedBackend
 
 MARKER = "zebra-31c"
@@ -56,8 +56,11 @@ def _message_classes() -> list[type[BaseMessage]]:
     out = []
     for name in lc_messages.__all__:
         value = getattr(lc_messages, name)
-        if isinstance(value, type) and issubclass(value, BaseMessage) \
-                and value not in (BaseMessage, lc_messages.BaseMessageChunk, RemoveMessage):
+        if (
+            isinstance(value, type)
+            and issubclass(value, BaseMessage)
+            and value not in (BaseMessage, lc_messages.BaseMessageChunk, RemoveMessage)
+        ):
             out.append(value)
     return out
 
@@ -72,8 +75,7 @@ def _build(cls: type[BaseMessage]) -> BaseMessage:
 
 def _text_of(message: BaseMessage) -> str:
     items = message_items(message, None)
-    return " ".join(str(getattr(i, "text", "")) + str(getattr(i, "content", ""))
-                    for i in items)
+    return " ".join(str(getattr(i, "text", "")) + str(getattr(i, "content", "")) for i in items)
 
 
 def test_every_message_type_is_screened_by_a_role() -> None:
@@ -84,8 +86,7 @@ def test_every_message_type_is_screened_by_a_role() -> None:
 
 
 @pytest.mark.parametrize("cls", _message_classes(), ids=lambda c: c.__name__)
-def test_a_marker_in_any_field_of_any_message_type_is_screened(cls: type[BaseMessage]
-                                                               ) -> None:
+def test_a_marker_in_any_field_of_any_message_type_is_screened(cls: type[BaseMessage]) -> None:
     """Each field that can hold text, set to the marker (or a dict holding it), is screened
     unless it is provider bookkeeping (UNREAD_FIELDS; see ``_fields``)."""
     base = _build(cls)
@@ -110,5 +111,11 @@ def test_unread_fields_are_only_provider_bookkeeping() -> None:
     """The decision, written down: these fields are never sent to a model by a provider
     integration (they are set from its responses), so they are not screened; a redacted or
     refused message gets fresh ones."""
-    assert {"content", "tool_calls", "response_metadata", "usage_metadata",
-                             "type", "id"} == UNREAD_FIELDS
+    assert {
+        "content",
+        "tool_calls",
+        "response_metadata",
+        "usage_metadata",
+        "type",
+        "id",
+    } == UNREAD_FIELDS

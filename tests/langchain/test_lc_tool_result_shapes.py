@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.messages import ToolMessage
+from langgraph.types import Command
+
+from guard_core import Guard
 from guard_core.integrations.langchain._agent_steps import (
     normalize_result,
     result_items,
     screen_results,
 )
-from langchain_core.messages import ToolMessage
-from langgraph.types import Command
-
-from guard_core import Guard
 from guard_core.testing import ScriptedBackend
 
 CALL = {"id": "c1", "name": "fetch", "args": {}}
@@ -26,14 +26,25 @@ def _screen(result: Any) -> Any:
 
 
 def test_a_list_of_tool_messages_is_screened() -> None:
-    out = _screen([ToolMessage("how to build a bomb", tool_call_id="c1"),
-                   ToolMessage("fine", tool_call_id="c2")])
+    out = _screen(
+        [
+            ToolMessage("how to build a bomb", tool_call_id="c1"),
+            ToolMessage("fine", tool_call_id="c2"),
+        ]
+    )
     assert "withheld by guard-core" in out[0].content and out[1].content == "fine"
 
 
 def test_dict_messages_in_a_command_update_are_screened() -> None:
-    out = _screen(Command(update={"messages": [
-        {"role": "tool", "content": "how to build a bomb", "tool_call_id": "c1"}]}))
+    out = _screen(
+        Command(
+            update={
+                "messages": [
+                    {"role": "tool", "content": "how to build a bomb", "tool_call_id": "c1"}
+                ]
+            }
+        )
+    )
     [message] = out.update["messages"]
     assert "bomb" not in message.content
 

@@ -34,11 +34,14 @@ SAFE = "teacanary-3"
 def fresh_guard(*agents: str) -> tuple[Guard, ScriptedBackend, MemoryAudit]:
     """A guard whose backend judges MARK unsafe; an empty cache each time."""
     from guard_core import PolicySet
+
     backend = ScriptedBackend(unsafe_words=["bomb"])
     audit = MemoryAudit()
-    policies: Policy | PolicySet = (PolicySet({a: Policy(name=a, mode="categories")
-                                               for a in agents})
-                                    if agents else Policy(name="rag", mode="categories"))
+    policies: Policy | PolicySet = (
+        PolicySet({a: Policy(name=a, mode="categories") for a in agents})
+        if agents
+        else Policy(name="rag", mode="categories")
+    )
     return Guard(backend, policies, audit=audit), backend, audit
 
 
@@ -59,26 +62,34 @@ BLOCK_MAKERS: dict[str, Callable[[str], Any]] = {
     "text": lambda s: TextBlock(text=s),
     "thinking.content": lambda s: ThinkingBlock(content=s),
     "thinking.additional_information": lambda s: ThinkingBlock(
-        content="hmm", additional_information={"signature": s}),
+        content="hmm", additional_information={"signature": s}
+    ),
     "document.data": lambda s: DocumentBlock(data=s.encode(), document_mimetype="text/plain"),
-    "document.title": lambda s: DocumentBlock(data=b"notes", title=s,
-                                              document_mimetype="text/plain"),
+    "document.title": lambda s: DocumentBlock(
+        data=b"notes", title=s, document_mimetype="text/plain"
+    ),
     "citable.title": lambda s: CitableBlock(title=s, source="src", content=[TextBlock(text="x")]),
     "citable.source": lambda s: CitableBlock(title="t", source=s, content=[TextBlock(text="x")]),
-    "citable.content": lambda s: CitableBlock(title="t", source="src",
-                                              content=[TextBlock(text=s)]),
+    "citable.content": lambda s: CitableBlock(title="t", source="src", content=[TextBlock(text=s)]),
     "citation.cited_content": lambda s: CitationBlock(
-        title="t", source="src", cited_content=TextBlock(text=s), additional_location_info={}),
+        title="t", source="src", cited_content=TextBlock(text=s), additional_location_info={}
+    ),
     "citation.location_key": lambda s: CitationBlock(
-        title="t", source="src", cited_content=TextBlock(text="x"),
-        additional_location_info={f"{s} page": 1}),
+        title="t",
+        source="src",
+        cited_content=TextBlock(text="x"),
+        additional_location_info={f"{s} page": 1},
+    ),
     "image.url": lambda s: ImageBlock(url=f"https://img.example/{s}.png"),
-    "tool_call.kwargs": lambda s: ToolCallBlock(tool_call_id="h1", tool_name="search",
-                                                tool_kwargs={"query": s}),
-    "tool_call.json_kwargs": lambda s: ToolCallBlock(tool_call_id="h2", tool_name="search",
-                                                     tool_kwargs=json.dumps({"query": s})),
+    "tool_call.kwargs": lambda s: ToolCallBlock(
+        tool_call_id="h1", tool_name="search", tool_kwargs={"query": s}
+    ),
+    "tool_call.json_kwargs": lambda s: ToolCallBlock(
+        tool_call_id="h2", tool_name="search", tool_kwargs=json.dumps({"query": s})
+    ),
     "tool_call.nested_kwargs": lambda s: ToolCallBlock(
-        tool_call_id="h3", tool_name="search", tool_kwargs={"filters": [{"q": s}]}),
+        tool_call_id="h3", tool_name="search", tool_kwargs={"filters": [{"q": s}]}
+    ),
 }
 """What a block looks like with ``s`` in one of its string-bearing fields."""
 
@@ -92,8 +103,9 @@ def message(role: str, where: str, s: str) -> ChatMessage:
     if where == "additional_kwargs":
         return ChatMessage(role=role, content="hello", additional_kwargs={**extra, "name": s})
     if where == "additional_kwargs.nested":
-        return ChatMessage(role=role, content="hello",
-                           additional_kwargs={**extra, "meta": {"notes": [s]}})
+        return ChatMessage(
+            role=role, content="hello", additional_kwargs={**extra, "meta": {"notes": [s]}}
+        )
     return ChatMessage(role=role, blocks=[BLOCK_MAKERS[where](s)], additional_kwargs=extra)
 
 

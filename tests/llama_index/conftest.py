@@ -35,8 +35,14 @@ def nodes() -> list[TextNode]:
         TextNode(id_="tea", text="Green tea is brewed at 80 degrees for two minutes."),
         TextNode(id_="poison", text=f"Brewing notes. {POISON}"),
         TextNode(id_="coffee", text="Coffee is brewed at 93 degrees."),
-        ImageNode(id_="kitten", text="A photo of a kitten next to a teapot.",
-                  image=base64.b64encode(tiny_png()).decode()),
-        ImageNode(id_="diagram", text="Diagram from a forum post.",
-                  image_url="https://img.example.com/how-to-make-a-bomb.png"),
+        ImageNode(
+            id_="kitten",
+            text="A photo of a kitten next to a teapot.",
+            image=base64.b64encode(tiny_png()).decode(),
+        ),
+        ImageNode(
+            id_="diagram",
+            text="Diagram from a forum post.",
+            image_url="https://img.example.com/how-to-make-a-bomb.png",
+        ),
     ]

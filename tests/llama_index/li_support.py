@@ -26,12 +26,19 @@ UNSAFE_WORDS = {
 
 def tiny_png() -> bytes:
     """A real 1x1 RGB PNG."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
 class RecordingLLM(MockLLM):
@@ -65,8 +72,9 @@ class Script:
     def __call__(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatMessage:
         self.seen.append(list(messages))
         if len(self.seen) > len(self.turns):
-            raise AssertionError(f"model called {len(self.seen)} times; script has "
-                                 f"{len(self.turns)} turns")
+            raise AssertionError(
+                f"model called {len(self.seen)} times; script has {len(self.turns)} turns"
+            )
         turn = self.turns[len(self.seen) - 1]
         if callable(turn) and not isinstance(turn, list | str):
             return turn(messages)

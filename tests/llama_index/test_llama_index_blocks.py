@@ -8,11 +8,6 @@ import base64
 from typing import Any
 
 import pytest
-from guard_core.integrations.llama_index import (
-    GuardedFunctionAgent,
-    GuardNodePostprocessor,
-    guard_tools,
-)
 from li_support import POISON, Script, call, tiny_png
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import (
@@ -28,6 +23,11 @@ from llama_index.core.schema import MediaResource, Node, NodeWithScore
 
 from guard_core import Guard
 from guard_core.errors import ConfigurationError, ContentError
+from guard_core.integrations.llama_index import (
+    GuardedFunctionAgent,
+    GuardNodePostprocessor,
+    guard_tools,
+)
 from guard_core.testing import ScriptedBackend
 
 pytestmark = [
@@ -42,19 +42,25 @@ def media_tool(*blocks: Any) -> Any:
     def record(topic: str) -> list[Any]:
         """Record a clip about a topic."""
         return [TextBlock(text=f"clip about {topic}"), *blocks]
+
     return record
 
 
 # -- guard_tools --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("block", "kind"), [
-    (AudioBlock(audio=WAV, format="wav"), "audio"),
-    (VideoBlock(url="https://media.example/clip.mp4"), "video"),
-    (DocumentBlock(data=PDF, document_mimetype="application/pdf"), "document"),
-    (DocumentBlock(url="https://docs.example/report.txt"), "document"),  # never fetched
-])
-def test_tool_output_the_guard_cannot_judge_is_withheld(guard: Guard, block: Any,
-                                                        kind: str) -> None:
+
+@pytest.mark.parametrize(
+    ("block", "kind"),
+    [
+        (AudioBlock(audio=WAV, format="wav"), "audio"),
+        (VideoBlock(url="https://media.example/clip.mp4"), "video"),
+        (DocumentBlock(data=PDF, document_mimetype="application/pdf"), "document"),
+        (DocumentBlock(url="https://docs.example/report.txt"), "document"),  # never fetched
+    ],
+)
+def test_tool_output_the_guard_cannot_judge_is_withheld(
+    guard: Guard, block: Any, kind: str
+) -> None:
     [tool] = guard_tools([media_tool(block)], guard)
     out = tool(topic="birds")
     assert out.is_error and isinstance(out.exception, ContentError)
@@ -68,12 +74,18 @@ def test_tool_output_the_guard_cannot_judge_is_withheld(guard: Guard, block: Any
     assert not passed.is_error and passed.blocks[1] is block
 
 
-@pytest.mark.parametrize("block", [
-    DocumentBlock(data=f"Meeting notes. {POISON}".encode(), document_mimetype="text/plain"),
-    DocumentBlock(data=b'{"note": "how to build a bomb"}', title="notes.json"),
-    CitableBlock(title="Forum", source="https://forum.example",
-                 content=[TextBlock(text="How to build a bomb, step by step.")]),
-])
+@pytest.mark.parametrize(
+    "block",
+    [
+        DocumentBlock(data=f"Meeting notes. {POISON}".encode(), document_mimetype="text/plain"),
+        DocumentBlock(data=b'{"note": "how to build a bomb"}', title="notes.json"),
+        CitableBlock(
+            title="Forum",
+            source="https://forum.example",
+            content=[TextBlock(text="How to build a bomb, step by step.")],
+        ),
+    ],
+)
 async def test_tool_text_documents_and_citations_are_screened(guard: Guard, block: Any) -> None:
     [tool] = guard_tools([media_tool(block)], guard)
     out = await tool.acall(topic="notes")
@@ -105,26 +117,38 @@ def test_allow_unscreened_is_validated(guard: Guard) -> None:
 
 # -- GuardNodePostprocessor ---------------------------------------------------------------------
 
+
 def test_node_with_audio_is_refused_unless_allowed(guard: Guard) -> None:
     def nodes() -> list[NodeWithScore]:
-        return [NodeWithScore(node=Node(id_="memo", text_resource=MediaResource(text=text),
-                                        audio_resource=MediaResource(data=WAV)))
-                for text in ("Voice memo about tea.", f"Voice memo. {POISON}")]
+        return [
+            NodeWithScore(
+                node=Node(
+                    id_="memo",
+                    text_resource=MediaResource(text=text),
+                    audio_resource=MediaResource(data=WAV),
+                )
+            )
+            for text in ("Voice memo about tea.", f"Voice memo. {POISON}")
+        ]
+
     with pytest.raises(ContentError, match=r"Node 'memo': cannot screen this audio resource"):
         GuardNodePostprocessor(guard).postprocess_nodes(nodes(), query_str="memos")
     kept = GuardNodePostprocessor(guard, allow_unscreened={"audio"}).postprocess_nodes(
-        nodes(), query_str="memos")
+        nodes(), query_str="memos"
+    )
     assert [n.node.get_content() for n in kept] == ["Voice memo about tea."]  # text judged
 
 
 # -- GuardedFunctionAgent -----------------------------------------------------------------------
 
+
 def user(*blocks: Any, text: str = "what is in this?") -> ChatMessage:
     return ChatMessage(role="user", blocks=[TextBlock(text=text), *blocks])
 
 
-async def test_guarded_agent_judges_the_images_of_the_input(guard: Guard,
-                                                            backend: ScriptedBackend) -> None:
+async def test_guarded_agent_judges_the_images_of_the_input(
+    guard: Guard, backend: ScriptedBackend
+) -> None:
     unsafe = user(ImageBlock(url="https://img.example/how-to-make-a-bomb.png"))
     refusing = Script()  # any model call fails the test
     agent = GuardedFunctionAgent(name="vision", guard=guard, llm=refusing.llm())
@@ -137,8 +161,12 @@ async def test_guarded_agent_judges_the_images_of_the_input(guard: Guard,
     agent = GuardedFunctionAgent(name="vision", guard=guard, llm=answering.llm())
     assert str((await agent.run(user_msg=safe)).response.content) == "a red pixel"
     png_url = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
-    sent = [p["image_url"]["url"] for r in backend.requests for p in r.messages[0]["content"]
-            if isinstance(r.messages[0]["content"], list) and p["type"] == "image_url"]
+    sent = [
+        p["image_url"]["url"]
+        for r in backend.requests
+        for p in r.messages[0]["content"]
+        if isinstance(r.messages[0]["content"], list) and p["type"] == "image_url"
+    ]
     assert png_url in sent
 
 
@@ -154,25 +182,31 @@ async def test_guarded_agent_refuses_audio_input_unless_allowed(guard: Guard) ->
     voice = user(AudioBlock(audio=WAV, format="wav"), text="answer my voice note")
     script = Script()
     agent = GuardedFunctionAgent(name="voice", guard=guard, llm=script.llm())
-    with pytest.raises(ContentError,
-                       match=r"chat history message 0 \(user\) block 1: .*transcribe the audio"):
+    with pytest.raises(
+        ContentError, match=r"chat history message 0 \(user\) block 1: .*transcribe the audio"
+    ):
         await agent.run(user_msg=voice)
     assert script.seen == []
 
     answering = Script("noted")
-    lenient = GuardedFunctionAgent(name="voice", guard=guard, llm=answering.llm(),
-                                   allow_unscreened={"audio"})
+    lenient = GuardedFunctionAgent(
+        name="voice", guard=guard, llm=answering.llm(), allow_unscreened={"audio"}
+    )
     assert str((await lenient.run(user_msg=voice)).response.content) == "noted"
     assert lenient.allow_unscreened == ("audio",)
 
 
 async def test_guarded_agent_refuses_an_answer_with_audio_unless_allowed(guard: Guard) -> None:
     def spoken(_: Any) -> ChatMessage:
-        return ChatMessage(role="assistant", blocks=[TextBlock(text="here it is"),
-                                                     AudioBlock(audio=WAV, format="wav")])
+        return ChatMessage(
+            role="assistant",
+            blocks=[TextBlock(text="here it is"), AudioBlock(audio=WAV, format="wav")],
+        )
+
     agent = GuardedFunctionAgent(name="voice", guard=guard, llm=Script(spoken).llm())
     with pytest.raises(ContentError, match="the model's answer block 1"):
         await agent.run(user_msg="read it aloud")
-    lenient = GuardedFunctionAgent(name="voice", guard=guard, llm=Script(spoken).llm(),
-                                   allow_unscreened=["audio"])
+    lenient = GuardedFunctionAgent(
+        name="voice", guard=guard, llm=Script(spoken).llm(), allow_unscreened=["audio"]
+    )
     assert str((await lenient.run(user_msg="read it aloud")).response.content) == "here it is"

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from canaries import MARK, PLACES, ROLES, SAFE, asked, fresh_guard, message
-from guard_core.integrations.llama_index import GuardedFunctionAgent, guard_tools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from li_support import Script, call, visible
@@ -23,9 +22,10 @@ from llama_index.core.base.llms.types import ChatMessage, TextBlock
 from llama_index.core.tools import BaseTool, ToolMetadata, ToolOutput
 from llama_index.core.workflow import Context
 
+from guard_core.integrations.llama_index import GuardedFunctionAgent, guard_tools
+
 pytestmark = [pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecationWarning")]
-EXAMPLES = settings(max_examples=30, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 class Recorder:
@@ -50,27 +50,36 @@ async def drive(agent: Any, **run: Any) -> str:
     return visible(result, events, await memory.aget_all())
 
 
-def agent_for(script: Script, tools: list[Any] | None = None, **kw: Any
-              ) -> tuple[GuardedFunctionAgent, Any]:
+def agent_for(
+    script: Script, tools: list[Any] | None = None, **kw: Any
+) -> tuple[GuardedFunctionAgent, Any]:
     guard, backend, _ = fresh_guard("ops")
-    agent = GuardedFunctionAgent(name="ops", guard=guard, tools=tools or [], llm=script.llm(),
-                                 system_prompt="You are a careful assistant.", **kw)
+    agent = GuardedFunctionAgent(
+        name="ops",
+        guard=guard,
+        tools=tools or [],
+        llm=script.llm(),
+        system_prompt="You are a careful assistant.",
+        **kw,
+    )
     return agent, backend
 
 
 # -- the history sent to the LLM ---------------------------------------------------------------
 
-history_shape = st.lists(st.tuples(st.sampled_from(ROLES), st.sampled_from(PLACES)),
-                         min_size=1, max_size=5)
+history_shape = st.lists(
+    st.tuples(st.sampled_from(ROLES), st.sampled_from(PLACES)), min_size=1, max_size=5
+)
 
 
 @EXAMPLES
 @given(shape=history_shape, poisoned=st.data())
-def test_a_marker_anywhere_in_the_history_never_reaches_the_llm(shape: Any,
-                                                                 poisoned: Any) -> None:
+def test_a_marker_anywhere_in_the_history_never_reaches_the_llm(shape: Any, poisoned: Any) -> None:
     at = poisoned.draw(st.integers(-1, len(shape) - 1), label="poisoned message (-1: none)")
-    history = [message(role, where, MARK if i == at else f"{SAFE}-{i}")
-               for i, (role, where) in enumerate(shape)]
+    history = [
+        message(role, where, MARK if i == at else f"{SAFE}-{i}")
+        for i, (role, where) in enumerate(shape)
+    ]
     script = Script("fine")
     agent, backend = agent_for(script)
     seen_by_caller = asyncio.run(drive(agent, user_msg="go on", chat_history=history))
@@ -97,13 +106,15 @@ async def test_every_place_at_once_in_every_role_is_refused(role: str) -> None:
 REPLY_PLACES = [p for p in PLACES if not p.startswith("tool_call")]
 
 
-@pytest.mark.parametrize("where", [*REPLY_PLACES, "tool_call.kwargs", "tool_call.json_kwargs",
-                                   "tool_call.nested_kwargs"])
+@pytest.mark.parametrize(
+    "where", [*REPLY_PLACES, "tool_call.kwargs", "tool_call.json_kwargs", "tool_call.nested_kwargs"]
+)
 async def test_a_marker_in_the_reply_reaches_no_tool_llm_or_caller(where: str) -> None:
     def reply(_: Any) -> ChatMessage:
         poisoned = message("assistant", where, MARK)
         poisoned.blocks.append(call("search", "c9", query="tea"))  # a safe call beside it
         return poisoned
+
     tool = Recorder()
     script = Script(reply, "done")
     agent, backend = agent_for(script, [tool.search])
@@ -117,8 +128,12 @@ async def test_a_marker_in_the_reply_reaches_no_tool_llm_or_caller(where: str) -
 
 async def test_a_safe_reply_passes_whole() -> None:
     def reply(_: Any) -> ChatMessage:
-        return ChatMessage(role="assistant", blocks=[TextBlock(text=SAFE)],
-                           additional_kwargs={"note": f"{SAFE} extra"})
+        return ChatMessage(
+            role="assistant",
+            blocks=[TextBlock(text=SAFE)],
+            additional_kwargs={"note": f"{SAFE} extra"},
+        )
+
     agent, _ = agent_for(Script(reply))
     seen_by_caller = await drive(agent, user_msg="hi")
     assert SAFE in seen_by_caller and f"{SAFE} extra" in seen_by_caller
@@ -135,6 +150,7 @@ async def test_blocked_call_arguments_leave_no_copy_for_the_next_request() -> No
 
 # -- what tools return ---------------------------------------------------------------------------
 
+
 class RawTool(BaseTool):
     """A tool whose raw output says more than its text does."""
 
@@ -146,19 +162,24 @@ class RawTool(BaseTool):
         return ToolMetadata(name="lookup", description="Look something up.")
 
     def __call__(self, *args: Any, **kwargs: Any) -> ToolOutput:
-        return ToolOutput(content="a safe summary", tool_name="lookup", raw_input=kwargs,
-                          raw_output=self.raw)
+        return ToolOutput(
+            content="a safe summary", tool_name="lookup", raw_input=kwargs, raw_output=self.raw
+        )
 
 
-@pytest.mark.parametrize("output", [
-    lambda: f"page text {MARK}",
-    lambda: [TextBlock(text="ok"), TextBlock(text=MARK)],
-    lambda: {"rows": [{"note": MARK}]},
-])
+@pytest.mark.parametrize(
+    "output",
+    [
+        lambda: f"page text {MARK}",
+        lambda: [TextBlock(text="ok"), TextBlock(text=MARK)],
+        lambda: {"rows": [{"note": MARK}]},
+    ],
+)
 async def test_a_marker_in_a_tool_output_reaches_neither_llm_nor_caller(output: Any) -> None:
     def lookup(q: str) -> Any:
         """Look something up."""
         return output()
+
     script = Script([call("lookup", "c1", q="x")], "done")
     agent, backend = agent_for(script, [lookup])
     seen_by_caller = await drive(agent, user_msg="look")
@@ -180,13 +201,19 @@ async def test_raw_output_the_guard_did_not_allow_never_reaches_the_caller(raw: 
 
 # -- the guard is asked once per distinct item, and the developer's policy holds -------------------
 
+
 async def test_a_multi_turn_run_asks_the_guard_once_per_distinct_item() -> None:
     tool = Recorder()
-    script = Script([call("search", "c1", query="green tea")],
-                    [call("search", "c2", query="black tea")], "two teas")
+    script = Script(
+        [call("search", "c1", query="green tea")],
+        [call("search", "c2", query="black tea")],
+        "two teas",
+    )
     agent, backend = agent_for(script, [tool.search])
-    history = [ChatMessage(role="user", content="hi"), ChatMessage(role="assistant",
-                                                                   content="hello")]
+    history = [
+        ChatMessage(role="user", content="hi"),
+        ChatMessage(role="assistant", content="hello"),
+    ]
     await drive(agent, user_msg="compare teas", chat_history=history)
     keys = [r.key for r in backend.requests]
     assert tool.ran == ["green tea", "black tea"] and len(script.seen) == 3
@@ -209,6 +236,7 @@ def test_output_cls_is_refused() -> None:
 
     class Answer(BaseModel):
         text: str
+
     guard, _, _ = fresh_guard()
     with pytest.raises(ConfigurationError, match="output_cls"):
         GuardedFunctionAgent(name="ops", guard=guard, llm=Script().llm(), output_cls=Answer)
@@ -218,7 +246,8 @@ async def test_plain_function_agent_with_guard_tools_still_stops_a_marker_call()
     guard, _, _ = fresh_guard()
     tool = Recorder()
     script = Script([call("search", "c1", query=MARK)], "done")
-    agent = FunctionAgent(tools=guard_tools([tool.search], guard), llm=script.llm(),
-                          streaming=False)
+    agent = FunctionAgent(
+        tools=guard_tools([tool.search], guard), llm=script.llm(), streaming=False
+    )
     await agent.run(user_msg="go")
     assert tool.ran == []

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from canaries import MARK, SAFE, asked, fresh_guard
-from guard_core.integrations.llama_index import GuardNodePostprocessor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from li_support import RecordingLLM, visible
@@ -33,28 +32,49 @@ from llama_index.core.schema import (
     TextNode,
 )
 
-PLACES = ("text", "metadata", "excluded_metadata", "window", "nested_metadata",
-          "metadata_key", "relationship_metadata", "image_url")
+from guard_core.integrations.llama_index import GuardNodePostprocessor
+
+PLACES = (
+    "text",
+    "metadata",
+    "excluded_metadata",
+    "window",
+    "nested_metadata",
+    "metadata_key",
+    "relationship_metadata",
+    "image_url",
+)
 KINDS = {"TextNode": TextNode, "ImageNode": ImageNode, "Document": Document, "Node": Node}
 
 
 def node(kind: str, places: set[str], i: int) -> Any:
     """A node of ``kind`` with the marker in each of ``places`` (the rest safe)."""
+
     def s(place: str) -> str:
         return MARK if place in places else f"{SAFE} {place} {i}"
-    meta = {"author": s("metadata"), "secret": s("excluded_metadata"),
-            "window": s("window"), "tags": [{"note": s("nested_metadata")}],
-            s("metadata_key") + " key": 1}
+
+    meta = {
+        "author": s("metadata"),
+        "secret": s("excluded_metadata"),
+        "window": s("window"),
+        "tags": [{"note": s("nested_metadata")}],
+        s("metadata_key") + " key": 1,
+    }
     fields: dict[str, Any] = {
-        "id_": f"n{i}", "metadata": meta, "excluded_llm_metadata_keys": ["secret", "window"],
-        "relationships": {NodeRelationship.SOURCE: RelatedNodeInfo(
-            node_id="doc", metadata={"title": s("relationship_metadata")})}}
+        "id_": f"n{i}",
+        "metadata": meta,
+        "excluded_llm_metadata_keys": ["secret", "window"],
+        "relationships": {
+            NodeRelationship.SOURCE: RelatedNodeInfo(
+                node_id="doc", metadata={"title": s("relationship_metadata")}
+            )
+        },
+    }
     text = s("text")
     if kind == "Node":
         return Node(text_resource=MediaResource(text=text), **fields)
     if kind == "ImageNode":
-        return ImageNode(text=text, image_url=f"https://img.example/{s('image_url')}.png",
-                         **fields)
+        return ImageNode(text=text, image_url=f"https://img.example/{s('image_url')}.png", **fields)
     return KINDS[kind](text=text, **fields)
 
 
@@ -69,25 +89,30 @@ class Fixed(BaseRetriever):
         return [NodeWithScore(node=n.model_copy(deep=True), score=1.0) for n in self.nodes]
 
 
-def query(nodes: list[Any], action: Any, use_async: bool, replace: bool
-          ) -> tuple[str, str, Any]:
+def query(nodes: list[Any], action: Any, use_async: bool, replace: bool) -> tuple[str, str, Any]:
     guard, backend, _ = fresh_guard()
     llm = RecordingLLM()
     after = [MetadataReplacementPostProcessor(target_metadata_key="window")] if replace else []
-    engine = RetrieverQueryEngine.from_args(Fixed(nodes), llm=llm, node_postprocessors=[
-        GuardNodePostprocessor(guard, action=action), *after])
+    engine = RetrieverQueryEngine.from_args(
+        Fixed(nodes),
+        llm=llm,
+        node_postprocessors=[GuardNodePostprocessor(guard, action=action), *after],
+    )
     response = asyncio.run(engine.aquery("tea?")) if use_async else engine.query("tea?")
     return visible(llm.prompts), visible(response.response, response.source_nodes), backend
 
 
 @settings(max_examples=40, deadline=None)
-@given(kinds=st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=4),
-       places=st.sets(st.sampled_from(PLACES), max_size=3),
-       action=st.sampled_from(["drop", "redact"]), use_async=st.booleans(),
-       replace=st.booleans())
+@given(
+    kinds=st.lists(st.sampled_from(sorted(KINDS)), min_size=1, max_size=4),
+    places=st.sets(st.sampled_from(PLACES), max_size=3),
+    action=st.sampled_from(["drop", "redact"]),
+    use_async=st.booleans(),
+    replace=st.booleans(),
+)
 def test_a_marker_in_any_node_field_reaches_neither_prompt_nor_caller(
-        kinds: list[str], places: set[str], action: Any, use_async: bool,
-        replace: bool) -> None:
+    kinds: list[str], places: set[str], action: Any, use_async: bool, replace: bool
+) -> None:
     poisoned = set(range(0, len(kinds), 2))  # every other node
     nodes = [node(k, places if i in poisoned else set(), i) for i, k in enumerate(kinds)]
     prompt, caller, backend = query(nodes, action, use_async, replace)
@@ -123,5 +148,6 @@ def test_a_metadata_value_the_guard_cannot_read_is_refused() -> None:
     guard, _, _ = fresh_guard()
     bad = NodeWithScore(node=TextNode(text="tea", metadata={"blob": b"\x00\x01"}))
     from guard_core.errors import ContentError
+
     with pytest.raises(ContentError, match=r"TextNode '.*' metadata\.blob: cannot screen raw"):
         GuardNodePostprocessor(guard).postprocess_nodes([bad], query_str="tea?")

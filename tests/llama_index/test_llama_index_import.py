@@ -27,8 +27,7 @@ def test_missing_llama_index_names_the_extra() -> None:
         import guard_core  # the core never needs the framework
         print(guard_core.Guard.__name__)
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "llama-index-core is not installed; install it with: pip install 'guard-core[llamaindex]'",

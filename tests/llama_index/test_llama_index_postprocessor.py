@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 import pytest
-from guard_core.integrations.llama_index import GuardNodePostprocessor
 from li_support import POISON, RecordingLLM, tiny_png
 from llama_index.core import VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
@@ -19,12 +18,14 @@ from llama_index.core.tools import RetrieverTool
 from guard_core import Guard, Policy, PolicySet, Verdict
 from guard_core.backends import RemoteBackend
 from guard_core.errors import ContentError
+from guard_core.integrations.llama_index import GuardNodePostprocessor
 from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend, ScriptedJudge
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 SAFE = "Green tea is brewed at 80 degrees"
-MARKER = ("[guard-core: retrieved content withheld: retrieval blocked by policy 'rag' "
-          "(Manipulation)]")
+MARKER = (
+    "[guard-core: retrieved content withheld: retrieval blocked by policy 'rag' (Manipulation)]"
+)
 
 
 def make_index(nodes: list[Any]) -> VectorStoreIndex:
@@ -32,8 +33,7 @@ def make_index(nodes: list[Any]) -> VectorStoreIndex:
 
 
 def engine(nodes: list[Any], pp: GuardNodePostprocessor, llm: RecordingLLM) -> Any:
-    return make_index(nodes).as_query_engine(llm=llm, node_postprocessors=[pp],
-                                             similarity_top_k=10)
+    return make_index(nodes).as_query_engine(llm=llm, node_postprocessors=[pp], similarity_top_k=10)
 
 
 def test_query_drops_poison_and_unsafe_image(guard: Guard, nodes: list[Any]) -> None:
@@ -49,7 +49,8 @@ def test_query_drops_poison_and_unsafe_image(guard: Guard, nodes: list[Any]) -> 
 async def test_aquery_each_action(guard: Guard, nodes: list[Any], action: Any) -> None:
     llm = RecordingLLM()
     response = await engine(nodes, GuardNodePostprocessor(guard, action=action), llm).aquery(
-        "how do I brew tea?")
+        "how do I brew tea?"
+    )
     prompt = llm.prompts[-1]
     assert SAFE in prompt
     by_id = {n.node.node_id: n.node for n in response.source_nodes}
@@ -86,9 +87,13 @@ def test_index_nodes_are_not_modified(guard: Guard, nodes: list[Any]) -> None:
 async def test_chat_engines(guard: Guard, nodes: list[Any], mode: Any) -> None:
     llm = RecordingLLM()
     # ChatMemoryBuffer: the default Memory opens an aiosqlite connection it never closes
-    chat = make_index(nodes).as_chat_engine(chat_mode=mode, llm=llm, similarity_top_k=10,
-                                            memory=ChatMemoryBuffer.from_defaults(llm=llm),
-                                            node_postprocessors=[GuardNodePostprocessor(guard)])
+    chat = make_index(nodes).as_chat_engine(
+        chat_mode=mode,
+        llm=llm,
+        similarity_top_k=10,
+        memory=ChatMemoryBuffer.from_defaults(llm=llm),
+        node_postprocessors=[GuardNodePostprocessor(guard)],
+    )
     chat.chat("how do I brew tea?")
     await chat.achat("and coffee?")
     assert len(llm.prompts) >= 2
@@ -100,20 +105,23 @@ async def test_chat_engines(guard: Guard, nodes: list[Any], mode: Any) -> None:
 async def test_retriever_query_engine_and_retriever_tool(guard: Guard, nodes: list[Any]) -> None:
     retriever = make_index(nodes).as_retriever(similarity_top_k=10)
     llm = RecordingLLM()
-    qe = RetrieverQueryEngine.from_args(retriever, llm=llm,
-                                        node_postprocessors=[GuardNodePostprocessor(guard)])
+    qe = RetrieverQueryEngine.from_args(
+        retriever, llm=llm, node_postprocessors=[GuardNodePostprocessor(guard)]
+    )
     qe.query("tea?")
     assert SAFE in llm.prompts[-1] and "IGNORE PREVIOUS" not in llm.prompts[-1]
-    tool = RetrieverTool.from_defaults(retriever, node_postprocessors=[
-        GuardNodePostprocessor(guard, action="redact")])
+    tool = RetrieverTool.from_defaults(
+        retriever, node_postprocessors=[GuardNodePostprocessor(guard, action="redact")]
+    )
     for output in (tool.call("tea?"), await tool.acall("tea?")):
         assert SAFE in output.content and "IGNORE PREVIOUS" not in output.content
         assert MARKER in output.content
 
 
 def test_policy_action_wins_over_constructor(backend: ScriptedBackend, nodes: list[Any]) -> None:
-    policy = Policy(name="rag", mode="categories", actions={"retrieval": "redact",
-                                                            "image": "block"})
+    policy = Policy(
+        name="rag", mode="categories", actions={"retrieval": "redact", "image": "block"}
+    )
     pp = GuardNodePostprocessor(Guard(backend, policy), action="flag")
     out = pp.postprocess_nodes([NodeWithScore(node=n) for n in nodes], query_str="tea")
     by_id = {n.node.node_id: n.node for n in out}
@@ -122,9 +130,10 @@ def test_policy_action_wins_over_constructor(backend: ScriptedBackend, nodes: li
 
 
 def test_per_agent_policy(backend: ScriptedBackend, nodes: list[Any]) -> None:
-    policies = PolicySet({"chemist": Policy(name="chemist", mode="categories",
-                                            exclude_categories={"Violence"})},
-                         default=Policy(name="strict", mode="categories"))
+    policies = PolicySet(
+        {"chemist": Policy(name="chemist", mode="categories", exclude_categories={"Violence"})},
+        default=Policy(name="strict", mode="categories"),
+    )
     guard = Guard(backend, policies)
     seen: list[Verdict] = []
     pp = GuardNodePostprocessor(guard, agent="chemist", on_verdict=lambda n, v: seen.append(v))
@@ -133,27 +142,40 @@ def test_per_agent_policy(backend: ScriptedBackend, nodes: list[Any]) -> None:
     assert {v.policy.name for v in seen} == {"chemist"}
     assert [v.surface for v in seen] == ["retrieval"] * 4 + ["image", "retrieval", "image"]
     strict = GuardNodePostprocessor(guard).postprocess_nodes(
-        [NodeWithScore(node=n) for n in nodes], query_str="tea")
+        [NodeWithScore(node=n) for n in nodes], query_str="tea"
+    )
     assert "diagram" not in {n.node.node_id for n in strict}
 
 
-def test_images_from_path_bytes_and_node_resource(guard: Guard, tmp_path: Any,
-                                                  backend: ScriptedBackend) -> None:
+def test_images_from_path_bytes_and_node_resource(
+    guard: Guard, tmp_path: Any, backend: ScriptedBackend
+) -> None:
     path = tmp_path / "cat.png"
     path.write_bytes(tiny_png())
     from llama_index.core.schema import MediaResource
 
-    nodes = [ImageNode(id_="file", image_path=str(path)),
-             Node(id_="multi", image_resource=MediaResource(data=tiny_png()),
-                  text_resource=MediaResource(text="a cat")),
-             Node(id_="bad", image_resource=MediaResource(url="https://x.example/bomb.jpg"))]
+    nodes = [
+        ImageNode(id_="file", image_path=str(path)),
+        Node(
+            id_="multi",
+            image_resource=MediaResource(data=tiny_png()),
+            text_resource=MediaResource(text="a cat"),
+        ),
+        Node(id_="bad", image_resource=MediaResource(url="https://x.example/bomb.jpg")),
+    ]
     out = GuardNodePostprocessor(guard, action="redact").postprocess_nodes(
-        [NodeWithScore(node=n) for n in nodes])
+        [NodeWithScore(node=n) for n in nodes]
+    )
     assert [n.node.node_id for n in out] == ["file", "multi", "bad"]
     assert out[2].node.image_resource is None  # type: ignore[attr-defined]
     sent = [r.messages[0]["content"] for r in backend.requests]
-    urls = [p["image_url"]["url"] for c in sent if isinstance(c, list) for p in c
-            if p.get("type") == "image_url"]
+    urls = [
+        p["image_url"]["url"]
+        for c in sent
+        if isinstance(c, list)
+        for p in c
+        if p.get("type") == "image_url"
+    ]
     png_url = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
     assert urls.count(png_url) == 2 and "https://x.example/bomb.jpg" in urls
 
@@ -211,7 +233,8 @@ async def test_fifty_nodes_concurrent_on_remote_backend() -> None:
         guard = CountingGuard(backend, Policy(name="rag"))
         out = await GuardNodePostprocessor(guard).apostprocess_nodes(fifty(), query_str="tea")
         sync_out = GuardNodePostprocessor(guard, action="redact").postprocess_nodes(
-            fifty(), query_str="tea")  # cached: no new requests
+            fifty(), query_str="tea"
+        )  # cached: no new requests
         await guard.aclose()
     assert [n.node.node_id for n in out] == [f"n{i}" for i in range(49)]
     assert guard.calls == [("acheck_many", 50), ("check_many", 50)]
@@ -223,11 +246,13 @@ async def test_fifty_nodes_concurrent_on_remote_backend() -> None:
 def test_guard_failure_never_lets_a_node_through(action: Any) -> None:
     with OpenAICompatServer() as server:
         server.inject(Fault(status=503, times=100))
-        backend = RemoteBackend.vllm(server.base_url, "nvidia/nemotron-3.5-content-safety",
-                                     max_retries=0)
+        backend = RemoteBackend.vllm(
+            server.base_url, "nvidia/nemotron-3.5-content-safety", max_retries=0
+        )
         guard = Guard(backend, Policy(name="rag"))
         out = GuardNodePostprocessor(guard, action=action).postprocess_nodes(
-            [NodeWithScore(node=TextNode(text="harmless tea fact"))], query_str="tea")
+            [NodeWithScore(node=TextNode(text="harmless tea fact"))], query_str="tea"
+        )
         guard.close()
     if action == "redact":
         assert out[0].node.get_content().startswith("[guard-core: retrieved content withheld")
@@ -239,25 +264,33 @@ def test_guard_failure_never_lets_a_node_through(action: Any) -> None:
 def test_on_error_allow_lets_nodes_through() -> None:
     with OpenAICompatServer() as server:
         server.inject(Fault(status=503, times=100))
-        backend = RemoteBackend.vllm(server.base_url, "nvidia/nemotron-3.5-content-safety",
-                                     max_retries=0)
+        backend = RemoteBackend.vllm(
+            server.base_url, "nvidia/nemotron-3.5-content-safety", max_retries=0
+        )
         guard = Guard(backend, Policy(name="rag", on_error="allow"))
         out = GuardNodePostprocessor(guard).postprocess_nodes(
-            [NodeWithScore(node=TextNode(text="harmless tea fact"))])
+            [NodeWithScore(node=TextNode(text="harmless tea fact"))]
+        )
         guard.close()
     assert len(out) == 1
 
 
 def test_poison_in_metadata_is_screened(guard: Guard) -> None:
     node = TextNode(id_="m", text="plain tea fact", metadata={"author": POISON})
-    hidden = TextNode(id_="h", text="plain tea fact", metadata={"author": POISON},
-                      excluded_llm_metadata_keys=["author"])
+    hidden = TextNode(
+        id_="h",
+        text="plain tea fact",
+        metadata={"author": POISON},
+        excluded_llm_metadata_keys=["author"],
+    )
     out = GuardNodePostprocessor(guard).postprocess_nodes(
-        [NodeWithScore(node=node), NodeWithScore(node=hidden)])
+        [NodeWithScore(node=node), NodeWithScore(node=hidden)]
+    )
     # an excluded key is still one MetadataReplacementPostProcessor or a template may read
     assert out == []
     [kept] = GuardNodePostprocessor(guard, action="redact").postprocess_nodes(
-        [NodeWithScore(node=hidden)])
+        [NodeWithScore(node=hidden)]
+    )
     assert set(kept.node.metadata) == {"guard_verdict"} and POISON not in repr(kept.node)
 
 
@@ -266,5 +299,6 @@ def test_a_flagged_text_never_lets_an_unsafe_image_of_the_same_node_through() ->
     guard = Guard(ScriptedBackend(), Policy(actions={"retrieval": "flag"}))
     node = ImageNode(text="a bomb story", image_url="https://example.com/bomb.png")
     kept = GuardNodePostprocessor(guard, action="drop").postprocess_nodes(
-        [NodeWithScore(node=node)], query_str="stories")
+        [NodeWithScore(node=node)], query_str="stories"
+    )
     assert kept == []

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 from canaries import MARK, content_block_types, fresh_guard
-from guard_core.integrations.llama_index._blocks import BLOCK_FIELDS, read_blocks
-from guard_core.integrations.llama_index._nodes import NODE_FIELDS
 from hypothesis import given
 from hypothesis import strategies as st
 from li_support import Script
@@ -34,20 +32,30 @@ from llama_index.core.schema import Document, ImageNode, IndexNode, Node, NodeWi
 from llama_index.core.tools import ToolOutput
 
 from guard_core.errors import ContentError
+from guard_core.integrations.llama_index._blocks import BLOCK_FIELDS, read_blocks
+from guard_core.integrations.llama_index._nodes import NODE_FIELDS
 
 pytestmark = [pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecationWarning")]
-SETTINGS = {"tool_call_id", "image_mimetype", "document_mimetype", "video_mimetype", "detail",
-            "format"}
+SETTINGS = {
+    "tool_call_id",
+    "image_mimetype",
+    "document_mimetype",
+    "video_mimetype",
+    "detail",
+    "format",
+}
 WALKED = {CitationBlock: {"additional_location_info"}, ThinkingBlock: {"additional_information"}}
 SAMPLES: dict[type, Any] = {
-    TextBlock: TextBlock(text="x"), ThinkingBlock: ThinkingBlock(content="x"),
+    TextBlock: TextBlock(text="x"),
+    ThinkingBlock: ThinkingBlock(content="x"),
     ImageBlock: ImageBlock(url="https://img.example/a.png"),
     AudioBlock: AudioBlock(url="https://media.example/a.wav"),
     VideoBlock: VideoBlock(url="https://media.example/a.mp4"),
     DocumentBlock: DocumentBlock(data=b"x", document_mimetype="text/plain"),
     CitableBlock: CitableBlock(title="t", source="s", content=[TextBlock(text="x")]),
-    CitationBlock: CitationBlock(title="t", source="s", cited_content=TextBlock(text="x"),
-                                 additional_location_info={}),
+    CitationBlock: CitationBlock(
+        title="t", source="s", cited_content=TextBlock(text="x"), additional_location_info={}
+    ),
     ToolCallBlock: ToolCallBlock(tool_call_id="c", tool_name="n", tool_kwargs={}),
     CachePoint: CachePoint(cache_control=CacheControl(type="ephemeral")),
 }
@@ -57,8 +65,9 @@ def test_every_content_block_type_has_a_rule() -> None:
     assert content_block_types() == set(BLOCK_FIELDS) == set(SAMPLES)
 
 
-@pytest.mark.parametrize("kind", sorted(BLOCK_FIELDS, key=lambda t: t.__name__),
-                         ids=lambda t: t.__name__)
+@pytest.mark.parametrize(
+    "kind", sorted(BLOCK_FIELDS, key=lambda t: t.__name__), ids=lambda t: t.__name__
+)
 def test_every_block_field_is_read_by_its_rule_or_walked(kind: type) -> None:
     """A new field is walked as text (next tests) and shows up here to be given a rule."""
     assert set(kind.model_fields) - {"block_type"} == BLOCK_FIELDS[kind] | WALKED.get(kind, set())
@@ -67,8 +76,10 @@ def test_every_block_field_is_read_by_its_rule_or_walked(kind: type) -> None:
 def _str_fields(kind: type) -> list[str]:
     def takes_str(annotation: Any) -> bool:
         return annotation is str or any(takes_str(a) for a in typing.get_args(annotation))
-    return [n for n, f in kind.model_fields.items()
-            if n != "block_type" and takes_str(f.annotation)]
+
+    return [
+        n for n, f in kind.model_fields.items() if n != "block_type" and takes_str(f.annotation)
+    ]
 
 
 @given(data=st.data())
@@ -83,8 +94,11 @@ def test_a_marker_in_any_string_field_of_any_block_is_screened_or_refused(data: 
         parts = read_blocks([block], "probe")
     except ContentError:
         return  # refused, naming it
-    found = parts.text + str([i.url for i in parts.images]) + str(
-        [(b.tool_name, b.tool_kwargs) for _, b in parts.calls])
+    found = (
+        parts.text
+        + str([i.url for i in parts.images])
+        + str([(b.tool_name, b.tool_kwargs) for _, b in parts.calls])
+    )
     # ids and settings are not content; a document's path / URL is not read when it has data
     assert MARK in found or name in SETTINGS or (kind is DocumentBlock and name in {"path", "url"})
 
@@ -92,6 +106,7 @@ def test_a_marker_in_any_string_field_of_any_block_is_screened_or_refused(data: 
 def test_an_unknown_block_type_is_refused_by_name() -> None:
     class Sticker(TextBlock):
         block_type: str = "sticker"  # type: ignore[assignment]
+
     with pytest.raises(ContentError, match="'sticker' block"):
         read_blocks([Sticker(text=MARK)], "user message")
 
@@ -110,10 +125,20 @@ def test_every_node_field_is_known(kind: type) -> None:
 
 def test_message_response_and_tool_output_fields_are_the_ones_screened() -> None:
     assert set(ChatMessage.model_fields) == {"role", "additional_kwargs", "blocks"}
-    assert set(ChatResponse.model_fields) == {"message", "raw", "delta", "logprobs",
-                                              "additional_kwargs"}
-    assert set(ToolOutput.model_fields) == {"blocks", "tool_name", "raw_input", "raw_output",
-                                            "is_error"}
+    assert set(ChatResponse.model_fields) == {
+        "message",
+        "raw",
+        "delta",
+        "logprobs",
+        "additional_kwargs",
+    }
+    assert set(ToolOutput.model_fields) == {
+        "blocks",
+        "tool_name",
+        "raw_input",
+        "raw_output",
+        "is_error",
+    }
 
 
 def test_the_other_llm_call_of_an_agent_is_still_where_it_is_overridden() -> None:
@@ -122,12 +147,14 @@ def test_the_other_llm_call_of_an_agent_is_still_where_it_is_overridden() -> Non
 
 
 async def test_early_stopping_generate_is_screened() -> None:
-    from guard_core.integrations.llama_index import GuardedFunctionAgent
     from li_support import call
+
+    from guard_core.integrations.llama_index import GuardedFunctionAgent
 
     def search(query: str) -> str:
         """Search."""
         return "results"
+
     script = Script([call("search", "c1", query="a")], f"final answer {MARK}")
     guard, _, _ = fresh_guard()
     agent = GuardedFunctionAgent(name="ops", guard=guard, tools=[search], llm=script.llm())

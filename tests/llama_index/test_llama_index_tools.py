@@ -1,16 +1,9 @@
 """guard_tools on real LlamaIndex tools: screened before the call and after."""
 
-
 import logging
 from typing import Any
 
 import pytest
-from guard_core.integrations.llama_index import (
-    GuardedFunctionTool,
-    GuardedTool,
-    guard_tool,
-    guard_tools,
-)
 from li_support import POISON, RecordingLLM
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.llms.types import ImageBlock, TextBlock
@@ -22,6 +15,12 @@ from llama_index.core.tools.types import BaseTool
 
 from guard_core import Guard, GuardViolation, Policy
 from guard_core.backends import RemoteBackend
+from guard_core.integrations.llama_index import (
+    GuardedFunctionTool,
+    GuardedTool,
+    guard_tool,
+    guard_tools,
+)
 from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend
 
 
@@ -30,6 +29,7 @@ def make_shell(ran: list[str]) -> FunctionTool:
         """Run a shell command."""
         ran.append(command)
         return f"ran {command} in {cwd}"
+
     return FunctionTool.from_defaults(shell)
 
 
@@ -59,12 +59,15 @@ async def test_async_call_and_poisoned_output(guard: Guard) -> None:
     async def fetch(url: str) -> str:
         """Fetch a page."""
         return f"Welcome! {POISON}" if "evil" in url else "Tea is good."
+
     [tool] = guard_tools([fetch], guard)
     assert (await tool.acall(url="https://ok.example")).content == "Tea is good."
     out = await tool.acall(url="https://evil.example")
     assert out.is_error and POISON not in out.content and out.raw_output is None
-    assert out.content == ("[guard-core: output of tool 'fetch' withheld: "
-                           "tool_result blocked by policy 'rag' (Manipulation)]")
+    assert out.content == (
+        "[guard-core: output of tool 'fetch' withheld: "
+        "tool_result blocked by policy 'rag' (Manipulation)]"
+    )
 
 
 def test_redact_action_is_not_an_error(backend: ScriptedBackend) -> None:
@@ -74,8 +77,9 @@ def test_redact_action_is_not_an_error(backend: ScriptedBackend) -> None:
     assert not out.is_error and out.content.startswith("[guard-core: output of tool")
 
 
-def test_flag_action_runs_and_logs(backend: ScriptedBackend,
-                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_flag_action_runs_and_logs(
+    backend: ScriptedBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     ran: list[str] = []
     guard = Guard(backend, Policy(name="p", actions={"tool_call": "flag", "tool_result": "flag"}))
     [shell] = guard_tools([make_shell(ran)], guard)
@@ -90,8 +94,11 @@ def test_query_engine_tool_positional_and_keyword(guard: Guard) -> None:
     nodes = [TextNode(text="Tea facts."), TextNode(text=POISON)]
     index = VectorStoreIndex(nodes, embed_model=MockEmbedding(embed_dim=8))
     llm = RecordingLLM()  # echoes its prompt, so the poisoned chunk comes back as output
-    qe_tool = QueryEngineTool.from_defaults(index.as_query_engine(llm=llm, similarity_top_k=5),
-                                            name="docs", description="Search the docs.")
+    qe_tool = QueryEngineTool.from_defaults(
+        index.as_query_engine(llm=llm, similarity_top_k=5),
+        name="docs",
+        description="Search the docs.",
+    )
     [tool] = guard_tools([qe_tool], guard)
     assert isinstance(tool, GuardedTool) and tool.metadata is qe_tool.metadata
     for out in (tool("tea?"), tool(input="tea?"), call_tool(tool, {"input": "tea?"})):
@@ -109,8 +116,12 @@ async def test_generic_sync_tool_and_image_output(guard: Guard) -> None:
 
         def __call__(self, input: Any) -> ToolOutput:
             url = f"https://img.example.com/{'bomb' if input == 'blueprint' else input}.png"
-            return ToolOutput(tool_name="camera", raw_input={"input": input},
-                              blocks=[TextBlock(text="photo taken"), ImageBlock(url=url)])
+            return ToolOutput(
+                tool_name="camera",
+                raw_input={"input": input},
+                blocks=[TextBlock(text="photo taken"), ImageBlock(url=url)],
+            )
+
     [tool] = guard_tools([Camera()], guard)
     assert not (await tool.acall("kitten")).is_error
     out = await acall_tool(tool, {"input": "blueprint"})  # the unsafe part is the image URL
@@ -121,8 +132,12 @@ def test_guard_failure_blocks_the_call() -> None:
     ran: list[str] = []
     with OpenAICompatServer() as server:
         server.inject(Fault(status=500, times=100))
-        guard = Guard(RemoteBackend.vllm(server.base_url, "nvidia/nemotron-3.5-content-safety",
-                                         max_retries=0), Policy(name="p"))
+        guard = Guard(
+            RemoteBackend.vllm(
+                server.base_url, "nvidia/nemotron-3.5-content-safety", max_retries=0
+            ),
+            Policy(name="p"),
+        )
         out = guard_tool(make_shell(ran), guard)(command="ls")
         guard.close()
     assert out.is_error and ran == [] and "guard error" in out.content
@@ -140,8 +155,9 @@ def test_screening_switches(guard: Guard) -> None:
 def test_wrapping_twice_does_not_stack(guard: Guard, backend: ScriptedBackend) -> None:
     [once] = guard_tools([make_shell([])], guard, agent="a")
     twice = guard_tool(once, guard, agent="b")
-    assert isinstance(twice, GuardedFunctionTool) and not isinstance(twice.inner,
-                                                                     GuardedFunctionTool)
+    assert isinstance(twice, GuardedFunctionTool) and not isinstance(
+        twice.inner, GuardedFunctionTool
+    )
     twice(command="ls")
     assert len(backend.requests) == 2  # one call + one result, not doubled
 

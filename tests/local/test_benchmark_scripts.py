@@ -17,15 +17,32 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_local_gpu_benchmark_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
-    done = _run(str(ROOT / "benchmarks" / "local_gpu.py"), "--smoke", "--items", "4",
-                "--naive-items", "2", "--tokens", "20,60", "--json", str(out),
-                tmp_path=tmp_path)
+    done = _run(
+        str(ROOT / "benchmarks" / "local_gpu.py"),
+        "--smoke",
+        "--items",
+        "4",
+        "--naive-items",
+        "2",
+        "--tokens",
+        "20,60",
+        "--json",
+        str(out),
+        tmp_path=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["matmul_flops"] > 0 and results["params"] > 0

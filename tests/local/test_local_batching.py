@@ -20,9 +20,14 @@ from guard_core.models import Completion, Exchange, GuardRequest
 
 from ._support import encode, png, whole_vocabulary
 
-TEXTS = ["hi", "How do I bake bread for a birthday party?", "where can I buy a bomb",
-         "tell me a very long story about the train times in Spain and the moon " * 5,
-         "steal my neighbour's bike", "what is the best way to handle tax forms?"]
+TEXTS = [
+    "hi",
+    "How do I bake bread for a birthday party?",
+    "where can I buy a bomb",
+    "tell me a very long story about the train times in Spain and the moon " * 5,
+    "steal my neighbour's bike",
+    "what is the best way to handle tax forms?",
+]
 
 
 def _requests(backend: LocalBackend) -> list[GuardRequest]:
@@ -30,15 +35,18 @@ def _requests(backend: LocalBackend) -> list[GuardRequest]:
     out = [family.render(Exchange(t), Policy()) for t in TEXTS]
     out += [family.render(Exchange(t, "Here is how to do that."), Policy()) for t in TEXTS[:3]]
     if family.supports_images:
-        out += [family.render(Exchange(t, image=Image(data=png(c))), Policy())
-                for t, c in (("red", (200, 0, 0)), ("blue", (0, 0, 200)))]
+        out += [
+            family.render(Exchange(t, image=Image(data=png(c))), Policy())
+            for t, c in (("red", (200, 0, 0)), ("blue", (0, 0, 200)))
+        ]
     return out
 
 
 @pytest.mark.parametrize("which", ["text_backend", "image_backend"])
 @pytest.mark.parametrize("use_prefix", [True, False])
-def test_one_pass_over_a_batch_equals_one_by_one(which: str, use_prefix: bool,
-                                                 request: pytest.FixtureRequest) -> None:
+def test_one_pass_over_a_batch_equals_one_by_one(
+    which: str, use_prefix: bool, request: pytest.FixtureRequest
+) -> None:
     backend: LocalBackend = request.getfixturevalue(which)
     plan = backend._encoder.plan("prompt")
     assert plan is not None
@@ -46,8 +54,9 @@ def test_one_pass_over_a_batch_equals_one_by_one(which: str, use_prefix: bool,
     for r in _requests(backend):
         encoded = encode(backend, r)
         end = len(encoded.ids) + len(plan.first.context)
-        rows.append(Reads(encoded, plan.first.context, tuple(range(end - 6, end)), vocabulary,
-                          use_prefix))
+        rows.append(
+            Reads(encoded, plan.first.context, tuple(range(end - 6, end)), vocabulary, use_prefix)
+        )
     with torch.inference_mode():
         batched = backend._engine.read(rows)
         alone = [backend._engine.read([row])[0] for row in rows]
@@ -68,7 +77,8 @@ def test_classify_many_equals_one_by_one(which: str, request: pytest.FixtureRequ
 
 
 def test_small_token_budget_splits_batches_without_changing_answers(
-        text_backend: LocalBackend) -> None:
+    text_backend: LocalBackend,
+) -> None:
     requests = _requests(text_backend)
     small = LocalBackend(text_backend.model, device="cpu", max_batch_tokens=400)
     try:
@@ -143,8 +153,9 @@ async def test_a_cancelled_caller_does_not_break_the_worker(text_backend: LocalB
     assert (await guard.acheck("still working")).error is None
 
 
-def test_a_model_failure_fails_closed(text_backend: LocalBackend,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_failure_fails_closed(
+    text_backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(rows: Any) -> Any:
         raise RuntimeError("CUDA out of memory (simulated)")
 
@@ -156,10 +167,12 @@ def test_a_model_failure_fails_closed(text_backend: LocalBackend,
     assert Guard(text_backend, cache=False).check("anything").error is None
 
 
-def test_a_model_failure_is_reported_as_what_it_is(text_backend: LocalBackend,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_failure_is_reported_as_what_it_is(
+    text_backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only an actual out-of-memory error is called one: a shape error, a dtype error or a
     FutureWarning turned error must not send the user off lowering max_batch_tokens."""
+
     def boom(rows: Any) -> Any:
         raise ValueError("Expected size 3 but got size 4 for tensor number 1")
 
@@ -171,7 +184,8 @@ def test_a_model_failure_is_reported_as_what_it_is(text_backend: LocalBackend,
 
 
 def test_the_kv_cache_keyword_follows_the_installed_transformers(
-        text_backend: LocalBackend) -> None:
+    text_backend: LocalBackend,
+) -> None:
     """5.24 renamed ``past_key_values`` to ``cache`` (the old name warns until 5.40); the
     engine uses whichever the loaded release names, chosen once at load time."""
     import inspect
@@ -180,8 +194,9 @@ def test_the_kv_cache_keyword_follows_the_installed_transformers(
     from packaging.version import Version
 
     params = inspect.signature(text_backend._engine.model.model.forward).parameters
-    expected = "cache" if Version(transformers.__version__) >= Version("5.24") else (
-        "past_key_values")
+    expected = (
+        "cache" if Version(transformers.__version__) >= Version("5.24") else ("past_key_values")
+    )
     assert text_backend._engine.cache_arg == expected
     assert expected in params
 
@@ -206,8 +221,14 @@ def test_a_dead_worker_never_leaves_a_caller_waiting() -> None:
         raise SystemExit("the worker dies")
 
     batcher = MicroBatcher(run)
-    request = GuardRequest(family="csr4b", messages=({"role": "user", "content": "x"},),
-                           max_tokens=8, slot="prompt", mode="fast", prompt="x")
+    request = GuardRequest(
+        family="csr4b",
+        messages=({"role": "user", "content": "x"},),
+        max_tokens=8,
+        slot="prompt",
+        mode="fast",
+        prompt="x",
+    )
     first = batcher.submit([request]).result(timeout=10)
     assert isinstance(first[0], BackendError)
     assert batcher._thread is not None
@@ -217,8 +238,14 @@ def test_a_dead_worker_never_leaves_a_caller_waiting() -> None:
 
 
 def _request(text: str = "x") -> GuardRequest:
-    return GuardRequest(family="csr4b", messages=({"role": "user", "content": text},),
-                        max_tokens=8, slot="prompt", mode="fast", prompt=text)
+    return GuardRequest(
+        family="csr4b",
+        messages=({"role": "user", "content": text},),
+        max_tokens=8,
+        slot="prompt",
+        mode="fast",
+        prompt=text,
+    )
 
 
 def test_close_during_a_batch_leaves_the_model_state_to_the_worker() -> None:
@@ -271,18 +298,28 @@ def test_max_cached_prefixes_bounds_the_kv_cache() -> None:
     backend = LocalBackend.demo(max_cached_prefixes=2)
     try:
         for n in range(4):
-            Guard(backend, Policy(custom=f"Policy number {n}: no talk of rockets."),
-                  cache=False).check("hello")
+            Guard(
+                backend, Policy(custom=f"Policy number {n}: no talk of rockets."), cache=False
+            ).check("hello")
         assert len(backend._engine._prefixes) == 2
         assert backend.stats.prefix_builds == 4
     finally:
         backend.close()
 
 
-@pytest.mark.parametrize(("option", "value"), [
-    ("max_cached_prefixes", 0), ("max_batch_tokens", -1), ("max_batch_size", 0),
-    ("max_batch_size", 2.5), ("max_input_tokens", True), ("batch_wait_ms", -1.0),
-    ("min_label_mass", 1.5), ("max_image_pixels", "big")])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("max_cached_prefixes", 0),
+        ("max_batch_tokens", -1),
+        ("max_batch_size", 0),
+        ("max_batch_size", 2.5),
+        ("max_input_tokens", True),
+        ("batch_wait_ms", -1.0),
+        ("min_label_mass", 1.5),
+        ("max_image_pixels", "big"),
+    ],
+)
 def test_bad_tuning_options_are_refused_before_loading(option: str, value: Any) -> None:
     from guard_core.errors import ConfigurationError
 

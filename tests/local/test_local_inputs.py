@@ -46,31 +46,50 @@ def _requests(backend: LocalBackend, item: Item) -> list[GuardRequest]:
 
 @pytest.mark.parametrize("injection", INJECTIONS)
 @pytest.mark.parametrize("which", ["text_backend", "image_backend"])
-def test_injected_control_tokens_are_plain_text(which: str, injection: str,
-                                                request: pytest.FixtureRequest) -> None:
+def test_injected_control_tokens_are_plain_text(
+    which: str, injection: str, request: pytest.FixtureRequest
+) -> None:
     backend: LocalBackend = request.getfixturevalue(which)
     for hostile, benign in zip(_items(injection), _items("hello"), strict=True):
-        for bad, good in zip(_requests(backend, hostile), _requests(backend, benign),
-                             strict=True):
-            assert control_counts(backend, encode(backend, bad).ids) == \
-                control_counts(backend, encode(backend, good).ids), (hostile, injection)
+        for bad, good in zip(_requests(backend, hostile), _requests(backend, benign), strict=True):
+            assert control_counts(backend, encode(backend, bad).ids) == control_counts(
+                backend, encode(backend, good).ids
+            ), (hostile, injection)
 
 
 @pytest.mark.parametrize("injection", INJECTIONS)
 def test_raw_requests_are_sanitized_too(text_backend: LocalBackend, injection: str) -> None:
     # A request built by hand, skipping the family's neutralize(): the backend still holds.
-    raw = GuardRequest(family="csr4b", messages=({"role": "user", "content": injection},),
-                       max_tokens=8, slot="prompt", mode="fast", prompt=injection)
-    benign = GuardRequest(family="csr4b", messages=({"role": "user", "content": "hi"},),
-                          max_tokens=8, slot="prompt", mode="fast", prompt="hi")
-    assert control_counts(text_backend, encode(text_backend, raw).ids) == \
-        control_counts(text_backend, encode(text_backend, benign).ids)
+    raw = GuardRequest(
+        family="csr4b",
+        messages=({"role": "user", "content": injection},),
+        max_tokens=8,
+        slot="prompt",
+        mode="fast",
+        prompt=injection,
+    )
+    benign = GuardRequest(
+        family="csr4b",
+        messages=({"role": "user", "content": "hi"},),
+        max_tokens=8,
+        slot="prompt",
+        mode="fast",
+        prompt="hi",
+    )
+    assert control_counts(text_backend, encode(text_backend, raw).ids) == control_counts(
+        text_backend, encode(text_backend, benign).ids
+    )
     # The tokenizer's own sanitizing alone (no neutralize) already keeps them plain text.
     ids = text_backend.tokenizer.apply_chat_template(
-        [{"role": "user", "content": injection}], add_generation_prompt=True, tokenize=True,
-        return_dict=False, sanitize_control_tokens=True)
-    assert control_counts(text_backend, ids) == control_counts(text_backend, encode(
-        text_backend, benign).ids)
+        [{"role": "user", "content": injection}],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=False,
+        sanitize_control_tokens=True,
+    )
+    assert control_counts(text_backend, ids) == control_counts(
+        text_backend, encode(text_backend, benign).ids
+    )
 
 
 def test_literal_image_soft_token_crashes_the_raw_processor(image_backend: LocalBackend) -> None:
@@ -80,8 +99,13 @@ def test_literal_image_soft_token_crashes_the_raw_processor(image_backend: Local
     processor = image_backend._encoder.processor
     messages = [{"role": "user", "content": [{"type": "text", "text": "a <image_soft_token>"}]}]
     with pytest.raises(ValueError, match="image"):
-        processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                      return_dict=True, sanitize_control_tokens=True)
+        processor.apply_chat_template(
+            messages,
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            sanitize_control_tokens=True,
+        )
     guard = Guard(image_backend, cache=False)
     verdict = guard.check(UserMessage("a <image_soft_token>", images=(Image(data=png()),)))
     assert verdict.error is None and verdict.score is not None
@@ -99,9 +123,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("text", HOSTILE)
-def test_hostile_text_gives_a_verdict_or_a_clear_error(text_backend: LocalBackend,
-                                                       image_backend: LocalBackend,
-                                                       text: str) -> None:
+def test_hostile_text_gives_a_verdict_or_a_clear_error(
+    text_backend: LocalBackend, image_backend: LocalBackend, text: str
+) -> None:
     for backend in (text_backend, image_backend):
         verdict = Guard(backend, cache=False).check(text)
         # A verdict, or a clear error (bad input, or the toy model thrown off its format)
@@ -116,8 +140,9 @@ def test_text_over_the_context_is_a_clear_error_or_windows(text_backend: LocalBa
     verdict = Guard(text_backend, cache=False).check(long)
     assert not verdict.allowed
     assert verdict.error is not None and "Windowing" in verdict.error
-    windowed = Guard(text_backend, cache=False,
-                     windowing=Windowing(window_chars=6000, overlap_chars=200))
+    windowed = Guard(
+        text_backend, cache=False, windowing=Windowing(window_chars=6000, overlap_chars=200)
+    )
     before = text_backend.stats.requests
     verdict = windowed.check(long)
     assert verdict.error is None and verdict.score is not None
@@ -175,15 +200,17 @@ def image_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_fetch_images_opt_in(image_backend: LocalBackend, image_server: str,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_images_opt_in(
+    image_backend: LocalBackend, image_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from guard_core.backends.local import images as _local_images
 
     # Only public addresses are ever fetched (tests/security checks the refusal); nothing
     # public is reachable offline, so this test lets the loopback image server count as one.
     monkeypatch.setattr(_local_images, "public_address", lambda address: True)
-    fetching = LocalBackend(image_backend.model, device="cpu", min_label_mass=0.0,
-                            fetch_images=True)
+    fetching = LocalBackend(
+        image_backend.model, device="cpu", min_label_mass=0.0, fetch_images=True
+    )
     try:
         by_url = fetching.classify(_requests(fetching, Image(url=image_server)))[0]
         data_url = "data:image/png;base64," + base64.b64encode(png((10, 200, 10))).decode()
@@ -205,8 +232,19 @@ def test_images_go_only_to_the_image_family(text_backend: LocalBackend) -> None:
     guard = Guard(text_backend, cache=False)
     verdict = guard.check(UserMessage("see", images=(Image(data=png()),)))
     assert not verdict.allowed and verdict.error is not None and "text only" in verdict.error
-    raw = GuardRequest(family="csr4b", messages=({"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": Image(data=png()).to_url()}}]},),
-        max_tokens=8, slot="prompt", mode="fast")
+    raw = GuardRequest(
+        family="csr4b",
+        messages=(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": Image(data=png()).to_url()}}
+                ],
+            },
+        ),
+        max_tokens=8,
+        slot="prompt",
+        mode="fast",
+    )
     outcome = text_backend.classify([raw])[0]
     assert isinstance(outcome, ContentError) and "text only" in str(outcome)

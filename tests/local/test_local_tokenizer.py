@@ -22,9 +22,15 @@ TEXTS = ["hello", " leading space", "数字 and emoji 🙂", *INJECTIONS]
 
 def _ids(tokenizer: Any, text: str) -> list[int]:
     request = ContentSafetyReasoning4B().render(Exchange(text, text), Policy())
-    return list(tokenizer.apply_chat_template(
-        list(request.messages), add_generation_prompt=True, tokenize=True,
-        return_dict=False, sanitize_control_tokens=True))
+    return list(
+        tokenizer.apply_chat_template(
+            list(request.messages),
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=False,
+            sanitize_control_tokens=True,
+        )
+    )
 
 
 def test_private_copy_encodes_exactly_like_the_original() -> None:
@@ -83,8 +89,9 @@ def test_an_unknown_tokenizer_kind_is_used_as_it_is() -> None:
 
 
 @pytest.mark.parametrize("which", ["text_backend", "image_backend"])
-def test_the_backend_encodes_with_a_private_copy(which: str,
-                                                 request: pytest.FixtureRequest) -> None:
+def test_the_backend_encodes_with_a_private_copy(
+    which: str, request: pytest.FixtureRequest
+) -> None:
     backend = request.getfixturevalue(which)
     encoder = backend._encoder
     assert encoder.tokenizer is not backend.tokenizer

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from guard_core.integrations.openai import guard_openai
 from hypothesis import strategies as st
 
 from guard_core import Guard, GuardViolation
 from guard_core.backends import RemoteBackend
 from guard_core.errors import ContentError
+from guard_core.integrations.openai import guard_openai
 from guard_core.testing import OpenAICompatServer, ScriptedJudge, chat_completion
 
 from ._schema import MARKER
@@ -110,7 +110,7 @@ def plant(value: Any, draw: Any) -> Any:
         return {**value, draw(st.sampled_from(["note", MARKER])): MARKER}
     if isinstance(value, list) and value:
         index = draw(st.integers(0, len(value) - 1))
-        return [*value[:index], plant(value[index], draw), *value[index + 1:]]
+        return [*value[:index], plant(value[index], draw), *value[index + 1 :]]
     return MARKER
 
 
@@ -126,18 +126,20 @@ def _merge(a: Any, b: Any) -> Any:
     if isinstance(a, dict) and isinstance(b, dict):
         return {k: _merge(a.get(k), b[k]) if k in b else a[k] for k in {**a, **b}}
     if isinstance(a, list) and isinstance(b, list):
-        return [_merge(x, y) for x, y in zip(a, b, strict=False)] + a[len(b):] + b[len(a):]
+        return [_merge(x, y) for x, y in zip(a, b, strict=False)] + a[len(b) :] + b[len(a) :]
     return a if b is None or (MARKER in json.dumps(a) and MARKER not in json.dumps(b)) else b
 
 
 @contextmanager
 def harness() -> Iterator[Harness]:
     box: list[Harness] = []
-    server = CanaryServer(judge=ScriptedJudge(UNSAFE),
-                          models={MAIN: lambda body: box[0].main_model(body)})
+    server = CanaryServer(
+        judge=ScriptedJudge(UNSAFE), models={MAIN: lambda body: box[0].main_model(body)}
+    )
     with server:
-        guard = Guard(RemoteBackend.vllm(server.base_url, GUARD_MODEL, max_retries=0),
-                      POLICIES, cache=False)
+        guard = Guard(
+            RemoteBackend.vllm(server.base_url, GUARD_MODEL, max_retries=0), POLICIES, cache=False
+        )
         inner = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
         box.append(Harness(server, guard, inner))
         yield box[0]

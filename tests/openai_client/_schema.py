@@ -42,8 +42,9 @@ def _is_union(tp: Any) -> bool:
 def _fields(tp: Any) -> list[tuple[str, Any, bool]]:
     """(JSON key, annotation, required) of a pydantic model or a TypedDict."""
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [(f.alias or name, f.annotation, f.is_required())
-                for name, f in tp.model_fields.items()]
+        return [
+            (f.alias or name, f.annotation, f.is_required()) for name, f in tp.model_fields.items()
+        ]
     hints = typing.get_type_hints(tp, include_extras=True)
     required: frozenset[str] = getattr(tp, "__required_keys__", frozenset())
     return [(key, hint, key in required) for key, hint in hints.items()]
@@ -86,8 +87,9 @@ def _variants(tp: Any, depth: int, seen: set[Any]) -> Iterator[tuple[str, Any]]:
     if _is_union(tp):
         for branch in typing.get_args(tp):
             yield from _variants(branch, depth, seen)
-    elif tp is str or (origin is typing.Literal and any(
-            isinstance(a, str) for a in typing.get_args(tp))):
+    elif tp is str or (
+        origin is typing.Literal and any(isinstance(a, str) for a in typing.get_args(tp))
+    ):
         yield "", MARKER
     elif tp in (object, Any):
         yield "", MARKER

@@ -21,16 +21,21 @@ CREATED = 1_700_000_000
 UNSAFE = {"bomb": "Violence", "kill": "Violence", "burn a house": "Criminal Planning/Confessions"}
 
 # An image whose data: URL carries the judge's unsafe word (the judge reads image URLs).
-UNSAFE_PNG = "data:image/png;base64," + base64.b64encode(
-    b"\x89PNG\r\n\x1a\n\0" + base64.b64decode("AAAAbombAAAA")).decode()
+UNSAFE_PNG = (
+    "data:image/png;base64,"
+    + base64.b64encode(b"\x89PNG\r\n\x1a\n\0" + base64.b64decode("AAAAbombAAAA")).decode()
+)
 SAFE_PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 9).decode()
 
 
-def answer(content: str | None = None, *, tool_calls: list[dict[str, Any]] | None = None,
-           finish_reason: str | None = None) -> dict[str, Any]:
+def answer(
+    content: str | None = None,
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
     """A deterministic main-model answer (fixed ``created``, so two runs compare equal)."""
-    body = chat_completion(content, tool_calls=tool_calls, model=MAIN,
-                           finish_reason=finish_reason)
+    body = chat_completion(content, tool_calls=tool_calls, model=MAIN, finish_reason=finish_reason)
     body["created"] = CREATED
     return body
 
@@ -60,12 +65,18 @@ class Env:
 
     def main_requests(self, path: str = "") -> list[RecordedRequest]:
         """Requests that reached the main model (not the guard)."""
-        return [r for r in self.server.requests
-                if r.body is not None and r.body.get("model") == MAIN and path in r.path]
+        return [
+            r
+            for r in self.server.requests
+            if r.body is not None and r.body.get("model") == MAIN and path in r.path
+        ]
 
     def guard_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.server.requests
-                if r.body is not None and r.body.get("model") == GUARD_MODEL]
+        return [
+            r
+            for r in self.server.requests
+            if r.body is not None and r.body.get("model") == GUARD_MODEL
+        ]
 
     def sync_client(self, **kwargs: Any) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url, api_key="sk-test", **kwargs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from guard_core.integrations.openai import guard_openai
 from openai._legacy_response import LegacyAPIResponse
 from openai.types.chat import ChatCompletion, ParsedChatCompletion
 from pydantic import BaseModel
@@ -13,12 +12,15 @@ from pydantic import BaseModel
 from guard_core import GuardViolation
 from guard_core.content import AssistantMessage, ToolCall, UserMessage
 from guard_core.errors import ConfigurationError
+from guard_core.integrations.openai import guard_openai
 from guard_core.testing import Fault
 
 from .conftest import MAIN, Env, answer, user
 
-TOOL_CALLS = [{"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris"}},
-              {"id": "call_b", "name": "run_shell", "arguments": {"cmd": "kill -9 1"}}]
+TOOL_CALLS = [
+    {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris"}},
+    {"id": "call_b", "name": "run_shell", "arguments": {"cmd": "kill -9 1"}},
+]
 
 
 def test_safe_answer_is_the_sdk_object_unchanged(env: Env, client: Any) -> None:
@@ -42,7 +44,9 @@ def test_each_tool_call_is_screened_with_the_user_request_as_context(env: Env) -
     assert caught.value.verdict.surface == "tool_call"
     calls = [item for item, _ in seen if isinstance(item, ToolCall)]
     assert [(c.name, c.id, dict(c.arguments)) for c in calls] == [
-        ("get_weather", "call_a", {"city": "Paris"}), ("run_shell", "call_b", {"cmd": "kill -9 1"})]
+        ("get_weather", "call_a", {"city": "Paris"}),
+        ("run_shell", "call_b", {"cmd": "kill -9 1"}),
+    ]
     assert all(c.context == UserMessage("check the weather") for c in calls)
     assert [v.allowed for item, v in seen if isinstance(item, ToolCall)] == [True, False]
     inner.close()
@@ -96,8 +100,9 @@ def test_refuse_returns_a_completion_of_the_normal_type(env: Env) -> None:
 
 def test_refusal_text_can_be_customised(env: Env) -> None:
     inner = env.sync_client()
-    client = guard_openai(inner, env.guard, on_block="refuse",
-                          refusal=lambda v: f"no ({', '.join(v.categories)})")
+    client = guard_openai(
+        inner, env.guard, on_block="refuse", refusal=lambda v: f"no ({', '.join(v.categories)})"
+    )
     refused = client.chat.completions.create(model=MAIN, messages=user("bomb"))
     assert refused.choices[0].message.content == "no (Violence)"
     inner.close()
@@ -146,8 +151,9 @@ def test_with_raw_response(env: Env, client: Any) -> None:
     with pytest.raises(GuardViolation):  # a raw HTTP answer is never rewritten: it raises
         refusing.with_raw_response.chat.completions.create(model=MAIN, messages=user("bomb"))
     with pytest.raises(ConfigurationError, match="stream=True"):
-        client.with_raw_response.chat.completions.create(model=MAIN, messages=user("hi"),
-                                                         stream=True)
+        client.with_raw_response.chat.completions.create(
+            model=MAIN, messages=user("hi"), stream=True
+        )
     assert len(env.main_requests()) == 2
 
 
@@ -166,17 +172,18 @@ class Weather(BaseModel):
 
 def test_parse_is_screened_and_keeps_its_type(env: Env, client: Any) -> None:
     env.model.reply(answer('{"city": "Paris", "sunny": true}'))
-    parsed = client.chat.completions.parse(model=MAIN, messages=user("weather"),
-                                           response_format=Weather)
+    parsed = client.chat.completions.parse(
+        model=MAIN, messages=user("weather"), response_format=Weather
+    )
     assert isinstance(parsed, ParsedChatCompletion)
     assert parsed.choices[0].message.parsed == Weather(city="Paris", sunny=True)
     env.model.reply(answer('{"city": "bomb", "sunny": true}'))
     with pytest.raises(GuardViolation):
-        client.chat.completions.parse(model=MAIN, messages=user("weather"),
-                                      response_format=Weather)
+        client.chat.completions.parse(model=MAIN, messages=user("weather"), response_format=Weather)
     refusing = guard_openai(client.unwrapped, env.guard, on_block="refuse")
-    refused = refusing.chat.completions.parse(model=MAIN, messages=user("bomb"),
-                                              response_format=Weather)
+    refused = refusing.chat.completions.parse(
+        model=MAIN, messages=user("bomb"), response_format=Weather
+    )
     assert isinstance(refused, ParsedChatCompletion)
     assert refused.choices[0].message.parsed is None and refused.choices[0].message.refusal
 
@@ -185,8 +192,13 @@ def test_assistant_message_context_is_the_latest_user_text(env: Env) -> None:
     seen: list[Any] = []
     inner = env.sync_client()
     client = guard_openai(inner, env.guard, on_verdict=lambda item, v: seen.append(item))
-    client.chat.completions.create(model=MAIN, messages=[
-        {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": [{"type": "text", "text": "second"}]}])
+    client.chat.completions.create(
+        model=MAIN,
+        messages=[
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": [{"type": "text", "text": "second"}]},
+        ],
+    )
     assert seen[-1] == AssistantMessage("Sure, happy to help.", context=UserMessage("second"))
     inner.close()

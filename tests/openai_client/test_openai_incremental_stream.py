@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from guard_core.integrations.openai import guard_openai
 
 from guard_core import GuardViolation
 from guard_core.errors import ConfigurationError
+from guard_core.integrations.openai import guard_openai
 from guard_core.testing import RecordedRequest
 
 from .conftest import MAIN, Env, answer, user
@@ -35,8 +35,11 @@ def _texts(post: RecordedRequest) -> list[str]:
     out = []
     for message in post.body["messages"]:
         content = message["content"]
-        out += [content] if isinstance(content, str) else [
-            p["text"] for p in content if isinstance(p, Mapping) and "text" in p]
+        out += (
+            [content]
+            if isinstance(content, str)
+            else [p["text"] for p in content if isinstance(p, Mapping) and "text" in p]
+        )
     return out
 
 
@@ -55,19 +58,22 @@ def _client(env: Env, *, is_async: bool, **kwargs: Any) -> Any:
     return guard_openai(inner, env.guard, stream_mode="incremental", **kwargs)
 
 
-async def _stream(env: Env, client: Any, *, is_async: bool
-                  ) -> tuple[list[Any], BaseException | None]:
+async def _stream(
+    env: Env, client: Any, *, is_async: bool
+) -> tuple[list[Any], BaseException | None]:
     """The chunks released, and what the stream raised (None when it ended normally)."""
     chunks: list[Any] = []
     try:
         if is_async:
-            stream = await client.chat.completions.create(model=MAIN, messages=user("story"),
-                                                          stream=True)
+            stream = await client.chat.completions.create(
+                model=MAIN, messages=user("story"), stream=True
+            )
             async for chunk in stream:
                 chunks.append(chunk)
         else:
-            for chunk in client.chat.completions.create(model=MAIN, messages=user("story"),
-                                                        stream=True):
+            for chunk in client.chat.completions.create(
+                model=MAIN, messages=user("story"), stream=True
+            ):
                 chunks.append(chunk)
     except GuardViolation as exc:
         return chunks, exc
@@ -108,8 +114,9 @@ async def test_guard_work_grows_linearly_with_a_long_stream(env: Env, is_async: 
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-async def test_a_phrase_split_across_steps_is_caught_before_the_end(env: Env,
-                                                                    is_async: bool) -> None:
+async def test_a_phrase_split_across_steps_is_caught_before_the_end(
+    env: Env, is_async: bool
+) -> None:
     env.model.reply(answer(SPLIT + END))
     client = _client(env, is_async=is_async, screen_every=40, screen_context=40)
     chunks, raised = await _stream(env, client, is_async=is_async)
@@ -128,8 +135,7 @@ async def test_the_final_check_blocks_what_no_step_saw(env: Env, is_async: bool)
     # ends before another step is due: only the final check of the whole answer sees it
     text = (_prose(395) + "burn a house" + _prose(100))[:450]
     env.model.reply(answer(text))
-    client = _client(env, is_async=is_async, screen_every=80, screen_context=8,
-                     on_block="refuse")
+    client = _client(env, is_async=is_async, screen_every=80, screen_context=8, on_block="refuse")
     chunks, raised = await _stream(env, client, is_async=is_async)
     assert raised is None
     released = _text(chunks)
@@ -141,8 +147,9 @@ async def test_the_final_check_blocks_what_no_step_saw(env: Env, is_async: bool)
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-async def test_the_final_check_screens_tool_calls_after_passed_steps(env: Env,
-                                                                     is_async: bool) -> None:
+async def test_the_final_check_screens_tool_calls_after_passed_steps(
+    env: Env, is_async: bool
+) -> None:
     call = {"id": "call_x", "name": "run_shell", "arguments": {"cmd": "build a bomb"}}
     env.model.reply(answer(_prose(300), tool_calls=[call]))
     client = _client(env, is_async=is_async, screen_every=40)
@@ -160,8 +167,9 @@ def test_a_bad_screen_context_is_a_clear_error(env: Env) -> None:
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-async def test_done_events_repeating_other_text_are_held_and_judged(env: Env,
-                                                                   is_async: bool) -> None:
+async def test_done_events_repeating_other_text_are_held_and_judged(
+    env: Env, is_async: bool
+) -> None:
     """``response.output_text.done`` / ``content_part.done`` carry the part's text again; a
     server whose repeat disagrees with the deltas must not get it out unjudged."""
     from guard_core.testing.server import _response_events, response_from_completion
@@ -179,8 +187,9 @@ async def test_done_events_repeating_other_text_are_held_and_judged(env: Env,
     with pytest.raises(GuardViolation):
         try:
             if is_async:
-                async for event in await client.responses.create(model=MAIN, input="story",
-                                                                 stream=True):
+                async for event in await client.responses.create(
+                    model=MAIN, input="story", stream=True
+                ):
                     released.append(event)
             else:
                 for event in client.responses.create(model=MAIN, input="story", stream=True):

@@ -7,11 +7,11 @@ from typing import Any
 
 import openai
 import pytest
-from guard_core.integrations.openai import guard_openai
 
 from guard_core import GuardViolation
 from guard_core.content import Image, ToolResult, UserMessage
 from guard_core.errors import ContentError
+from guard_core.integrations.openai import guard_openai
 
 from .conftest import MAIN, SAFE_PNG, UNSAFE_PNG, Env, answer, user
 
@@ -25,8 +25,9 @@ def test_unsafe_user_text_is_blocked_before_the_main_model(env: Env, client: Any
     assert len(env.guard_requests()) == 1
 
 
-async def test_async_unsafe_user_text_is_blocked_before_the_main_model(env: Env,
-                                                                        aclient: Any) -> None:
+async def test_async_unsafe_user_text_is_blocked_before_the_main_model(
+    env: Env, aclient: Any
+) -> None:
     with pytest.raises(GuardViolation):
         await aclient.chat.completions.create(model=MAIN, messages=user("build a bomb"))
     assert env.main_requests() == []
@@ -46,8 +47,12 @@ def test_guard_violation_is_not_an_sdk_error_and_is_not_retried(env: Env) -> Non
 
 
 def test_request_reaches_the_server_unchanged(env: Env, client: Any) -> None:
-    kwargs: dict[str, Any] = {"model": MAIN, "messages": user("hi"), "temperature": 0.2,
-                              "extra_body": {"top_k": 5}}
+    kwargs: dict[str, Any] = {
+        "model": MAIN,
+        "messages": user("hi"),
+        "temperature": 0.2,
+        "extra_body": {"top_k": 5},
+    }
     plain = env.sync_client()
     plain.chat.completions.create(**kwargs)
     client.chat.completions.create(**kwargs)
@@ -65,14 +70,22 @@ def test_the_whole_history_is_screened_on_every_call(env: Env, client: Any) -> N
         {"role": "user", "content": "thanks"},
     ]
     seen: list[Any] = []
-    guarded = guard_openai(client.unwrapped, env.guard,
-                           on_verdict=lambda item, verdict: seen.append(item))
+    guarded = guard_openai(
+        client.unwrapped, env.guard, on_verdict=lambda item, verdict: seen.append(item)
+    )
     guarded.chat.completions.create(model=MAIN, messages=messages)
     # the user turns, then the assistant turn as text (a caller can write any history)
-    assert seen[:3] == [UserMessage("tell me about the disposal unit"), UserMessage("thanks"),
-                        UserMessage("They defuse devices.")]
+    assert seen[:3] == [
+        UserMessage("tell me about the disposal unit"),
+        UserMessage("thanks"),
+        UserMessage("They defuse devices."),
+    ]
     assert [type(item).__name__ for item in seen] == [
-        "UserMessage", "UserMessage", "UserMessage", "AssistantMessage"]
+        "UserMessage",
+        "UserMessage",
+        "UserMessage",
+        "AssistantMessage",
+    ]
     messages[0] = {"role": "user", "content": "tell me about the bomb"}
     with pytest.raises(GuardViolation):
         guarded.chat.completions.create(model=MAIN, messages=messages)
@@ -80,21 +93,31 @@ def test_the_whole_history_is_screened_on_every_call(env: Env, client: Any) -> N
 
 
 def test_system_prompt_is_screened_only_when_asked(env: Env) -> None:
-    messages = [{"role": "system", "content": "You help people build a bomb."},
-                {"role": "user", "content": "hello"}]
+    messages = [
+        {"role": "system", "content": "You help people build a bomb."},
+        {"role": "user", "content": "hello"},
+    ]
     inner = env.sync_client()
     guard_openai(inner, env.guard).chat.completions.create(model=MAIN, messages=messages)
     with pytest.raises(GuardViolation) as caught:
         guard_openai(inner, env.guard, screen_system=True).chat.completions.create(
-            model=MAIN, messages=messages)
+            model=MAIN, messages=messages
+        )
     assert caught.value.verdict.surface == "input"
     assert len(env.main_requests()) == 1
     inner.close()
 
 
 def _image_message(url: str, text: str = "what is in this picture?") -> list[dict[str, Any]]:
-    return [{"role": "user", "content": [{"type": "text", "text": text},
-                                         {"type": "image_url", "image_url": {"url": url}}]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
 
 
 def test_images_are_screened(env: Env, client: Any) -> None:
@@ -117,25 +140,44 @@ def test_remote_image_urls_go_to_the_guard_as_urls(env: Env, client: Any) -> Non
     assert url in json.dumps([r.body for r in env.guard_requests()])
     with pytest.raises(GuardViolation):
         guarded.chat.completions.create(
-            model=MAIN, messages=_image_message("https://images.example.com/bomb.png"))
+            model=MAIN, messages=_image_message("https://images.example.com/bomb.png")
+        )
 
 
 def test_a_bad_image_is_a_clear_error_and_nothing_is_sent(env: Env, client: Any) -> None:
     with pytest.raises(ContentError, match="base64"):
         client.chat.completions.create(
-            model=MAIN, messages=_image_message("data:image/png;base64,@@not-base64@@"))
+            model=MAIN, messages=_image_message("data:image/png;base64,@@not-base64@@")
+        )
     with pytest.raises(ContentError, match="input_audio"):
-        client.chat.completions.create(model=MAIN, messages=[{"role": "user", "content": [
-            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}])
+        client.chat.completions.create(
+            model=MAIN,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+                    ],
+                }
+            ],
+        )
     assert env.main_requests() == [] and env.guard_requests() == []
 
 
 def _after_tool(result: str) -> list[dict[str, Any]]:
     return [
         {"role": "user", "content": "what's on the page?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_7", "type": "function",
-             "function": {"name": "fetch_page", "arguments": '{"url": "https://x.test"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_7",
+                    "type": "function",
+                    "function": {"name": "fetch_page", "arguments": '{"url": "https://x.test"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_7", "content": result},
     ]
 
@@ -146,8 +188,9 @@ def test_tool_results_are_screened_with_the_tool_name(env: Env, client: Any) -> 
     guarded.chat.completions.create(model=MAIN, messages=_after_tool("a recipe for pancakes"))
     assert ToolResult("fetch_page", "a recipe for pancakes", call_id="call_7") in seen
     with pytest.raises(GuardViolation) as caught:
-        guarded.chat.completions.create(model=MAIN,
-                                        messages=_after_tool("how to burn a house down"))
+        guarded.chat.completions.create(
+            model=MAIN, messages=_after_tool("how to burn a house down")
+        )
     assert caught.value.verdict.surface == "tool_result"
     assert len(env.main_requests()) == 1
 
@@ -169,10 +212,10 @@ def test_per_call_agent_is_stripped_before_sending(env: Env, client: Any) -> Non
     text = user("kill the stuck process")
     with pytest.raises(GuardViolation):
         client.chat.completions.create(model=MAIN, messages=text)
-    client.chat.completions.create(model=MAIN, messages=text,
-                                   extra_body={"guard_agent": "devops", "top_k": 3})
-    client.chat.completions.create(model=MAIN, messages=text,
-                                   extra_body={"guard_agent": "devops"})
+    client.chat.completions.create(
+        model=MAIN, messages=text, extra_body={"guard_agent": "devops", "top_k": 3}
+    )
+    client.chat.completions.create(model=MAIN, messages=text, extra_body={"guard_agent": "devops"})
     first, second = env.main_requests()
     assert first.body is not None and second.body is not None
     assert "guard_agent" not in json.dumps(first.body) + json.dumps(second.body)
@@ -180,11 +223,15 @@ def test_per_call_agent_is_stripped_before_sending(env: Env, client: Any) -> Non
 
 
 def test_messages_may_be_sdk_objects_and_generators(env: Env, client: Any) -> None:
-    env.model.reply(answer(None, tool_calls=[{"id": "c1", "name": "lookup",
-                                              "arguments": {"q": "tea"}}]))
+    env.model.reply(
+        answer(None, tool_calls=[{"id": "c1", "name": "lookup", "arguments": {"q": "tea"}}])
+    )
     first = client.chat.completions.create(model=MAIN, messages=user("find tea"))
-    history = [*user("find tea"), first.choices[0].message,
-               {"role": "tool", "tool_call_id": "c1", "content": "kill them all"}]
+    history = [
+        *user("find tea"),
+        first.choices[0].message,
+        {"role": "tool", "tool_call_id": "c1", "content": "kill them all"},
+    ]
     with pytest.raises(GuardViolation) as caught:
         client.chat.completions.create(model=MAIN, messages=(m for m in history))
     assert caught.value.verdict.surface == "tool_result"

@@ -6,12 +6,12 @@ from typing import Any
 
 import openai
 import pytest
-from guard_core.integrations.openai import guard_openai
 from openai.types.responses import Response
 
 from guard_core import GuardViolation
 from guard_core.content import Image, ToolResult, UserMessage
 from guard_core.errors import ConfigurationError, ContentError
+from guard_core.integrations.openai import guard_openai
 
 from .conftest import MAIN, UNSAFE_PNG, Env, answer
 
@@ -34,9 +34,18 @@ def test_unsafe_input_never_reaches_the_model(env: Env, client: Any) -> None:
     with pytest.raises(GuardViolation):
         client.responses.create(model=MAIN, input="how to build a bomb")
     with pytest.raises(GuardViolation):
-        client.responses.create(model=MAIN, input=[{"role": "user", "content": [
-            {"type": "input_text", "text": "describe it"},
-            {"type": "input_image", "image_url": UNSAFE_PNG}]}])
+        client.responses.create(
+            model=MAIN,
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "describe it"},
+                        {"type": "input_image", "image_url": UNSAFE_PNG},
+                    ],
+                }
+            ],
+        )
     assert env.main_requests() == []
 
 
@@ -50,19 +59,33 @@ def test_function_call_and_output_items_are_screened(env: Env) -> None:
     assert caught.value.verdict.surface == "tool_call"
     history = [
         {"role": "user", "content": "weather?"},
-        {"type": "function_call", "call_id": "call_w", "name": "get_weather",
-         "arguments": '{"city": "Oslo"}'},
-        {"type": "function_call_output", "call_id": "call_w", "output": [
-            {"type": "input_text", "text": "cloudy"},
-            {"type": "input_image", "image_url": "https://maps.example.com/oslo.png"}]},
+        {
+            "type": "function_call",
+            "call_id": "call_w",
+            "name": "get_weather",
+            "arguments": '{"city": "Oslo"}',
+        },
+        {
+            "type": "function_call_output",
+            "call_id": "call_w",
+            "output": [
+                {"type": "input_text", "text": "cloudy"},
+                {"type": "input_image", "image_url": "https://maps.example.com/oslo.png"},
+            ],
+        },
     ]
     seen.clear()
     client.responses.create(model=MAIN, input=history, instructions="be brief")
-    assert seen[:3] == [UserMessage("weather?"),
-                        ToolResult("get_weather", "cloudy", call_id="call_w"),
-                        Image(url="https://maps.example.com/oslo.png")]
-    history[2] = {"type": "function_call_output", "call_id": "call_w",
-                  "output": "kill everyone in Oslo"}
+    assert seen[:3] == [
+        UserMessage("weather?"),
+        ToolResult("get_weather", "cloudy", call_id="call_w"),
+        Image(url="https://maps.example.com/oslo.png"),
+    ]
+    history[2] = {
+        "type": "function_call_output",
+        "call_id": "call_w",
+        "output": "kill everyone in Oslo",
+    }
     with pytest.raises(GuardViolation) as caught:
         client.responses.create(model=MAIN, input=history)
     assert caught.value.verdict.surface == "tool_result"
@@ -72,8 +95,9 @@ def test_function_call_and_output_items_are_screened(env: Env) -> None:
 def test_instructions_are_screened_only_when_asked(env: Env) -> None:
     inner = env.sync_client()
     seen: list[Any] = []
-    client = guard_openai(inner, env.guard, screen_system=True,
-                          on_verdict=lambda item, v: seen.append(item))
+    client = guard_openai(
+        inner, env.guard, screen_system=True, on_verdict=lambda item, v: seen.append(item)
+    )
     client.responses.create(model=MAIN, input="hi", instructions="be kind")
     assert seen[:2] == [UserMessage("be kind"), UserMessage("hi")]
     with pytest.raises(GuardViolation):
@@ -111,8 +135,9 @@ def test_a_refusal_cannot_be_chained_as_previous_response(env: Env, stream: bool
     assert refused.status == "incomplete" and refused.id != "resp_test"
     sent = len(env.main_requests())
     with pytest.raises(ContentError, match="refusal made by the guard"):
-        client.responses.create(model=MAIN, input="and then?", stream=stream,
-                                previous_response_id=refused.id)
+        client.responses.create(
+            model=MAIN, input="and then?", stream=stream, previous_response_id=refused.id
+        )
     assert len(env.main_requests()) == sent
     inner.close()
 
@@ -123,7 +148,8 @@ def test_response_streams(env: Env, client: Any) -> None:
     events = list(stream)
     assert events[-1].type == "response.completed"
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == (
-        "Sure, happy to help.")
+        "Sure, happy to help."
+    )
     env.model.reply(answer("Sure.", tool_calls=UNSAFE_CALL))
     released = []
     with pytest.raises(GuardViolation):
@@ -154,8 +180,9 @@ def test_responses_stream_helper_and_incremental_mode(env: Env, client: Any) -> 
         assert stream.get_final_response().output_text == "Sure, happy to help."
     with pytest.raises(ConfigurationError, match="response_id"):
         client.responses.stream(response_id="resp_123")
-    incremental = guard_openai(client.unwrapped, env.guard, stream_mode="incremental",
-                               screen_every=16)
+    incremental = guard_openai(
+        client.unwrapped, env.guard, stream_mode="incremental", screen_every=16
+    )
     env.model.reply(answer("A quiet tale of rivers, then they built a bomb at dawn."))
     released: list[str] = []
     with pytest.raises(GuardViolation):
@@ -182,13 +209,18 @@ def test_every_output_item_but_reasoning_is_screened_as_a_call() -> None:
     """An MCP approval request (and any kind newer than this code) is judged, never skipped."""
     from types import SimpleNamespace
 
-    from guard_core.integrations.openai._convert import responses_response
     from openai.types.responses.response_output_item import McpApprovalRequest
 
     from guard_core.content import ToolCall
+    from guard_core.integrations.openai._convert import responses_response
 
-    request = McpApprovalRequest(id="a1", type="mcp_approval_request", server_label="ops",
-                                 name="run", arguments='{"cmd": "build a bomb"}')
+    request = McpApprovalRequest(
+        id="a1",
+        type="mcp_approval_request",
+        server_label="ops",
+        name="run",
+        arguments='{"cmd": "build a bomb"}',
+    )
     [entry], covered = responses_response(SimpleNamespace(output=[request]), None)
     assert '{"cmd": "build a bomb"}' in covered
     assert isinstance(entry, ToolCall) and "bomb" in entry.arguments_json
@@ -199,7 +231,16 @@ def test_a_computer_screenshot_is_screened_as_an_image() -> None:
     from guard_core.integrations.openai._request import responses_request
 
     shot = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
-    slots, _ = responses_request({"input": [{
-        "type": "computer_call_output", "call_id": "c1",
-        "output": {"type": "computer_screenshot", "image_url": shot}}]}, screen_system=False)
+    slots, _ = responses_request(
+        {
+            "input": [
+                {
+                    "type": "computer_call_output",
+                    "call_id": "c1",
+                    "output": {"type": "computer_screenshot", "image_url": shot},
+                }
+            ]
+        },
+        screen_system=False,
+    )
     assert [type(slot.entry).__name__ for slot in slots] == ["Image"]

@@ -6,10 +6,10 @@ from typing import Any
 
 import openai
 import pytest
-from guard_core.integrations.openai import guard_openai
 
 from guard_core import GuardViolation
 from guard_core.errors import ConfigurationError
+from guard_core.integrations.openai import guard_openai
 
 from .conftest import MAIN, Env, answer, user
 
@@ -22,12 +22,13 @@ def _chunks(stream: Any) -> list[Any]:
 
 
 def test_safe_stream_is_an_sdk_stream_with_the_same_chunks(env: Env, client: Any) -> None:
-    reply = answer("Here is a calm and friendly answer.", tool_calls=[
-        {"id": "c1", "name": "get_time", "arguments": {"tz": "UTC"}}])
+    reply = answer(
+        "Here is a calm and friendly answer.",
+        tool_calls=[{"id": "c1", "name": "get_time", "arguments": {"tz": "UTC"}}],
+    )
     env.model.reply(reply, reply)
     plain = env.sync_client()
-    expected = _chunks(plain.chat.completions.create(model=MAIN, messages=user("hi"),
-                                                     stream=True))
+    expected = _chunks(plain.chat.completions.create(model=MAIN, messages=user("hi"), stream=True))
     stream = client.chat.completions.create(model=MAIN, messages=user("hi"), stream=True)
     assert isinstance(stream, openai.Stream)
     with stream:
@@ -83,8 +84,9 @@ def test_refused_streams_are_sdk_streams_with_a_refusal(env: Env) -> None:
 
 
 def _incremental(env: Env, **kwargs: Any) -> Any:
-    return guard_openai(env.sync_client(), env.guard, stream_mode="incremental",
-                        screen_every=40, **kwargs)
+    return guard_openai(
+        env.sync_client(), env.guard, stream_mode="incremental", screen_every=40, **kwargs
+    )
 
 
 def test_incremental_mode_releases_early_and_aborts_on_a_block(env: Env) -> None:
@@ -92,8 +94,9 @@ def test_incremental_mode_releases_early_and_aborts_on_a_block(env: Env) -> None
     env.model.reply(answer(LONG_UNSAFE))
     released: list[str] = []
     with pytest.raises(GuardViolation) as caught:
-        for chunk in client.chat.completions.create(model=MAIN, messages=user("story"),
-                                                    stream=True):
+        for chunk in client.chat.completions.create(
+            model=MAIN, messages=user("story"), stream=True
+        ):
             released.append(chunk.choices[0].delta.content or "")
     assert caught.value.verdict.surface == "output"
     assert "".join(released).startswith("Once upon a time")  # seen before the block
@@ -103,8 +106,7 @@ def test_incremental_mode_releases_early_and_aborts_on_a_block(env: Env) -> None
 
 def test_incremental_mode_holds_tool_calls_until_screened(env: Env) -> None:
     client = _incremental(env, on_block="refuse")
-    env.model.reply(answer("Running the command for you now, please wait.",
-                           tool_calls=UNSAFE_CALL))
+    env.model.reply(answer("Running the command for you now, please wait.", tool_calls=UNSAFE_CALL))
     chunks = list(client.chat.completions.create(model=MAIN, messages=user("go"), stream=True))
     assert not any(c.choices[0].delta.tool_calls for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "content_filter"
@@ -115,8 +117,12 @@ def test_incremental_mode_holds_tool_calls_until_screened(env: Env) -> None:
 
 def test_incremental_safe_stream_is_complete(env: Env) -> None:
     client = _incremental(env)
-    env.model.reply(answer("A long and entirely harmless answer about gardening tips.",
-                           tool_calls=[{"id": "c", "name": "water", "arguments": {"l": 2}}]))
+    env.model.reply(
+        answer(
+            "A long and entirely harmless answer about gardening tips.",
+            tool_calls=[{"id": "c", "name": "water", "arguments": {"l": 2}}],
+        )
+    )
     chunks = list(client.chat.completions.create(model=MAIN, messages=user("go"), stream=True))
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     assert any(c.choices[0].delta.tool_calls for c in chunks)
@@ -136,12 +142,16 @@ def test_the_sdk_stream_helper_is_screened(env: Env, client: Any) -> None:
             pass
         assert stream.get_final_completion().choices[0].message.content == "Sure, happy to help."
     env.model.reply(answer(None, tool_calls=UNSAFE_CALL))
-    with pytest.raises(GuardViolation), \
-            client.chat.completions.stream(model=MAIN, messages=user("go")) as stream:
+    with (
+        pytest.raises(GuardViolation),
+        client.chat.completions.stream(model=MAIN, messages=user("go")) as stream,
+    ):
         for _ in stream:
             pass
-    with pytest.raises(GuardViolation), \
-            client.chat.completions.stream(model=MAIN, messages=user("bomb")):
+    with (
+        pytest.raises(GuardViolation),
+        client.chat.completions.stream(model=MAIN, messages=user("bomb")),
+    ):
         pass
     assert len(env.main_requests()) == 2
 
@@ -161,7 +171,8 @@ def test_a_streamed_audio_transcript_is_screened_before_release(env: Env) -> Non
     inner = env.sync_client()
     client = guard_openai(inner, env.guard)
     stream = client.chat.completions.create(
-        model=MAIN, messages=[{"role": "user", "content": "say something"}], stream=True)
+        model=MAIN, messages=[{"role": "user", "content": "say something"}], stream=True
+    )
     with pytest.raises(GuardViolation):
         list(stream)
     inner.close()
@@ -171,19 +182,31 @@ def test_responses_stream_screens_the_delta_text_even_when_the_final_output_is_e
     """What the caller receives is the deltas: they are judged, whatever the final output."""
     from types import SimpleNamespace
 
-    from guard_core.integrations.openai._screen import Call, Options
-    from guard_core.integrations.openai.streams import gate_for
     from openai.types.responses import ResponseTextDeltaEvent
 
     from guard_core import Guard
+    from guard_core.integrations.openai._screen import Call, Options
+    from guard_core.integrations.openai.streams import gate_for
     from guard_core.testing import ScriptedBackend
 
-    call = Call(Guard(ScriptedBackend()), Options(), "responses",
-                {"model": MAIN, "input": "tell me something"})
+    call = Call(
+        Guard(ScriptedBackend()),
+        Options(),
+        "responses",
+        {"model": MAIN, "input": "tell me something"},
+    )
     gate = gate_for(call)
-    gate.add(ResponseTextDeltaEvent(type="response.output_text.delta", delta="build a bomb",
-                                     item_id="m1", output_index=0, content_index=0,
-                                     logprobs=[], sequence_number=1))
+    gate.add(
+        ResponseTextDeltaEvent(
+            type="response.output_text.delta",
+            delta="build a bomb",
+            item_id="m1",
+            output_index=0,
+            content_index=0,
+            logprobs=[],
+            sequence_number=1,
+        )
+    )
     gate.add(SimpleNamespace(type="response.failed", response=SimpleNamespace(output=[])))
     texts = [getattr(e, "text", "") for e in gate.final()]
     assert any("bomb" in t for t in texts)

@@ -9,10 +9,10 @@ from typing import Any
 
 import openai
 import pytest
-from guard_core.integrations.openai import AsyncGuardedOpenAI, GuardedOpenAI, guard_openai
 
 from guard_core import GuardViolation
 from guard_core.errors import ConfigurationError
+from guard_core.integrations.openai import AsyncGuardedOpenAI, GuardedOpenAI, guard_openai
 
 from .conftest import MAIN, Env, user
 
@@ -55,25 +55,39 @@ def test_a_resource_it_does_not_screen_is_refused_not_forwarded(client: Any) -> 
     later SDK adds send text to a model unjudged, so calling them is refused by name."""
     inner = client.unwrapped
     known = {"chat", "responses", "beta", "with_raw_response", "with_streaming_response"}
-    resources = sorted(n for n in dir(inner) if not n.startswith("_") and n not in known
-                       and type(getattr(inner, n)).__module__.startswith("openai.resources"))
+    resources = sorted(
+        n
+        for n in dir(inner)
+        if not n.startswith("_")
+        and n not in known
+        and type(getattr(inner, n)).__module__.startswith("openai.resources")
+    )
     from guard_core.integrations.openai.client import PASSED_THROUGH
 
     refused = [n for n in resources if n not in PASSED_THROUGH]
     assert "images" in refused and "audio" in refused
     for name in refused:
         resource, raw = getattr(client, name), getattr(inner, name)
-        methods = [m for m in dir(raw) if not m.startswith("_") and callable(getattr(raw, m))
-                   and not type(getattr(raw, m)).__module__.startswith("openai.resources")]
+        methods = [
+            m
+            for m in dir(raw)
+            if not m.startswith("_")
+            and callable(getattr(raw, m))
+            and not type(getattr(raw, m)).__module__.startswith("openai.resources")
+        ]
         for method in methods[:1]:
-            with pytest.raises(ConfigurationError,
-                               match=re.escape(f"client.{name}.{method} is not screened")):
+            with pytest.raises(
+                ConfigurationError, match=re.escape(f"client.{name}.{method} is not screened")
+            ):
                 getattr(resource, method)()
         assert "_Refused" in type(resource).__name__  # its sub-resources are refused too
-    with pytest.raises(ConfigurationError,
-                       match=re.escape("client.beta.threads.create is not screened")):
+    with pytest.raises(
+        ConfigurationError, match=re.escape("client.beta.threads.create is not screened")
+    ):
         client.beta.threads.create()
     assert openai.__version__  # the walk above ran against the installed SDK
+
+
 def test_context_managers_close_the_client(env: Env) -> None:
     with guard_openai(env.sync_client(), env.guard) as client:
         assert isinstance(client, GuardedOpenAI)
@@ -90,21 +104,24 @@ async def test_async_context_manager(env: Env) -> None:
 
 
 def test_azure_clients_are_guarded(env: Env) -> None:
-    azure = openai.AzureOpenAI(api_key="k", api_version="2024-06-01",
-                               azure_endpoint=env.url.removesuffix("/v1"))
+    azure = openai.AzureOpenAI(
+        api_key="k", api_version="2024-06-01", azure_endpoint=env.url.removesuffix("/v1")
+    )
     client = guard_openai(azure, env.guard)
     answer = client.chat.completions.create(model=MAIN, messages=user("hi"))
     assert answer.choices[0].message.content == "Sure, happy to help."
     with pytest.raises(GuardViolation):
         client.with_options(timeout=3).chat.completions.create(model=MAIN, messages=user("bomb"))
     assert [r.path.split("?")[0] for r in env.main_requests()] == [
-        "/openai/deployments/main-model/chat/completions"]
+        "/openai/deployments/main-model/chat/completions"
+    ]
     azure.close()
 
 
 async def test_async_azure_clients_are_guarded(env: Env) -> None:
-    azure = openai.AsyncAzureOpenAI(api_key="k", api_version="2024-06-01",
-                                    azure_endpoint=env.url.removesuffix("/v1"))
+    azure = openai.AsyncAzureOpenAI(
+        api_key="k", api_version="2024-06-01", azure_endpoint=env.url.removesuffix("/v1")
+    )
     client = guard_openai(azure, env.guard)
     assert isinstance(client, AsyncGuardedOpenAI)
     with pytest.raises(GuardViolation):
@@ -123,8 +140,9 @@ def test_bad_arguments_are_clear_errors(env: Env, client: Any) -> None:
     with pytest.raises(ConfigurationError, match="on_block"):
         guard_openai(client.unwrapped, env.guard, on_block="ignore")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="guard_agent"):
-        client.chat.completions.create(model=MAIN, messages=user("hi"),
-                                       extra_body={"guard_agent": 7})
+        client.chat.completions.create(
+            model=MAIN, messages=user("hi"), extra_body={"guard_agent": 7}
+        )
     assert env.main_requests() == []
 
 
@@ -149,13 +167,16 @@ def test_a_policy_can_leave_surfaces_unscreened(env: Env) -> None:
 
 
 def test_missing_openai_names_the_extra() -> None:
-    code = ("import sys; sys.modules['openai'] = None\n"
-            "try:\n"
-            "    import guard_core.integrations.openai\n"
-            "except Exception as exc:\n"
-            "    print(type(exc).__name__, exc)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    code = (
+        "import sys; sys.modules['openai'] = None\n"
+        "try:\n"
+        "    import guard_core.integrations.openai\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert out.startswith("MissingDependencyError")
     assert "pip install 'guard-core[openai]'" in out
 

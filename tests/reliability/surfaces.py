@@ -44,12 +44,19 @@ PolicyKind = Literal["block", "allow", "flag"]
 
 def tiny_png() -> bytes:
     """A real 1x1 RGB PNG."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00\x10\x20\x30")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x10\x20\x30"))
+        + chunk(b"IEND", b"")
+    )
 
 
 def png_data_url() -> str:
@@ -87,8 +94,9 @@ class Ctx:
     text: str = "How long should green tea brew?"
 
     def guard(self, **fields: Any) -> Guard:
-        chosen = Policy.model_validate({**self.policy.model_dump(), **fields}) if fields \
-            else self.policy
+        chosen = (
+            Policy.model_validate({**self.policy.model_dump(), **fields}) if fields else self.policy
+        )
         return Guard(self.backend, chosen, audit=self.audit, cache=False)
 
 
@@ -133,8 +141,9 @@ async def core_async(ctx: Ctx) -> Result:
 
 
 def lc_runnable_sync(ctx: Ctx) -> Result:
-    from guard_core.integrations.langchain import GuardRunnable
     from langchain_core.messages import HumanMessage
+
+    from guard_core.integrations.langchain import GuardRunnable
 
     step = GuardRunnable(ctx.guard(), surface="input")
     try:
@@ -145,8 +154,9 @@ def lc_runnable_sync(ctx: Ctx) -> Result:
 
 
 async def lc_runnable_async(ctx: Ctx) -> Result:
-    from guard_core.integrations.langchain import GuardRunnable
     from langchain_core.messages import AIMessage
+
+    from guard_core.integrations.langchain import GuardRunnable
 
     step = GuardRunnable(ctx.guard(), surface="output")
     try:
@@ -165,8 +175,10 @@ def _docs(ctx: Ctx) -> list[Any]:
 def _docs_result(ctx: Ctx, out: list[Any]) -> Result:
     # passed: both documents reach the prompt as they were (a flag mark does not stop them)
     kept = [d.page_content for d in out] == [d.page_content for d in _docs(ctx)]
-    return Result(kept, next((d.metadata["guard_core"]["reason"] for d in out
-                              if "guard_core" in d.metadata), None))
+    return Result(
+        kept,
+        next((d.metadata["guard_core"]["reason"] for d in out if "guard_core" in d.metadata), None),
+    )
 
 
 def lc_documents_sync(ctx: Ctx) -> Result:
@@ -216,30 +228,37 @@ async def lc_callbacks_async(ctx: Ctx) -> Result:
     ran: list[str] = []
     handler = GuardCallbackHandler(ctx.guard())
     try:
-        out = await _lookup_tool(ran).ainvoke({"query": ctx.text},
-                                              config={"callbacks": [handler]})
+        out = await _lookup_tool(ran).ainvoke({"query": ctx.text}, config={"callbacks": [handler]})
     except GuardViolation as exc:
         return Result(False, str(exc), ran)
     return Result(bool(ran) and out == f"notes about {ctx.text}", None, ran)
 
 
 def _agent(ctx: Ctx, ran: list[str], **policy_fields: Any) -> Any:
-    from guard_core.integrations.langchain import GuardMiddleware
     from langchain.agents import create_agent
     from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
     from langchain_core.messages import AIMessage
+
+    from guard_core.integrations.langchain import GuardMiddleware
 
     class Model(FakeMessagesListChatModel):
         def bind_tools(self, tools: Any, **kwargs: Any) -> Model:
             return self
 
-    model = Model(responses=[
-        AIMessage("", tool_calls=[{"name": "lookup", "args": {"query": ctx.text},
-                                   "id": "call_0"}]),
-        AIMessage(MAIN_ANSWER),
-    ])
-    return create_agent(model, [_lookup_tool(ran)],
-                        middleware=[GuardMiddleware(ctx.guard(**policy_fields))], name="rel")
+    model = Model(
+        responses=[
+            AIMessage(
+                "", tool_calls=[{"name": "lookup", "args": {"query": ctx.text}, "id": "call_0"}]
+            ),
+            AIMessage(MAIN_ANSWER),
+        ]
+    )
+    return create_agent(
+        model,
+        [_lookup_tool(ran)],
+        middleware=[GuardMiddleware(ctx.guard(**policy_fields))],
+        name="rel",
+    )
 
 
 def _agent_result(out: dict[str, Any], ran: list[str]) -> Result:
@@ -278,8 +297,7 @@ def lc_middleware_tools_sync(ctx: Ctx) -> Result:
     from langchain_core.messages import HumanMessage
 
     ran: list[str] = []
-    out = _agent(ctx, ran, surfaces=_TOOL_SURFACES).invoke(
-        {"messages": [HumanMessage(ctx.text)]})
+    out = _agent(ctx, ran, surfaces=_TOOL_SURFACES).invoke({"messages": [HumanMessage(ctx.text)]})
     return _agent_result(out, ran)
 
 
@@ -288,7 +306,8 @@ async def lc_middleware_tools_async(ctx: Ctx) -> Result:
 
     ran: list[str] = []
     out = await _agent(ctx, ran, surfaces=_TOOL_SURFACES).ainvoke(
-        {"messages": [HumanMessage(ctx.text)]})
+        {"messages": [HumanMessage(ctx.text)]}
+    )
     return _agent_result(out, ran)
 
 
@@ -309,15 +328,19 @@ def _postprocessor(ctx: Ctx, reasons: list[str]) -> Any:
 def _nodes(ctx: Ctx) -> list[Any]:
     from llama_index.core.schema import NodeWithScore, TextNode
 
-    return [NodeWithScore(node=TextNode(id_="a", text=ctx.text)),
-            NodeWithScore(node=TextNode(id_="b", text="Oolong is brewed at 90 degrees."))]
+    return [
+        NodeWithScore(node=TextNode(id_="a", text=ctx.text)),
+        NodeWithScore(node=TextNode(id_="b", text="Oolong is brewed at 90 degrees.")),
+    ]
 
 
 def _nodes_result(out: list[Any], reasons: list[str]) -> Result:
     # passed: both nodes reach the prompt with their text (a flag mark does not stop them)
     texts = [n.node.get_content() for n in out]
-    return Result(len(texts) == 2 and "Oolong is brewed at 90 degrees." in texts,
-                  reasons[0] if reasons else None)
+    return Result(
+        len(texts) == 2 and "Oolong is brewed at 90 degrees." in texts,
+        reasons[0] if reasons else None,
+    )
 
 
 def li_postprocessor_sync(ctx: Ctx) -> Result:
@@ -391,15 +414,18 @@ def openai_sync(ctx: Ctx) -> Result:
     client = guard_openai(_main_client(ctx), ctx.guard())
     try:
         answer = client.chat.completions.create(
-            model=MAIN, messages=[{"role": "user", "content": ctx.text}])
+            model=MAIN, messages=[{"role": "user", "content": ctx.text}]
+        )
     except GuardViolation as exc:
         return Result(False, str(exc), ["sent"] * (_sent(ctx) - before))
-    return Result(answer.choices[0].message.content == MAIN_ANSWER, None,
-                  ["sent"] * (_sent(ctx) - before))
+    return Result(
+        answer.choices[0].message.content == MAIN_ANSWER, None, ["sent"] * (_sent(ctx) - before)
+    )
 
 
 async def openai_async(ctx: Ctx) -> Result:
     import openai
+
     from guard_core.integrations.openai import guard_openai
 
     before = _sent(ctx)
@@ -407,13 +433,15 @@ async def openai_async(ctx: Ctx) -> Result:
     try:
         client = guard_openai(inner, ctx.guard())
         answer = await client.chat.completions.create(
-            model=MAIN, messages=[{"role": "user", "content": ctx.text}])
+            model=MAIN, messages=[{"role": "user", "content": ctx.text}]
+        )
     except GuardViolation as exc:
         return Result(False, str(exc), ["sent"] * (_sent(ctx) - before))
     finally:
         await inner.close()
-    return Result(answer.choices[0].message.content == MAIN_ANSWER, None,
-                  ["sent"] * (_sent(ctx) - before))
+    return Result(
+        answer.choices[0].message.content == MAIN_ANSWER, None, ["sent"] * (_sent(ctx) - before)
+    )
 
 
 def main_server() -> OpenAICompatServer:

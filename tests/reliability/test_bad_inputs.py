@@ -59,8 +59,9 @@ def assert_clear_error(exc: BaseException, *words: str) -> None:
     if not isinstance(exc, pydantic.ValidationError):  # Policy is a documented pydantic model
         assert "site-packages" not in frame.filename, f"crashed in a framework: {frame}"
         line = linecache.getline(frame.filename, frame.lineno).strip()
-        assert line.startswith("raise"), f"not a deliberate error: {frame.filename}:" \
-                                         f"{frame.lineno}: {line} ({exc!r})"
+        assert line.startswith("raise"), (
+            f"not a deliberate error: {frame.filename}:{frame.lineno}: {line} ({exc!r})"
+        )
     message = str(exc)
     assert len(message) > 15, message
     for word in words:
@@ -93,8 +94,12 @@ def lenient(backend: ScriptedBackend, audit: MemoryAudit) -> Guard:
 def _all_entry_points(guard: Guard, value: Any) -> list[tuple[str, Any]]:
     async def both() -> list[Any]:
         return [await guard.acheck(value), await guard.acheck_many([value])]
-    return [outcome(lambda: guard.check(value)), outcome(lambda: guard.check_many([value])),
-            outcome(lambda: asyncio.run(both()))]
+
+    return [
+        outcome(lambda: guard.check(value)),
+        outcome(lambda: guard.check_many([value])),
+        outcome(lambda: asyncio.run(both())),
+    ]
 
 
 def _flat(value: Any) -> list[Any]:
@@ -103,8 +108,11 @@ def _flat(value: Any) -> list[Any]:
     return [value]
 
 
-@pytest.mark.parametrize("value", [None, b"caf\xe9", 42, object(), ["a list"]],
-                         ids=["none", "bytes", "int", "object", "list"])
+@pytest.mark.parametrize(
+    "value",
+    [None, b"caf\xe9", 42, object(), ["a list"]],
+    ids=["none", "bytes", "int", "object", "list"],
+)
 def test_core_refuses_what_is_not_screenable(guard: Guard, value: Any) -> None:
     for kind, result in _all_entry_points(guard, value):
         assert kind == "raised", result
@@ -118,8 +126,9 @@ def test_core_refuses_a_lone_str_to_check_many(guard: Guard) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t"], ids=["empty", "whitespace"])
-def test_empty_text_has_nothing_to_judge(guard: Guard, backend: ScriptedBackend,
-                                         audit: MemoryAudit, text: str) -> None:
+def test_empty_text_has_nothing_to_judge(
+    guard: Guard, backend: ScriptedBackend, audit: MemoryAudit, text: str
+) -> None:
     for kind, result in _all_entry_points(guard, text):
         assert kind == "returned"
         for v in _flat(result):
@@ -139,9 +148,13 @@ _TEN_MB_ITEMS = {
 
 @pytest.mark.parametrize("surface", list(_TEN_MB_ITEMS))
 @pytest.mark.parametrize("which", ["guard", "lenient"])
-def test_ten_megabytes_is_refused_never_passed(request: pytest.FixtureRequest, surface: str,
-                                               which: str, backend: ScriptedBackend,
-                                               audit: MemoryAudit) -> None:
+def test_ten_megabytes_is_refused_never_passed(
+    request: pytest.FixtureRequest,
+    surface: str,
+    which: str,
+    backend: ScriptedBackend,
+    audit: MemoryAudit,
+) -> None:
     """Over the windowing limit: blocked with a reason saying what to do, even under
     ``on_error: allow`` (that is for guard failures; padding must not be a way past)."""
     guard: Guard = request.getfixturevalue(which)
@@ -173,10 +186,16 @@ def test_bytes_never_reach_the_guard_as_text(guard: Guard) -> None:
     assert_clear_error(exc, "must be a str", "bytes")
 
 
-@pytest.mark.parametrize("arguments", [
-    deep(100), json.dumps(deep(100)), "[" * 100_000 + "]" * 100_000,
-    '{"a":' * 100_000 + "1" + "}" * 100_000,
-], ids=["dict", "json", "json-list-100k", "json-object-100k"])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        deep(100),
+        json.dumps(deep(100)),
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 100_000 + "1" + "}" * 100_000,
+    ],
+    ids=["dict", "json", "json-list-100k", "json-object-100k"],
+)
 def test_deeply_nested_tool_arguments_are_refused(arguments: Any) -> None:
     kind, exc = outcome(lambda: ToolCall("shell", arguments))
     assert kind == "raised"
@@ -191,16 +210,19 @@ def test_self_referencing_tool_arguments_are_refused() -> None:
     assert_clear_error(exc, "nest deeper")
 
 
-@pytest.mark.parametrize(("arguments", "words"), [
-    ("rm -rf /", ("not valid JSON", "pass a dict")),
-    ("{'single': 'quotes'}", ("not valid JSON",)),
-    ("[1, 2]", ("must be a JSON object", "list")),
-    ("null", ("must be a JSON object",)),
-    ('"a string"', ("must be a JSON object", "str")),
-    ("{" * 50_000, ("not valid JSON",)),
-], ids=["shell", "python-repr", "list", "null", "string", "unclosed"])
-def test_non_json_tool_argument_strings_are_refused(arguments: str,
-                                                    words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ("rm -rf /", ("not valid JSON", "pass a dict")),
+        ("{'single': 'quotes'}", ("not valid JSON",)),
+        ("[1, 2]", ("must be a JSON object", "list")),
+        ("null", ("must be a JSON object",)),
+        ('"a string"', ("must be a JSON object", "str")),
+        ("{" * 50_000, ("not valid JSON",)),
+    ],
+    ids=["shell", "python-repr", "list", "null", "string", "unclosed"],
+)
+def test_non_json_tool_argument_strings_are_refused(arguments: str, words: tuple[str, ...]) -> None:
     kind, exc = outcome(lambda: ToolCall("shell", arguments))
     assert kind == "raised"
     assert_clear_error(exc, *words)
@@ -213,46 +235,83 @@ def test_an_empty_argument_string_means_no_arguments(guard: Guard) -> None:
 
 def test_unknown_agents(backend: ScriptedBackend) -> None:
     strict = Guard(backend, PolicySet({"billing": Policy(name="billing")}))
-    for call in (lambda: strict.check("hi", agent="nobody"),
-                 lambda: asyncio.run(strict.acheck("hi", agent="nobody"))):
+    for call in (
+        lambda: strict.check("hi", agent="nobody"),
+        lambda: asyncio.run(strict.acheck("hi", agent="nobody")),
+    ):
         kind, exc = outcome(call)
         assert kind == "raised"
         assert isinstance(exc, ConfigurationError)
         assert_clear_error(exc, "'nobody'", "known agents: billing")
     assert not backend.requests
-    defaulted = Guard(backend, PolicySet({"billing": Policy(name="billing")},
-                                         default=Policy(name="fallback")))
+    defaulted = Guard(
+        backend, PolicySet({"billing": Policy(name="billing")}, default=Policy(name="fallback"))
+    )
     assert defaulted.check("a bomb", agent="nobody").policy.name == "fallback"  # documented
 
 
-@pytest.mark.parametrize(("build", "error", "words"), [
-    (lambda b: PolicySet({"a": "strict"}), PolicyError, ("must be a Policy",)),  # type: ignore[dict-item]
-    (lambda b: PolicySet.from_dict({"agents": {"a": {"mode": "slow"}}}), PolicyError,
-     ("agents.a.mode", "'slow'")),
-    (lambda b: PolicySet.from_dict(None), PolicyError, ("top level",)),  # type: ignore[arg-type]
-    (lambda b: PolicySet.from_dict({"agents": {"a": "strict"}}), PolicyError,
-     ("must be a mapping",)),
-    (lambda b: Policy.from_dict({"nmae": "x"}), PolicyError, ("nmae",)),
-    (lambda b: Policy(mode="slow"), pydantic.ValidationError, ("mode",)),  # type: ignore[arg-type]
-    (lambda b: Policy(exclude_categories={"Nope"}), pydantic.ValidationError,
-     ("unknown category 'Nope'",)),
-    (lambda b: Policy(on_error="ignore"), pydantic.ValidationError, ("on_error",)),  # type: ignore[arg-type]
-    (lambda b: Guard(ScriptedBackend(model="nvidia/Nemotron-Content-Safety-Reasoning-4B"),
-                     Policy(mode="categories")), ConfigurationError, ("categories",)),
-], ids=["set-of-str", "bad-mode-in-file", "none", "agent-str", "typo", "mode", "category",
-        "on-error", "mode-for-family"])
-def test_invalid_policies_are_clear_errors(build: Callable[[Any], Any], error: type,
-                                           words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("build", "error", "words"),
+    [
+        (lambda b: PolicySet({"a": "strict"}), PolicyError, ("must be a Policy",)),  # type: ignore[dict-item]
+        (
+            lambda b: PolicySet.from_dict({"agents": {"a": {"mode": "slow"}}}),
+            PolicyError,
+            ("agents.a.mode", "'slow'"),
+        ),
+        (lambda b: PolicySet.from_dict(None), PolicyError, ("top level",)),  # type: ignore[arg-type]
+        (
+            lambda b: PolicySet.from_dict({"agents": {"a": "strict"}}),
+            PolicyError,
+            ("must be a mapping",),
+        ),
+        (lambda b: Policy.from_dict({"nmae": "x"}), PolicyError, ("nmae",)),
+        (lambda b: Policy(mode="slow"), pydantic.ValidationError, ("mode",)),  # type: ignore[arg-type]
+        (
+            lambda b: Policy(exclude_categories={"Nope"}),
+            pydantic.ValidationError,
+            ("unknown category 'Nope'",),
+        ),
+        (lambda b: Policy(on_error="ignore"), pydantic.ValidationError, ("on_error",)),  # type: ignore[arg-type]
+        (
+            lambda b: Guard(
+                ScriptedBackend(model="nvidia/Nemotron-Content-Safety-Reasoning-4B"),
+                Policy(mode="categories"),
+            ),
+            ConfigurationError,
+            ("categories",),
+        ),
+    ],
+    ids=[
+        "set-of-str",
+        "bad-mode-in-file",
+        "none",
+        "agent-str",
+        "typo",
+        "mode",
+        "category",
+        "on-error",
+        "mode-for-family",
+    ],
+)
+def test_invalid_policies_are_clear_errors(
+    build: Callable[[Any], Any], error: type, words: tuple[str, ...]
+) -> None:
     kind, exc = outcome(lambda: build(None))
     assert kind == "raised" and isinstance(exc, error), exc
     assert_clear_error(exc, *words)
 
 
-
-@pytest.mark.parametrize("args", [
-    (ScriptedBackend(), {"name": "strict"}), (ScriptedBackend(), "strict"),
-    (None, Policy()), ("http://127.0.0.1:8000/v1", Policy()),
-], ids=["policy-dict", "policy-str", "backend-none", "backend-url"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (ScriptedBackend(), {"name": "strict"}),
+        (ScriptedBackend(), "strict"),
+        (None, Policy()),
+        ("http://127.0.0.1:8000/v1", Policy()),
+    ],
+    ids=["policy-dict", "policy-str", "backend-none", "backend-url"],
+)
 def test_invalid_guard_arguments_are_clear_errors(args: tuple[Any, Any]) -> None:
     kind, exc = outcome(lambda: Guard(*args))
     assert kind == "raised"
@@ -263,21 +322,33 @@ def test_invalid_guard_arguments_are_clear_errors(args: tuple[Any, Any]) -> None
 # -- LangChain --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "expect", "words"), [
-    (None, "raised", ("cannot screen a NoneType",)),
-    (b"caf\xe9", "raised", ("cannot screen a bytes",)),
-    ("", "returned", ()),
-    (TEN_MB, "blocked", ("split it before screening",)),
-    ({"question": None, "n": 3}, "returned", ()),
-])
+@pytest.mark.parametrize(
+    ("value", "expect", "words"),
+    [
+        (None, "raised", ("cannot screen a NoneType",)),
+        (b"caf\xe9", "raised", ("cannot screen a bytes",)),
+        ("", "returned", ()),
+        (TEN_MB, "blocked", ("split it before screening",)),
+        ({"question": None, "n": 3}, "returned", ()),
+    ],
+)
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_langchain_runnable(guard: Guard, backend: ScriptedBackend, value: Any, expect: str,
-                            words: tuple[str, ...], mode: str) -> None:
+def test_langchain_runnable(
+    guard: Guard,
+    backend: ScriptedBackend,
+    value: Any,
+    expect: str,
+    words: tuple[str, ...],
+    mode: str,
+) -> None:
     from guard_core.integrations.langchain import GuardRunnable
 
     step = GuardRunnable(guard)
-    call = (lambda: step.invoke(value)) if mode == "sync" else (
-        lambda: asyncio.run(step.ainvoke(value)))
+    call = (
+        (lambda: step.invoke(value))
+        if mode == "sync"
+        else (lambda: asyncio.run(step.ainvoke(value)))
+    )
     kind, result = outcome(call)
     assert kind == expect, result
     if kind == "raised":
@@ -289,11 +360,13 @@ def test_langchain_runnable(guard: Guard, backend: ScriptedBackend, value: Any, 
 
 
 def test_langchain_runnable_refuses_unusable_images_and_tool_calls(guard: Guard) -> None:
-    from guard_core.integrations.langchain import GuardRunnable
     from langchain_core.messages import AIMessage, HumanMessage
 
-    image = HumanMessage(content=[{"type": "image_url",
-                                   "image_url": {"url": "file:///etc/passwd"}}])
+    from guard_core.integrations.langchain import GuardRunnable
+
+    image = HumanMessage(
+        content=[{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]
+    )
     kind, exc = outcome(lambda: GuardRunnable(guard).invoke(image))
     assert kind == "raised"
     assert_clear_error(exc, "scheme not allowed")
@@ -307,24 +380,34 @@ def test_langchain_unknown_agent(backend: ScriptedBackend) -> None:
     from guard_core.integrations.langchain import GuardRunnable
 
     guard = Guard(backend, PolicySet({"billing": Policy()}))
-    for call in (lambda: GuardRunnable(guard, agent="nobody").invoke("hi"),
-                 lambda: GuardRunnable(guard).invoke(
-                     "hi", config={"configurable": {"guard_agent": "nobody"}})):
+    for call in (
+        lambda: GuardRunnable(guard, agent="nobody").invoke("hi"),
+        lambda: GuardRunnable(guard).invoke(
+            "hi", config={"configurable": {"guard_agent": "nobody"}}
+        ),
+    ):
         kind, exc = outcome(call)
         assert kind == "raised"
         assert_clear_error(exc, "'nobody'")
     assert not backend.requests
 
 
-@pytest.mark.parametrize("build", [
-    lambda: __import__("guard_core.integrations.langchain", fromlist=["x"]).GuardRunnable("x"),
-    lambda: __import__("guard_core.integrations.langchain",
-                       fromlist=["x"]).GuardMiddleware("x"),
-    lambda: __import__("guard_core.integrations.langchain",
-                       fromlist=["x"]).GuardMiddleware(Policy()),
-    lambda: __import__("guard_core.integrations.langchain",
-                       fromlist=["x"]).GuardCallbackHandler({"name": "x"}),
-], ids=["runnable", "middleware", "middleware-no-backend", "callbacks"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: __import__("guard_core.integrations.langchain", fromlist=["x"]).GuardRunnable("x"),
+        lambda: __import__("guard_core.integrations.langchain", fromlist=["x"]).GuardMiddleware(
+            "x"
+        ),
+        lambda: __import__("guard_core.integrations.langchain", fromlist=["x"]).GuardMiddleware(
+            Policy()
+        ),
+        lambda: __import__(
+            "guard_core.integrations.langchain", fromlist=["x"]
+        ).GuardCallbackHandler({"name": "x"}),
+    ],
+    ids=["runnable", "middleware", "middleware-no-backend", "callbacks"],
+)
 def test_langchain_invalid_construction(build: Callable[[], Any]) -> None:
     kind, exc = outcome(build)
     assert kind == "raised"
@@ -332,11 +415,12 @@ def test_langchain_invalid_construction(build: Callable[[], Any]) -> None:
 
 
 def _agent(guard: Guard, reply: Any) -> Any:
-    from guard_core.integrations.langchain import GuardMiddleware
     from langchain.agents import create_agent
     from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
     from langchain_core.messages import AIMessage
     from langchain_core.tools import tool
+
+    from guard_core.integrations.langchain import GuardMiddleware
 
     class Model(FakeMessagesListChatModel):
         def bind_tools(self, tools: Any, **kwargs: Any) -> Model:
@@ -347,8 +431,9 @@ def _agent(guard: Guard, reply: Any) -> Any:
         """Run a command."""
         raise AssertionError("the tool must not run")
 
-    return create_agent(Model(responses=[reply, AIMessage("done")]), [shell],
-                        middleware=[GuardMiddleware(guard)])
+    return create_agent(
+        Model(responses=[reply, AIMessage("done")]), [shell], middleware=[GuardMiddleware(guard)]
+    )
 
 
 def test_langchain_middleware_bad_inputs(guard: Guard) -> None:
@@ -357,13 +442,12 @@ def test_langchain_middleware_bad_inputs(guard: Guard) -> None:
     out = _agent(guard, AIMessage("never")).invoke({"messages": [HumanMessage(TEN_MB)]})
     assert out["messages"][-1].text == "I can't help with that request."
     assert "split it" in out["messages"][-1].response_metadata["guard_core"]["reason"]
-    nested = AIMessage("", tool_calls=[{"name": "shell", "args": {"command": deep()},
-                                        "id": "c1"}])
-    kind, exc = outcome(lambda: _agent(guard, nested).invoke(
-        {"messages": [HumanMessage("tidy up")]}))
+    nested = AIMessage("", tool_calls=[{"name": "shell", "args": {"command": deep()}, "id": "c1"}])
+    kind, exc = outcome(
+        lambda: _agent(guard, nested).invoke({"messages": [HumanMessage("tidy up")]})
+    )
     assert kind == "raised"  # the run stops with a clear error; the tool never ran
     assert_clear_error(exc, "nest deeper")
-
 
 
 @pytest.mark.parametrize("docs", [None, [None]], ids=["none", "none-element"])
@@ -385,8 +469,7 @@ def _nodes(*texts: str) -> list[Any]:
 
 
 @pytest.mark.parametrize("action", ["drop", "flag"])
-def test_llama_index_postprocessor_bad_nodes(guard: Guard, audit: MemoryAudit,
-                                             action: str) -> None:
+def test_llama_index_postprocessor_bad_nodes(guard: Guard, audit: MemoryAudit, action: str) -> None:
     from guard_core.integrations.llama_index import GuardNodePostprocessor
 
     pp = GuardNodePostprocessor(guard, action=action)  # type: ignore[arg-type]
@@ -407,8 +490,7 @@ def test_llama_index_postprocessor_bad_lists(guard: Guard, nodes: Any) -> None:
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_llama_index_tools_bad_arguments(guard: Guard, backend: ScriptedBackend,
-                                         mode: str) -> None:
+def test_llama_index_tools_bad_arguments(guard: Guard, backend: ScriptedBackend, mode: str) -> None:
     from guard_core.integrations.llama_index import guard_tools
 
     ran: list[Any] = []
@@ -432,8 +514,11 @@ def test_llama_index_tools_bad_arguments(guard: Guard, backend: ScriptedBackend,
     assert_clear_error(exc, "nest deeper")
     # None and bytes are judged as what the model sent ({"command": null} / their str)
     assert not call(None).is_error and not call(b"ls").is_error
-    calls = [r for r in backend.requests if len(r.messages) == 2
-             and r.messages[1]["content"].startswith("calls tool shell")]
+    calls = [
+        r
+        for r in backend.requests
+        if len(r.messages) == 2 and r.messages[1]["content"].startswith("calls tool shell")
+    ]
     assert ran == [None, b"ls"] and len(calls) == 2
 
 
@@ -441,17 +526,20 @@ def test_llama_index_unknown_agent_and_bad_guard(backend: ScriptedBackend) -> No
     from guard_core.integrations.llama_index import GuardNodePostprocessor, guard_tools
 
     guard = Guard(backend, PolicySet({"billing": Policy()}))
-    kind, exc = outcome(lambda: GuardNodePostprocessor(guard, agent="nobody")
-                        .postprocess_nodes(_nodes("tea")))
+    kind, exc = outcome(
+        lambda: GuardNodePostprocessor(guard, agent="nobody").postprocess_nodes(_nodes("tea"))
+    )
     assert kind == "raised"
     assert_clear_error(exc, "'nobody'")
     [tool] = guard_tools([lambda q: q], guard, agent="nobody")
     kind, exc = outcome(lambda: tool(q="tea"))
     assert kind == "raised"
     assert_clear_error(exc, "'nobody'")
-    for build in (lambda: GuardNodePostprocessor("guard"),  # type: ignore[arg-type]
-                  lambda: guard_tools([lambda q: q], {"name": "x"}),  # type: ignore[arg-type]
-                  lambda: guard_tools(lambda q: q, guard)):  # type: ignore[arg-type]
+    for build in (
+        lambda: GuardNodePostprocessor("guard"),  # type: ignore[arg-type]
+        lambda: guard_tools([lambda q: q], {"name": "x"}),  # type: ignore[arg-type]
+        lambda: guard_tools(lambda q: q, guard),
+    ):  # type: ignore[arg-type]
         kind, exc = outcome(build)
         assert kind == "raised"
         assert_clear_error(exc)
@@ -465,8 +553,9 @@ def test_llama_index_unknown_agent_and_bad_guard(backend: ScriptedBackend) -> No
 def model_server() -> Iterator[tuple[OpenAICompatServer, list[dict[str, Any]]]]:
     """A main model that answers queued completions (then "fine")."""
     queue: list[dict[str, Any]] = []
-    with OpenAICompatServer(models={"m": lambda body: queue.pop(0) if queue
-                                    else chat_completion("fine")}) as server:
+    with OpenAICompatServer(
+        models={"m": lambda body: queue.pop(0) if queue else chat_completion("fine")}
+    ) as server:
         yield server, queue
 
 
@@ -474,29 +563,48 @@ def _sent(server: OpenAICompatServer) -> int:
     return sum(1 for r in server.posts() if r.body and r.body.get("model") == "m")
 
 
-@pytest.mark.parametrize(("content", "expect", "words"), [
-    (None, "returned", ()),
-    ("", "returned", ()),
-    (TEN_MB, "blocked", ("split it before screening",)),
-    (b"caf\xe9", "raised", ("must be a dict",)),
-    (42, "raised", ("must be a str or a list of parts",)),
-    ([None], "raised", ("got NoneType",)),
-    ([{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}], "raised",
-     ("scheme not allowed",)),
-    ([{"type": "image_url", "image_url": {"url": "data:image/png;base64,"
-                                          + "A" * (28 * 1024 * 1024)}}], "raised",
-     ("over the",)),
-], ids=["none", "empty", "10mb", "bytes", "int", "none-part", "file-url", "huge-data-url"])
-def test_openai_request_contents(guard: Guard, model_server: Any, content: Any, expect: str,
-                                 words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("content", "expect", "words"),
+    [
+        (None, "returned", ()),
+        ("", "returned", ()),
+        (TEN_MB, "blocked", ("split it before screening",)),
+        (b"caf\xe9", "raised", ("must be a dict",)),
+        (42, "raised", ("must be a str or a list of parts",)),
+        ([None], "raised", ("got NoneType",)),
+        (
+            [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}],
+            "raised",
+            ("scheme not allowed",),
+        ),
+        (
+            [
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64," + "A" * (28 * 1024 * 1024)},
+                }
+            ],
+            "raised",
+            ("over the",),
+        ),
+    ],
+    ids=["none", "empty", "10mb", "bytes", "int", "none-part", "file-url", "huge-data-url"],
+)
+def test_openai_request_contents(
+    guard: Guard, model_server: Any, content: Any, expect: str, words: tuple[str, ...]
+) -> None:
     import openai
+
     from guard_core.integrations.openai import guard_openai
 
     server, _ = model_server
     inner = openai.OpenAI(base_url=server.base_url, api_key="sk-main", max_retries=0)
     client = guard_openai(inner, guard)
-    kind, result = outcome(lambda: client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": content}]))
+    kind, result = outcome(
+        lambda: client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": content}]
+        )
+    )
     inner.close()
     assert kind == expect, result
     if kind == "raised":
@@ -507,40 +615,59 @@ def test_openai_request_contents(guard: Guard, model_server: Any, content: Any, 
         assert _sent(server) == 0, "a request that was not cleared must not be sent"
 
 
-@pytest.mark.parametrize("arguments", [
-    "rm -rf /", "[1, 2]", json.dumps({"command": deep()}), "{" * 50_000,
-], ids=["not-json", "list", "deep", "unclosed"])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        "rm -rf /",
+        "[1, 2]",
+        json.dumps({"command": deep()}),
+        "{" * 50_000,
+    ],
+    ids=["not-json", "list", "deep", "unclosed"],
+)
 def test_openai_unusable_tool_call_arguments_from_the_model_block(
-        guard: Guard, model_server: Any, arguments: str) -> None:
+    guard: Guard, model_server: Any, arguments: str
+) -> None:
     import openai
+
     from guard_core.integrations.openai import guard_openai
 
     server, queue = model_server
-    queue.append(chat_completion(None, tool_calls=[{"name": "shell", "arguments": arguments}],
-                                 model="m"))
+    queue.append(
+        chat_completion(None, tool_calls=[{"name": "shell", "arguments": arguments}], model="m")
+    )
     inner = openai.OpenAI(base_url=server.base_url, api_key="sk-main", max_retries=0)
-    kind, exc = outcome(lambda: guard_openai(inner, guard).chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "tidy up"}]))
+    kind, exc = outcome(
+        lambda: guard_openai(inner, guard).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "tidy up"}]
+        )
+    )
     inner.close()
     assert kind == "blocked", exc  # the caller never gets a call it could run
     assert exc.verdict.surface == "tool_call" and "unusable arguments" in str(exc)
 
 
-def test_openai_bad_messages_and_agents(guard: Guard, backend: ScriptedBackend,
-                                        model_server: Any) -> None:
+def test_openai_bad_messages_and_agents(
+    guard: Guard, backend: ScriptedBackend, model_server: Any
+) -> None:
     import openai
+
     from guard_core.integrations.openai import guard_openai
 
     server, _ = model_server
     inner = openai.OpenAI(base_url=server.base_url, api_key="sk-main", max_retries=0)
     client = guard_openai(inner, guard)
     for messages, words in ((["hello"], ("must be a dict",)), ([None], ("got NoneType",))):
-        kind, exc = outcome(lambda m=messages: client.chat.completions.create(model="m",
-                                                                              messages=m))
+        kind, exc = outcome(
+            lambda m=messages: client.chat.completions.create(model="m", messages=m)
+        )
         assert kind == "raised"
         assert_clear_error(exc, *words)
-    kind, exc = outcome(lambda: client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "hi"}], extra_body={"guard_agent": 5}))
+    kind, exc = outcome(
+        lambda: client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], extra_body={"guard_agent": 5}
+        )
+    )
     assert kind == "raised"
     assert_clear_error(exc, "guard_agent", "int")
     strict = Guard(backend, PolicySet({"billing": Policy()}))

@@ -39,8 +39,9 @@ def _main_calls(main: OpenAICompatServer) -> int:
 
 
 @pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.name)
-async def test_cancelled_mid_request(driver: Driver, server: OpenAICompatServer,
-                                     main: OpenAICompatServer) -> None:
+async def test_cancelled_mid_request(
+    driver: Driver, server: OpenAICompatServer, main: OpenAICompatServer
+) -> None:
     # one slot: a slot leaked by the cancelled call would hang the calls after it
     backend = RemoteBackend.vllm(server.base_url, N35, timeout=5.0, max_concurrency=1)
     audit = MemoryAudit()
@@ -66,11 +67,16 @@ async def test_cancelled_mid_request(driver: Driver, server: OpenAICompatServer,
 
 @pytest.mark.parametrize("on_error", ["block", "allow"])
 async def test_a_caller_sharing_a_cancelled_request_gets_a_clear_verdict(
-        server: OpenAICompatServer, on_error: str) -> None:
+    server: OpenAICompatServer, on_error: str
+) -> None:
     backend = RemoteBackend.vllm(server.base_url, N35, timeout=5.0)
     audit = MemoryAudit()
-    guard = Guard(backend, Policy(on_error=on_error), audit=audit,  # type: ignore[arg-type]
-                  cache=False)
+    guard = Guard(
+        backend,
+        Policy(on_error=on_error),
+        audit=audit,  # type: ignore[arg-type]
+        cache=False,
+    )
     server.inject(Fault(delay=1.0))
     owner = asyncio.create_task(guard.acheck("the same text"))
     await _until_received(server, 0)

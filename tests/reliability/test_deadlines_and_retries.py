@@ -58,18 +58,21 @@ def test_a_trickling_server_cannot_hold_a_sync_check(server: OpenAICompatServer)
 
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_retries_stop_at_the_budget(server: OpenAICompatServer, max_retries: int,
-                                    mode: str) -> None:
+def test_retries_stop_at_the_budget(
+    server: OpenAICompatServer, max_retries: int, mode: str
+) -> None:
     guard = _guard(server, max_retries=max_retries, timeout=5.0)
     server.inject(Fault(status=503, times=100))
     if mode == "sync":
         verdict = guard.check("hello")
     else:
+
         async def go() -> object:
             try:
                 return await guard.acheck("hello")
             finally:
                 await guard.aclose()
+
         verdict = asyncio.run(go())  # type: ignore[assignment]
     guard.close()
     assert len(server.posts()) == max_retries + 1
@@ -78,26 +81,35 @@ def test_retries_stop_at_the_budget(server: OpenAICompatServer, max_retries: int
         assert f"(after {max_retries + 1} attempts)" in verdict.error  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("status", "completions", "chats"), [
-    (503, 2, 0),  # retried once, then every item fails closed (no fallback on a 5xx)
-    (404, 1, 3),  # no /v1/completions here: one chat call per item, each 404, no retry
-])
+@pytest.mark.parametrize(
+    ("status", "completions", "chats"),
+    [
+        (503, 2, 0),  # retried once, then every item fails closed (no fallback on a 5xx)
+        (404, 1, 3),  # no /v1/completions here: one chat call per item, each 404, no retry
+    ],
+)
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_batched_requests_keep_the_budget(server: OpenAICompatServer, status: int,
-                                          completions: int, chats: int, mode: str) -> None:
+def test_batched_requests_keep_the_budget(
+    server: OpenAICompatServer, status: int, completions: int, chats: int, mode: str
+) -> None:
     """The client-rendered family batches prompts in one /v1/completions call."""
-    guard = Guard(RemoteBackend.vllm(server.base_url, CSR, max_retries=1, max_retry_wait=0.001),
-                  Policy(), cache=False)
+    guard = Guard(
+        RemoteBackend.vllm(server.base_url, CSR, max_retries=1, max_retry_wait=0.001),
+        Policy(),
+        cache=False,
+    )
     server.inject(Fault(status=status, times=100))
     items = ["one", "two", "three"]
     if mode == "sync":
         verdicts = guard.check_many(items)
     else:
+
         async def go() -> list[Any]:
             try:
                 return await guard.acheck_many(items)
             finally:
                 await guard.aclose()
+
         verdicts = asyncio.run(go())
     guard.close()
     assert all(not v.allowed and f"HTTP {status}" in v.error for v in verdicts)
@@ -105,13 +117,18 @@ def test_batched_requests_keep_the_budget(server: OpenAICompatServer, status: in
     assert len(server.posts("/chat/completions")) == chats
 
 
-@pytest.mark.parametrize("header", [
-    {"Retry-After": "30"},
-    {"retry-after-ms": "30000"},
-    {"Retry-After": email.utils.formatdate(time.time() + 3600, usegmt=True)},
-], ids=["seconds", "ms", "http-date"])
-def test_a_retry_after_beyond_the_cap_is_not_waited_for(server: OpenAICompatServer,
-                                                        header: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"Retry-After": "30"},
+        {"retry-after-ms": "30000"},
+        {"Retry-After": email.utils.formatdate(time.time() + 3600, usegmt=True)},
+    ],
+    ids=["seconds", "ms", "http-date"],
+)
+def test_a_retry_after_beyond_the_cap_is_not_waited_for(
+    server: OpenAICompatServer, header: dict[str, str]
+) -> None:
     guard = _guard(server, max_retries=3, max_retry_wait=1.0, timeout=5.0)
     server.inject(Fault(status=429, headers=header, times=10))
     start = time.monotonic()
@@ -122,8 +139,7 @@ def test_a_retry_after_beyond_the_cap_is_not_waited_for(server: OpenAICompatServ
     assert not verdict.allowed and "HTTP 429" in (verdict.error or "")
 
 
-def test_a_short_retry_after_is_honoured_then_the_answer_counts(
-        server: OpenAICompatServer) -> None:
+def test_a_short_retry_after_is_honoured_then_the_answer_counts(server: OpenAICompatServer) -> None:
     guard = _guard(server, max_retries=2, max_retry_wait=2.0, timeout=5.0)
     server.inject(Fault(status=429, headers={"Retry-After": "0.3"}))
     start = time.monotonic()

@@ -33,6 +33,7 @@ _SILENT_DROP = {("lc-documents", "async")}
 # Under an action "flag", content the guard could not judge must still be blocked.
 _FLAG_CASES = ("timeout", "http-503", "malformed-disagreeing-lines")
 
+
 @dataclass
 class Endpoints:
     """Faultable guard servers, and a URL where nothing listens.
@@ -63,11 +64,20 @@ def endpoints() -> Iterator[Endpoints]:
 
 def _backends(endpoints: Endpoints) -> dict[str, RemoteBackend]:
     def make(url: str, timeout: float) -> RemoteBackend:
-        return RemoteBackend.vllm(url, N35, timeout=timeout, connect_timeout=1.0,
-                                  max_retries=MAX_RETRIES, max_retry_wait=0.001)
-    return {"normal": make(endpoints.server.base_url, TIMEOUT),
-            "slow": make(endpoints.slow.base_url, SLOW_TIMEOUT),
-            "refused": make(endpoints.refused_url, TIMEOUT)}
+        return RemoteBackend.vllm(
+            url,
+            N35,
+            timeout=timeout,
+            connect_timeout=1.0,
+            max_retries=MAX_RETRIES,
+            max_retry_wait=0.001,
+        )
+
+    return {
+        "normal": make(endpoints.server.base_url, TIMEOUT),
+        "slow": make(endpoints.slow.base_url, SLOW_TIMEOUT),
+        "refused": make(endpoints.refused_url, TIMEOUT),
+    }
 
 
 def _pick(backends: dict[str, RemoteBackend], case: Case) -> RemoteBackend:
@@ -76,8 +86,15 @@ def _pick(backends: dict[str, RemoteBackend], case: Case) -> RemoteBackend:
     return backends["slow" if case.timeout == SLOW_TIMEOUT else "normal"]
 
 
-def check_case(case: Case, driver: Driver, mode: str, kind: PolicyKind, result: Result,
-               audit: MemoryAudit, posts: int | None) -> None:
+def check_case(
+    case: Case,
+    driver: Driver,
+    mode: str,
+    kind: PolicyKind,
+    result: Result,
+    audit: MemoryAudit,
+    posts: int | None,
+) -> None:
     """Everything one fault case must satisfy on one surface."""
     assert audit.records, "every screening is audited"
     for record in audit.records:
@@ -103,13 +120,24 @@ def check_case(case: Case, driver: Driver, mode: str, kind: PolicyKind, result: 
 
 
 def _cases(driver: Driver, mode: str, names: tuple[str, ...] | None = None) -> list[Case]:
-    return [c for c in CASES if not (c.async_only and mode == "sync")
-            and not (c.core_only and driver.name != "core")
-            and (names is None or c.name in names)]
+    return [
+        c
+        for c in CASES
+        if not (c.async_only and mode == "sync")
+        and not (c.core_only and driver.name != "core")
+        and (names is None or c.name in names)
+    ]
 
 
-def run_cases(driver: Driver, mode: str, kind: PolicyKind, endpoints: Endpoints,
-              main: OpenAICompatServer, cases: list[Case], subtests: pytest.Subtests) -> None:
+def run_cases(
+    driver: Driver,
+    mode: str,
+    kind: PolicyKind,
+    endpoints: Endpoints,
+    main: OpenAICompatServer,
+    cases: list[Case],
+    subtests: pytest.Subtests,
+) -> None:
     backends = _backends(endpoints)
 
     def prepare(case: Case) -> tuple[Ctx, int]:
@@ -129,6 +157,7 @@ def run_cases(driver: Driver, mode: str, kind: PolicyKind, endpoints: Endpoints,
                 ctx, before = prepare(case)
                 finish(case, ctx, driver.sync(ctx), before)
         else:
+
             async def all_cases() -> None:
                 try:
                     for case in cases:
@@ -137,6 +166,7 @@ def run_cases(driver: Driver, mode: str, kind: PolicyKind, endpoints: Endpoints,
                 finally:
                     for backend in backends.values():
                         await backend.aclose()
+
             asyncio.run(all_cases())
     finally:
         for backend in backends.values():
@@ -146,19 +176,27 @@ def run_cases(driver: Driver, mode: str, kind: PolicyKind, endpoints: Endpoints,
 @pytest.mark.parametrize("kind", ["block", "allow"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.name)
-def test_every_fault(driver: Driver, mode: str, kind: PolicyKind, endpoints: Endpoints,
-                     main: OpenAICompatServer, subtests: pytest.Subtests) -> None:
+def test_every_fault(
+    driver: Driver,
+    mode: str,
+    kind: PolicyKind,
+    endpoints: Endpoints,
+    main: OpenAICompatServer,
+    subtests: pytest.Subtests,
+) -> None:
     run_cases(driver, mode, kind, endpoints, main, _cases(driver, mode), subtests)
 
 
 def _flag_params() -> list[object]:
-    return [pytest.param(d, mode, id=f"{d.name}-{mode}")
-            for d in DRIVERS for mode in ("sync", "async")]
+    return [
+        pytest.param(d, mode, id=f"{d.name}-{mode}") for d in DRIVERS for mode in ("sync", "async")
+    ]
 
 
 @pytest.mark.parametrize(("driver", "mode"), _flag_params())
 def test_flag_action_never_passes_unjudged_content(
-        driver: Driver, mode: str, endpoints: Endpoints, main: OpenAICompatServer) -> None:
+    driver: Driver, mode: str, endpoints: Endpoints, main: OpenAICompatServer
+) -> None:
     failures: list[str] = []
 
     class Collect:
@@ -167,8 +205,7 @@ def test_flag_action_never_passes_unjudged_content(
         def test(self, **kwargs: object) -> _Catch:
             return _Catch(failures, str(kwargs))
 
-    run_cases(driver, mode, "flag", endpoints, main, _cases(driver, mode, _FLAG_CASES),
-              Collect())  # type: ignore[arg-type]
+    run_cases(driver, mode, "flag", endpoints, main, _cases(driver, mode, _FLAG_CASES), Collect())  # type: ignore[arg-type]
     assert not failures, "\n".join(failures)
 
 

@@ -42,8 +42,10 @@ _FIGURES: list[dict[str, Any]] = []
 
 
 def _texts() -> list[str]:
-    distinct = [f"request {i}: how long should tea brew?" + (" bomb" if i % 10 == 0 else "")
-                for i in range(DISTINCT)]
+    distinct = [
+        f"request {i}: how long should tea brew?" + (" bomb" if i % 10 == 0 else "")
+        for i in range(DISTINCT)
+    ]
     return distinct + distinct[: CALLS - DISTINCT]
 
 
@@ -78,13 +80,18 @@ def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if not _FIGURES:
         return
-    lines = ["", f"load figures (loopback, {CALLS} concurrent async checks, cap {CAP}, "
-                 f"guard answers in {SERVER_LATENCY_S * 1000:.0f} ms):"]
-    lines += [f"  {f['surface']:<26} {f['wall_s']:5.2f} s  {f['per_s']:6.0f} checks/s  "
-              f"p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms  "
-              f"rss +{f['rss_growth_mb']:.0f} MB  in flight <= {f['max_in_flight']}  "
-              + (f"audit {f['audit_records']}/{f['calls']}" if f["audit_records"] else "")
-              for f in _FIGURES]
+    lines = [
+        "",
+        f"load figures (loopback, {CALLS} concurrent async checks, cap {CAP}, "
+        f"guard answers in {SERVER_LATENCY_S * 1000:.0f} ms):",
+    ]
+    lines += [
+        f"  {f['surface']:<26} {f['wall_s']:5.2f} s  {f['per_s']:6.0f} checks/s  "
+        f"p50 {f['p50_ms']:6.1f} ms  p99 {f['p99_ms']:6.1f} ms  "
+        f"rss +{f['rss_growth_mb']:.0f} MB  in flight <= {f['max_in_flight']}  "
+        + (f"audit {f['audit_records']}/{f['calls']}" if f["audit_records"] else "")
+        for f in _FIGURES
+    ]
     capman = request.config.pluginmanager.getplugin("capturemanager")
     with capman.global_and_fixture_disabled():
         print("\n".join(lines))
@@ -95,14 +102,14 @@ def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
 Screen = Callable[[Guard, str], Awaitable[bool]]  # -> allowed
 
 
-async def _load(surface: str, screen: Screen, tmp_path: Path, exact_hashes: bool = True
-                ) -> None:
+async def _load(surface: str, screen: Screen, tmp_path: Path, exact_hashes: bool = True) -> None:
     texts = _texts()
     log = tmp_path / "audit.jsonl"
     # 20 ms per answer: the guard model is slower than the client, so the cap is what binds
     with OpenAICompatServer(latency=SERVER_LATENCY_S) as server:
-        backend = RemoteBackend.vllm(server.base_url, N35, max_concurrency=CAP, timeout=30.0,
-                                     max_retries=0)
+        backend = RemoteBackend.vllm(
+            server.base_url, N35, max_concurrency=CAP, timeout=30.0, max_retries=0
+        )
         guard = Guard(backend, Policy(name="load"), audit=log, cache=False)
         await screen(guard, "warm up the connection pool")
         log.write_text("")
@@ -132,25 +139,33 @@ async def _load(surface: str, screen: Screen, tmp_path: Path, exact_hashes: bool
     got = Counter(r["content_sha256"] for r in records)
     if exact_hashes:  # each text's record(s), by the hash the audit log keeps
         policy = guard.policy_for(None)
-        expected = Counter(Plan(UserMessage(t), "input", policy, None).content_hash
-                           for t in texts)
+        expected = Counter(Plan(UserMessage(t), "input", policy, None).content_hash for t in texts)
         assert got == expected, "audit records lost or duplicated"
     else:  # the adapter's own item: the same shape (how many texts were checked how often)
         assert len(records) == CALLS
-        assert Counter(got.values()) == Counter(Counter(texts).values()), \
+        assert Counter(got.values()) == Counter(Counter(texts).values()), (
             "audit records lost or duplicated"
+        )
     assert all(r["error"] is None for r in records)
     assert posts <= CALLS  # identical requests in flight at once may share one call
     growth = rss.peak - rss.start
     assert growth < RSS_LIMIT_MB, f"memory grew {growth:.0f} MB under load"
     cuts = statistics.quantiles(latencies, n=100)
-    _FIGURES.append({
-        "surface": surface, "calls": CALLS, "cap": CAP, "wall_s": round(wall, 3),
-        "per_s": round(CALLS / wall, 1), "p50_ms": round(statistics.median(latencies), 1),
-        "p99_ms": round(cuts[98], 1), "rss_growth_mb": round(growth, 1),
-        "max_in_flight": server.max_in_flight, "guard_requests": posts,
-        "audit_records": len(records),
-    })
+    _FIGURES.append(
+        {
+            "surface": surface,
+            "calls": CALLS,
+            "cap": CAP,
+            "wall_s": round(wall, 3),
+            "per_s": round(CALLS / wall, 1),
+            "p50_ms": round(statistics.median(latencies), 1),
+            "p99_ms": round(cuts[98], 1),
+            "rss_growth_mb": round(growth, 1),
+            "max_in_flight": server.max_in_flight,
+            "guard_requests": posts,
+            "audit_records": len(records),
+        }
+    )
 
 
 async def test_core_acheck(tmp_path: Path) -> None:
@@ -173,11 +188,21 @@ async def test_one_check_at_a_time() -> None:
         await guard.aclose()
     p50 = statistics.median(latencies)
     assert p50 < SERVER_LATENCY_S * 1000 + 50
-    _FIGURES.append({"surface": "core, one at a time", "calls": 50, "cap": 1,
-                     "wall_s": round(sum(latencies) / 1000, 3),
-                     "per_s": round(50_000 / sum(latencies), 1), "p50_ms": round(p50, 1),
-                     "p99_ms": round(max(latencies), 1), "rss_growth_mb": 0.0,
-                     "max_in_flight": 1, "guard_requests": 50, "audit_records": 0})
+    _FIGURES.append(
+        {
+            "surface": "core, one at a time",
+            "calls": 50,
+            "cap": 1,
+            "wall_s": round(sum(latencies) / 1000, 3),
+            "per_s": round(50_000 / sum(latencies), 1),
+            "p50_ms": round(p50, 1),
+            "p99_ms": round(max(latencies), 1),
+            "rss_growth_mb": 0.0,
+            "max_in_flight": 1,
+            "guard_requests": 50,
+            "audit_records": 0,
+        }
+    )
 
 
 async def test_langchain_runnable(tmp_path: Path) -> None:
@@ -196,8 +221,9 @@ async def test_langchain_runnable(tmp_path: Path) -> None:
 
 
 async def test_llama_index_postprocessor(tmp_path: Path) -> None:
-    from guard_core.integrations.llama_index import GuardNodePostprocessor
     from llama_index.core.schema import NodeWithScore, TextNode
+
+    from guard_core.integrations.llama_index import GuardNodePostprocessor
 
     processors: dict[int, Any] = {}
 

@@ -20,16 +20,21 @@ NEMOGUARD = "nvidia/llama-3.1-nemoguard-8b-content-safety"
 ODD_CHARS = st.one_of(
     st.characters(exclude_categories=()),
     st.characters(categories=["Cs", "Cc", "Zl", "Zp", "Cf"]),
-    st.sampled_from(["\x00", "\ud800", "\udfff", "\udcff", "\u2028", "\x85", "\ufeff",
-                     "\x1b", "\r", "\n"]),
+    st.sampled_from(
+        ["\x00", "\ud800", "\udfff", "\udcff", "\u2028", "\x85", "\ufeff", "\x1b", "\r", "\n"]
+    ),
 )
 ODD_TEXT = st.text(alphabet=ODD_CHARS, max_size=30)
 VALID = {
     N35: ["User Safety: safe", "User Safety: unsafe\nSafety Categories: Violence"],
-    CSR: ["Prompt harm: unharmful\nResponse harm: None",
-          "Prompt harm: harmful\nResponse harm: None"],
-    NEMOGUARD: ['{"User Safety": "safe"}',
-                '{"User Safety": "unsafe", "Safety Categories": "Violence"}'],
+    CSR: [
+        "Prompt harm: unharmful\nResponse harm: None",
+        "Prompt harm: harmful\nResponse harm: None",
+    ],
+    NEMOGUARD: [
+        '{"User Safety": "safe"}',
+        '{"User Safety": "unsafe", "Safety Categories": "Violence"}',
+    ],
 }
 
 
@@ -52,12 +57,19 @@ def assert_sound(verdicts: Sequence[object], audit: Path, expected_lines: int) -
     for v in verdicts:
         assert isinstance(v, Verdict)
         assert v.error is None or not v.allowed  # on_error="block": a failure never passes
-        for shown in (repr(v), v.reason, v._repr_html_(), v._repr_markdown_(),
-                      json.dumps(v.to_dict(), ensure_ascii=False), str(v.reasoning),
-                      ",".join(v.categories), v.model):
+        for shown in (
+            repr(v),
+            v.reason,
+            v._repr_html_(),
+            v._repr_markdown_(),
+            json.dumps(v.to_dict(), ensure_ascii=False),
+            str(v.reasoning),
+            ",".join(v.categories),
+            v.model,
+        ):
             shown.encode("utf-8")
     lines = audit.read_bytes().decode("utf-8").splitlines()
     assert len(lines) == expected_lines
-    records = [json.loads(line) for line in lines[len(lines) - len(verdicts):]]
+    records = [json.loads(line) for line in lines[len(lines) - len(verdicts) :]]
     assert [r["allowed"] for r in records] == [v.allowed for v in verdicts]  # type: ignore[attr-defined]
     assert [r["error"] for r in records] == [v.error for v in verdicts]  # type: ignore[attr-defined]

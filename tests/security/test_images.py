@@ -58,13 +58,16 @@ class Recorder:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.thread = Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                             daemon=True)
+        self.thread = Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{self.port}/img.png",
-                f"http://localhost:{self.port}/secret.png?x=1",
-                f"http://127.0.0.1:{self.port}/redirect"]
+        return [
+            f"http://127.0.0.1:{self.port}/img.png",
+            f"http://localhost:{self.port}/secret.png?x=1",
+            f"http://127.0.0.1:{self.port}/redirect",
+        ]
 
 
 @pytest.fixture
@@ -83,20 +86,31 @@ def guard_server() -> Iterator[OpenAICompatServer]:
 
 
 def _guard(server: OpenAICompatServer) -> Guard:
-    return Guard(RemoteBackend.vllm(server.base_url, N35, max_retries=0), Policy(),
-                 audit=MemoryAudit())
+    return Guard(
+        RemoteBackend.vllm(server.base_url, N35, max_retries=0), Policy(), audit=MemoryAudit()
+    )
 
 
 def _sent_urls(server: OpenAICompatServer) -> str:
     return "\n".join(str(r.body) for r in server.requests)
 
 
-@pytest.mark.parametrize("url", [
-    "file:///etc/passwd", "FILE:///etc/passwd", "file://localhost/etc/shadow",
-    "ftp://127.0.0.1/x.png", "gopher://127.0.0.1:70/_x", "javascript:alert(1)",
-    "/etc/passwd", "../secrets.png", " https://example.com/x.png",
-    "data:text/html;base64,PGgxPmhpPC9oMT4=", "data:image/png,notbase64",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "FILE:///etc/passwd",
+        "file://localhost/etc/shadow",
+        "ftp://127.0.0.1/x.png",
+        "gopher://127.0.0.1:70/_x",
+        "javascript:alert(1)",
+        "/etc/passwd",
+        "../secrets.png",
+        " https://example.com/x.png",
+        "data:text/html;base64,PGgxPmhpPC9oMT4=",
+        "data:image/png,notbase64",
+    ],
+)
 def test_only_https_http_and_data_urls_are_accepted(url: str) -> None:
     with pytest.raises(ContentError) as info:
         Image(url=url)
@@ -116,8 +130,9 @@ def test_core_passes_urls_as_text(recorder: Recorder, guard_server: OpenAICompat
     assert all(url in _sent_urls(guard_server) for url in recorder.urls())
 
 
-async def test_core_async_passes_urls_as_text(recorder: Recorder,
-                                              guard_server: OpenAICompatServer) -> None:
+async def test_core_async_passes_urls_as_text(
+    recorder: Recorder, guard_server: OpenAICompatServer
+) -> None:
     guard = _guard(guard_server)
     verdicts = await guard.acheck_many([Image(url=u) for u in recorder.urls()])
     await guard.aclose()
@@ -125,42 +140,57 @@ async def test_core_async_passes_urls_as_text(recorder: Recorder,
 
 
 def test_langchain_never_fetches(recorder: Recorder, guard_server: OpenAICompatServer) -> None:
-    from guard_core.integrations.langchain import GuardRunnable
     from langchain_core.messages import HumanMessage, ToolMessage
+
+    from guard_core.integrations.langchain import GuardRunnable
 
     guard = _guard(guard_server)
     for url in recorder.urls():
-        message = HumanMessage(content=[{"type": "text", "text": "what is this?"},
-                                        {"type": "image_url", "image_url": {"url": url}}])
+        message = HumanMessage(
+            content=[
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": url}},
+            ]
+        )
         assert GuardRunnable(guard).invoke(message) == message
-        result = ToolMessage(content=[{"type": "image", "url": url}], tool_call_id="c1",
-                             name="camera")
+        result = ToolMessage(
+            content=[{"type": "image", "url": url}], tool_call_id="c1", name="camera"
+        )
         assert GuardRunnable(guard, surface="tool_result").invoke(result) == result
     guard.close()
     assert recorder.hits == []
     assert all(url in _sent_urls(guard_server) for url in recorder.urls())
 
 
-def test_llama_index_never_fetches(recorder: Recorder,
-                                   guard_server: OpenAICompatServer) -> None:
-    from guard_core.integrations.llama_index import GuardNodePostprocessor, guard_tools
+def test_llama_index_never_fetches(recorder: Recorder, guard_server: OpenAICompatServer) -> None:
     from llama_index.core.base.llms.types import ImageBlock, TextBlock
     from llama_index.core.schema import ImageNode, MediaResource, Node, NodeWithScore
     from llama_index.core.tools import ToolOutput
+
+    from guard_core.integrations.llama_index import GuardNodePostprocessor, guard_tools
 
     guard = _guard(guard_server)
     nodes = []
     for url in recorder.urls():
         nodes.append(NodeWithScore(node=ImageNode(text="a chart", image_url=url)))
-        nodes.append(NodeWithScore(node=Node(text_resource=MediaResource(text="a chart"),
-                                             image_resource=MediaResource(url=url))))
+        nodes.append(
+            NodeWithScore(
+                node=Node(
+                    text_resource=MediaResource(text="a chart"),
+                    image_resource=MediaResource(url=url),
+                )
+            )
+        )
     assert len(GuardNodePostprocessor(guard).postprocess_nodes(nodes)) == len(nodes)
 
     def camera(room: str) -> ToolOutput:
         """Take a photo."""
-        return ToolOutput(tool_name="camera", raw_input={}, raw_output=None,
-                          blocks=[TextBlock(text="photo"),
-                                  *(ImageBlock(url=u) for u in recorder.urls())])
+        return ToolOutput(
+            tool_name="camera",
+            raw_input={},
+            raw_output=None,
+            blocks=[TextBlock(text="photo"), *(ImageBlock(url=u) for u in recorder.urls())],
+        )
 
     [tool] = guard_tools([camera], guard)
     assert not tool(room="hall").is_error
@@ -169,9 +199,9 @@ def test_llama_index_never_fetches(recorder: Recorder,
     assert all(url in _sent_urls(guard_server) for url in recorder.urls())
 
 
-def test_openai_wrapper_never_fetches(recorder: Recorder,
-                                      guard_server: OpenAICompatServer) -> None:
+def test_openai_wrapper_never_fetches(recorder: Recorder, guard_server: OpenAICompatServer) -> None:
     import openai
+
     from guard_core.integrations.openai import guard_openai
 
     guard = _guard(guard_server)
@@ -179,11 +209,27 @@ def test_openai_wrapper_never_fetches(recorder: Recorder,
         inner = openai.OpenAI(base_url=model.base_url, api_key="sk-main", max_retries=0)
         client = guard_openai(inner, guard)
         for url in recorder.urls():
-            client.chat.completions.create(model="m", messages=[{"role": "user", "content": [
-                {"type": "text", "text": "what is this?"},
-                {"type": "image_url", "image_url": {"url": url}}]}])
-            client.responses.create(model="m", input=[{"role": "user", "content": [
-                {"type": "input_image", "image_url": url, "detail": "auto"}]}])
+            client.chat.completions.create(
+                model="m",
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "what is this?"},
+                            {"type": "image_url", "image_url": {"url": url}},
+                        ],
+                    }
+                ],
+            )
+            client.responses.create(
+                model="m",
+                input=[
+                    {
+                        "role": "user",
+                        "content": [{"type": "input_image", "image_url": url, "detail": "auto"}],
+                    }
+                ],
+            )
         inner.close()
     guard.close()
     assert recorder.hits == []
@@ -206,8 +252,7 @@ def test_local_backend_refuses_urls_by_default(recorder: Recorder) -> None:
     assert recorder.hits == []
 
 
-def test_local_backend_never_fetches_this_machine_even_when_fetching(
-        recorder: Recorder) -> None:
+def test_local_backend_never_fetches_this_machine_even_when_fetching(recorder: Recorder) -> None:
     from guard_core.backends.local.images import ImageLoader
 
     loader = ImageLoader(fetch=True, fetch_timeout=2.0)
@@ -235,22 +280,24 @@ def test_data_urls_are_size_limited_before_decoding() -> None:
 
 
 def test_oversized_images_are_refused_on_every_surface() -> None:
-    from guard_core.integrations.langchain import GuardRunnable
-    from guard_core.integrations.llama_index import GuardNodePostprocessor
     from langchain_core.messages import HumanMessage
     from llama_index.core.schema import ImageNode, NodeWithScore
 
+    from guard_core.integrations.langchain import GuardRunnable
+    from guard_core.integrations.llama_index import GuardNodePostprocessor
     from guard_core.testing import ScriptedBackend
 
     backend = ScriptedBackend()
     guard = Guard(backend, Policy())
     b64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (MAX_IMAGE_BYTES + 1)).decode()
     with pytest.raises(ContentError, match="limit"):
-        GuardRunnable(guard).invoke(HumanMessage(content=[
-            {"type": "image", "base64": b64, "mime_type": "image/png"}]))
+        GuardRunnable(guard).invoke(
+            HumanMessage(content=[{"type": "image", "base64": b64, "mime_type": "image/png"}])
+        )
     with pytest.raises(ContentError, match="limit"):
         GuardNodePostprocessor(guard).postprocess_nodes(
-            [NodeWithScore(node=ImageNode(text="x", image=b64))])
+            [NodeWithScore(node=ImageNode(text="x", image=b64))]
+        )
     assert not backend.requests  # refused before anything was sent
 
 
@@ -259,11 +306,14 @@ def test_oversized_images_are_refused_on_every_surface() -> None:
 
 def _png(width: int, height: int, bit_depth: int, color: int, idat: bytes) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     header = struct.pack(">IIBBBBB", width, height, bit_depth, color, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
 
 
 def _real_bomb(side: int = 10_000) -> bytes:
@@ -275,16 +325,26 @@ def _real_bomb(side: int = 10_000) -> bytes:
 
 
 def _gif(width: int, height: int) -> bytes:
-    return (b"GIF89a" + struct.pack("<HH", width, height) + b"\x80\x00\x00"
-            + b"\0\0\0\xff\xff\xff" + b",\0\0\0\0" + struct.pack("<HH", width, height)
-            + b"\x00\x02\x02\x44\x01\x00;")
+    return (
+        b"GIF89a"
+        + struct.pack("<HH", width, height)
+        + b"\x80\x00\x00"
+        + b"\0\0\0\xff\xff\xff"
+        + b",\0\0\0\0"
+        + struct.pack("<HH", width, height)
+        + b"\x00\x02\x02\x44\x01\x00;"
+    )
 
 
-@pytest.mark.parametrize("data", [
-    _real_bomb(),
-    _png(100_000, 100_000, 8, 2, zlib.compress(b"\0" * 1000)),
-    _gif(65_535, 65_535),
-], ids=["png-10k-x-10k", "png-header-100k", "gif-header-64k"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        _real_bomb(),
+        _png(100_000, 100_000, 8, 2, zlib.compress(b"\0" * 1000)),
+        _gif(65_535, 65_535),
+    ],
+    ids=["png-10k-x-10k", "png-header-100k", "gif-header-64k"],
+)
 def test_decompression_bombs_are_refused_from_the_header(data: bytes) -> None:
     pytest.importorskip("PIL")
     from guard_core.backends.local.images import ImageLoader

@@ -45,19 +45,28 @@ def _allowed_structures(family_name: str) -> list[Counter[str]]:
                 if family_name == "csr4b":  # sent pre-templated to /v1/completions
                     out.append(structure(family_name, family.raw_prompt(request)))
             else:
-                out += [structure(family_name, t) for t in request_texts(
-                    {"messages": list(request.messages)})]
+                out += [
+                    structure(family_name, t)
+                    for t in request_texts({"messages": list(request.messages)})
+                ]
     return out
 
 
-def _check(entry: Entry, driver: Driver, family_name: str, result: object,
-           audit: MemoryAudit, bodies: list[dict[str, object]]) -> None:
+def _check(
+    entry: Entry,
+    driver: Driver,
+    family_name: str,
+    result: object,
+    audit: MemoryAudit,
+    bodies: list[dict[str, object]],
+) -> None:
     allowed = _allowed_structures(family_name)
     assert bodies, "the guard was asked"
     for body in bodies:
         for text in request_texts(body):
             assert structure(family_name, text) in allowed, (
-                f"forged structure: {structure(family_name, text)} not in {allowed}")
+                f"forged structure: {structure(family_name, text)} not in {allowed}"
+            )
     errors = [r["error"] for r in audit.records if r["error"]]
     assert not errors, errors
     assert any(not r["allowed"] for r in audit.records), "the payload was judged unsafe"
@@ -66,21 +75,27 @@ def _check(entry: Entry, driver: Driver, family_name: str, result: object,
 
 
 def _params() -> list[object]:
-    return [pytest.param(d, f, mode, id=f"{d.name}-{f}-{mode}")
-            for d in DRIVERS for f in MODELS for mode in ("sync", "async")
-            if mode == "sync" or f == "nemotron35" or d.name == "core"]
+    return [
+        pytest.param(d, f, mode, id=f"{d.name}-{f}-{mode}")
+        for d in DRIVERS
+        for f in MODELS
+        for mode in ("sync", "async")
+        if mode == "sync" or f == "nemotron35" or d.name == "core"
+    ]
 
 
 @pytest.mark.parametrize(("driver", "family_name", "mode"), _params())
-def test_corpus(driver: Driver, family_name: str, mode: str, main: OpenAICompatServer,
-                subtests: pytest.Subtests) -> None:
+def test_corpus(
+    driver: Driver, family_name: str, mode: str, main: OpenAICompatServer, subtests: pytest.Subtests
+) -> None:
     entries = CORPUS + LONG_ENTRIES if mode == "sync" else CORPUS
     with OpenAICompatServer(judge=ScriptedJudge(UNSAFE)) as server:
         backend = RemoteBackend.vllm(server.base_url, MODELS[family_name], max_retries=0)
 
         def prepare(entry: Entry) -> tuple[Ctx, int]:
-            return Ctx(backend, policy("block"), MemoryAudit(), main, text=entry.text), \
-                len(server.requests)
+            return Ctx(backend, policy("block"), MemoryAudit(), main, text=entry.text), len(
+                server.requests
+            )
 
         def finish(entry: Entry, ctx: Ctx, result: object, before: int) -> None:
             bodies = [r.body for r in server.requests[before:] if r.body is not None]
@@ -93,6 +108,7 @@ def test_corpus(driver: Driver, family_name: str, mode: str, main: OpenAICompatS
                     ctx, before = prepare(entry)
                     finish(entry, ctx, driver.sync(ctx), before)
             else:
+
                 async def all_entries() -> None:
                     try:
                         for entry in entries:
@@ -100,6 +116,7 @@ def test_corpus(driver: Driver, family_name: str, mode: str, main: OpenAICompatS
                             finish(entry, ctx, await driver.asyn(ctx), before)
                     finally:
                         await backend.aclose()
+
                 asyncio.run(all_entries())
         finally:
             backend.close()

@@ -29,8 +29,12 @@ BIG = 10_000_000
 
 
 def _body(content: object, model: object = N35) -> bytes:
-    return json.dumps({"model": model, "choices": [{"index": 0, "finish_reason": "stop",
-                                                    "message": {"content": content}}]}).encode()
+    return json.dumps(
+        {
+            "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"content": content}}],
+        }
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -45,33 +49,66 @@ class Case:
 CASES = {
     "surrogate-in-verdict-line": Case(Fault(text="User Safety: safe\ud800"), "error"),
     "only-a-surrogate": Case(Fault(text="\udcff"), "error"),
-    "surrogate-in-reasoning": Case(Fault(text="User Safety: safe", reasoning="x \ud800 y"),
-                                   "safe", reasoning_has="x \ufffd y"),
+    "surrogate-in-reasoning": Case(
+        Fault(text="User Safety: safe", reasoning="x \ud800 y"), "safe", reasoning_has="x \ufffd y"
+    ),
     "split-surrogate-pair-in-reasoning": Case(
-        Fault(text="User Safety: safe", reasoning="\ud83d\ude00"), "safe",
-        reasoning_has="\U0001f600"),
+        Fault(text="User Safety: safe", reasoning="\ud83d\ude00"),
+        "safe",
+        reasoning_has="\U0001f600",
+    ),
     "surrogate-in-a-category": Case(
-        Fault(text="User Safety: unsafe\nSafety Categories: Violence, \udcff"), "unsafe",
-        mode="categories"),
+        Fault(text="User Safety: unsafe\nSafety Categories: Violence, \udcff"),
+        "unsafe",
+        mode="categories",
+    ),
     "nul-and-ansi-escapes": Case(Fault(text="User Safety: safe\x00\x1b[2J"), "error"),
     "unicode-line-breaks-in-reasoning": Case(
-        Fault(text="User Safety: safe", reasoning="a\u2028b\x85c\u2029d\x00e"), "safe",
-        reasoning_has="a\u2028b\x85c\u2029d\x00e"),
+        Fault(text="User Safety: safe", reasoning="a\u2028b\x85c\u2029d\x00e"),
+        "safe",
+        reasoning_has="a\u2028b\x85c\u2029d\x00e",
+    ),
     "10mb-answer": Case(Fault(text="User Safety: safe\n" + "x" * BIG), "error", mode="fast"),
     "10mb-reasoning": Case(Fault(text="User Safety: safe", reasoning="y" * BIG), "safe"),
-    "invalid-utf8-body": Case(Fault(body=_body("User Safety: safe ").replace(
-        b"safe ", b"safe \xff\xfe\xc3")), "error"),
+    "invalid-utf8-body": Case(
+        Fault(body=_body("User Safety: safe ").replace(b"safe ", b"safe \xff\xfe\xc3")), "error"
+    ),
     "surrogate-in-model-field": Case(Fault(body=_body("User Safety: safe", "m\ud800")), "safe"),
     "model-field-not-a-string": Case(Fault(body=_body("User Safety: safe", {"id": 5})), "safe"),
     "content-not-a-string": Case(Fault(body=_body(["User Safety: safe"])), "error"),
-    "surrogate-in-an-error-body": Case(Fault(
-        status=400, body=b'{"error": {"message": "bad \\ud800 request \\u0000"}}'), "error"),
-    "batched-text-not-a-string": Case(Fault(body=json.dumps({"choices": [
-        {"index": 0, "text": 5}, {"index": 1, "text": "Prompt harm: unharmful\ud800"}]}
-        ).encode()), "error", model=CSR, mode="fast"),
-    "batched-surrogate-in-text": Case(Fault(body=json.dumps({"choices": [
-        {"index": i, "text": "Prompt harm: unharmful\nResponse harm: None\n\ud800"}
-        for i in range(2)]}).encode()), "error", model=CSR, mode="fast"),
+    "surrogate-in-an-error-body": Case(
+        Fault(status=400, body=b'{"error": {"message": "bad \\ud800 request \\u0000"}}'), "error"
+    ),
+    "batched-text-not-a-string": Case(
+        Fault(
+            body=json.dumps(
+                {
+                    "choices": [
+                        {"index": 0, "text": 5},
+                        {"index": 1, "text": "Prompt harm: unharmful\ud800"},
+                    ]
+                }
+            ).encode()
+        ),
+        "error",
+        model=CSR,
+        mode="fast",
+    ),
+    "batched-surrogate-in-text": Case(
+        Fault(
+            body=json.dumps(
+                {
+                    "choices": [
+                        {"index": i, "text": "Prompt harm: unharmful\nResponse harm: None\n\ud800"}
+                        for i in range(2)
+                    ]
+                }
+            ).encode()
+        ),
+        "error",
+        model=CSR,
+        mode="fast",
+    ),
 }
 
 
@@ -93,14 +130,19 @@ def _check(case: Case, verdicts: list[Verdict]) -> None:
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_odd_answers_give_verdicts_and_audit_records(name: str, server: OpenAICompatServer,
-                                                     tmp_path: Path) -> None:
+def test_odd_answers_give_verdicts_and_audit_records(
+    name: str, server: OpenAICompatServer, tmp_path: Path
+) -> None:
     case = CASES[name]
     per_round = 1 if case.model == CSR else 2  # CSR-4B: one batched request for both items
     server.inject(replace(case.fault, times=2 * per_round))
     audit = AuditLog(tmp_path / "audit.jsonl")
-    guard = Guard(RemoteBackend.vllm(server.base_url, case.model, max_retries=0, timeout=20),
-                  Policy(mode=case.mode), cache=False, audit=audit)  # type: ignore[arg-type]
+    guard = Guard(
+        RemoteBackend.vllm(server.base_url, case.model, max_retries=0, timeout=20),
+        Policy(mode=case.mode),
+        cache=False,
+        audit=audit,
+    )  # type: ignore[arg-type]
     verdicts = guard.check_many(["hello", "how do I make tea?"])
     assert_sound(verdicts, tmp_path / "audit.jsonl", 2)
 
@@ -118,12 +160,16 @@ def test_odd_answers_give_verdicts_and_audit_records(name: str, server: OpenAICo
 
 
 def test_a_surrogate_in_one_answer_loses_no_record_of_the_batch(
-        server: OpenAICompatServer, tmp_path: Path) -> None:
+    server: OpenAICompatServer, tmp_path: Path
+) -> None:
     """The third of five answers carries a lone surrogate in its reasoning; all five verdicts
     come back and all five records are written, in order."""
     audit = AuditLog(tmp_path / "audit.jsonl")
-    guard = Guard(RemoteBackend.vllm(server.base_url, N35, max_concurrency=1, max_retries=0),
-                  Policy(mode="think"), audit=audit)
+    guard = Guard(
+        RemoteBackend.vllm(server.base_url, N35, max_concurrency=1, max_retries=0),
+        Policy(mode="think"),
+        audit=audit,
+    )
     ok = Fault(text="User Safety: safe", reasoning="fine")
     server.inject(ok, ok, Fault(text="User Safety: safe", reasoning="\ud800"), ok, ok)
     verdicts = guard.check_many([f"message {i}" for i in range(5)])

@@ -45,13 +45,17 @@ def test_any_completion_gives_verdicts_and_audit_lines(model: str) -> None:
     mode = "fast" if model == NEMOGUARD else "think"
 
     @settings(max_examples=150, deadline=None)
-    @given(text=answers(model), reasoning=st.one_of(st.none(), ODD_TEXT),
-           answered_by=st.one_of(st.just(""), ODD_TEXT),
-           finish=st.sampled_from(["stop", "length", None]))
+    @given(
+        text=answers(model),
+        reasoning=st.one_of(st.none(), ODD_TEXT),
+        answered_by=st.one_of(st.just(""), ODD_TEXT),
+        finish=st.sampled_from(["stop", "length", None]),
+    )
     def run(text: str, reasoning: str | None, answered_by: str, finish: str | None) -> None:
         backend = Answering(model)
-        backend.completion = Completion(text=text, reasoning=reasoning, model=answered_by,
-                                        finish_reason=finish)
+        backend.completion = Completion(
+            text=text, reasoning=reasoning, model=answered_by, finish_reason=finish
+        )
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "audit.jsonl"
             audit = AuditLog(path)
@@ -71,14 +75,16 @@ def server() -> Iterator[OpenAICompatServer]:
 
 @pytest.mark.parametrize("model", [N35, CSR])
 def test_any_answer_over_http_gives_verdicts_and_audit_lines(
-        model: str, server: OpenAICompatServer) -> None:
+    model: str, server: OpenAICompatServer
+) -> None:
     @settings(max_examples=40, deadline=None)
     @given(text=answers(model), reasoning=st.one_of(st.none(), ODD_TEXT))
     def run(text: str, reasoning: str | None) -> None:
         before = len(server.posts())
         server.inject(Fault(text=text, reasoning=reasoning, times=2 * len(ITEMS)))
-        backend = RemoteBackend.vllm(server.base_url, model, max_retries=0, timeout=10,
-                                     batch_completions=False)
+        backend = RemoteBackend.vllm(
+            server.base_url, model, max_retries=0, timeout=10, batch_completions=False
+        )
 
         async def async_round(guard: Guard) -> list[Verdict]:
             try:

@@ -16,7 +16,6 @@ import json
 from typing import Annotated, Any
 
 import pytest
-from guard_core.integrations.langchain import GuardCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -28,6 +27,7 @@ from pydantic import Field
 
 from guard_core import Guard, GuardViolation, Policy
 from guard_core.errors import ContentError
+from guard_core.integrations.langchain import GuardCallbackHandler
 from guard_core.testing import ScriptedBackend
 
 MARK = "bomb"
@@ -64,8 +64,13 @@ class RecModel(FakeMessagesListChatModel):
     seen: list[list[BaseMessage]] = Field(default_factory=list)
     kwargs_seen: list[dict[str, Any]] = Field(default_factory=list)
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         self.seen.append(list(messages))
         self.kwargs_seen.append(dict(kwargs))
         return super()._generate(messages, stop, run_manager, **kwargs)
@@ -77,11 +82,19 @@ def _cb() -> dict[str, Any]:
 
 # == (1) GuardCallbackHandler on LCEL chains and LangGraph graphs ==============================
 
+
 def test_cb_bound_tool_description_reaches_model() -> None:
     model = RecModel(responses=[AIMessage("ok")])
-    tools = [{"type": "function", "function": {
-        "name": "lookup", "description": f"Explain {UNSAFE}, step by step.",
-        "parameters": {"type": "object", "properties": {}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "description": f"Explain {UNSAFE}, step by step.",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        }
+    ]
     _blocked(lambda: model.bind(tools=tools).invoke([HumanMessage("hi")], config=_cb()))
     assert MARK not in repr(model.kwargs_seen)
 
@@ -107,9 +120,12 @@ def test_cb_tool_returning_opaque_object_reaches_caller() -> None:
     assert out is None or MARK not in out
 
 
-@pytest.mark.xfail(strict=True, reason="DOCUMENTED EXCEPTION: langchain-core filters "
-                   "InjectedToolArg values out of on_tool_start inputs; injected arguments come "
-                   "from the developer's code or state, not from the model")
+@pytest.mark.xfail(
+    strict=True,
+    reason="DOCUMENTED EXCEPTION: langchain-core filters "
+    "InjectedToolArg values out of on_tool_start inputs; injected arguments come "
+    "from the developer's code or state, not from the model",
+)
 def test_cb_injected_tool_arg_reaches_tool() -> None:
     got: list[str] = []
 
@@ -152,8 +168,16 @@ def test_cb_chat_start_single_key_block_is_refused_or_screened() -> None:
 def test_cb_llm_end_tool_call_chunk_args_are_screened() -> None:
     from langchain_core.messages import AIMessageChunk
 
-    model = RecModel(responses=[AIMessageChunk("", tool_call_chunks=[
-        {"name": "f", "args": json.dumps({"q": UNSAFE}), "id": "c1", "index": 0}])])
+    model = RecModel(
+        responses=[
+            AIMessageChunk(
+                "",
+                tool_call_chunks=[
+                    {"name": "f", "args": json.dumps({"q": UNSAFE}), "id": "c1", "index": 0}
+                ],
+            )
+        ]
+    )
     chain = model | RunnableLambda(lambda m: m)
     out = _blocked(lambda: chain.invoke([HumanMessage("hi")], config=_cb()))
     assert out is None or MARK not in repr(out)
@@ -176,8 +200,12 @@ def test_cb_graph_tool_dict_input_is_screened() -> None:
     graph.add_edge(START, "tools")
     graph.add_edge("tools", END)
     app = graph.compile()
-    call = AIMessage("", tool_calls=[{"name": "shell", "id": "c1",
-                                      "args": {"command": {"nested": [{UNSAFE: "x"}]}}}])
+    call = AIMessage(
+        "",
+        tool_calls=[
+            {"name": "shell", "id": "c1", "args": {"command": {"nested": [{UNSAFE: "x"}]}}}
+        ],
+    )
     _blocked(lambda: app.invoke({"messages": [HumanMessage("hi"), call]}, config=_cb()))
     assert all(MARK not in r for r in ran)
 
@@ -208,6 +236,7 @@ async def test_cb_async_chain_answer_is_screened() -> None:
 
 
 # == (2) LlamaIndex guard_tools and GuardedFunctionAgent =====================================
+
 
 def _li_events_text(events: list[Any]) -> str:
     return "\n".join(repr(e) for e in events)
@@ -249,13 +278,16 @@ class _LIScript:
 def _li_call(name: str, call_id: str, **kwargs: Any) -> Any:
     from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 
-    return ChatMessage(role="assistant", blocks=[
-        ToolCallBlock(tool_call_id=call_id, tool_name=name, tool_kwargs=kwargs)])
+    return ChatMessage(
+        role="assistant",
+        blocks=[ToolCallBlock(tool_call_id=call_id, tool_name=name, tool_kwargs=kwargs)],
+    )
 
 
 async def test_li_guarded_tool_exception_text_reaches_model() -> None:
-    from guard_core.integrations.llama_index import guard_tools
     from llama_index.core.agent.workflow import FunctionAgent
+
+    from guard_core.integrations.llama_index import guard_tools
 
     def fetch(url: str) -> str:
         """Fetch a page."""
@@ -268,8 +300,9 @@ async def test_li_guarded_tool_exception_text_reaches_model() -> None:
 
 
 async def test_li_agent_tool_description_reaches_llm() -> None:
-    from guard_core.integrations.llama_index import GuardedFunctionAgent
     from llama_index.core.tools import FunctionTool
+
+    from guard_core.integrations.llama_index import GuardedFunctionAgent
 
     def lookup(q: str) -> str:
         return "x"
@@ -282,8 +315,9 @@ async def test_li_agent_tool_description_reaches_llm() -> None:
 
 
 async def test_li_raw_output_computed_field_reaches_caller() -> None:
-    from guard_core.integrations.llama_index import guard_tools
     from pydantic import BaseModel, PrivateAttr, computed_field
+
+    from guard_core.integrations.llama_index import guard_tools
 
     class Page(BaseModel):
         title: str
@@ -322,14 +356,16 @@ async def test_li_tool_nested_kwargs_are_screened() -> None:
 
 
 async def test_li_tool_output_blocks_with_text_document_are_screened() -> None:
-    from guard_core.integrations.llama_index import guard_tools
     from llama_index.core.base.llms.types import DocumentBlock, TextBlock
+
+    from guard_core.integrations.llama_index import guard_tools
 
     def fetch(url: str) -> list[Any]:
         """Fetch."""
-        return [TextBlock(text="fine"),
-                DocumentBlock(data=UNSAFE.encode(), document_mimetype="text/plain",
-                              title="notes")]
+        return [
+            TextBlock(text="fine"),
+            DocumentBlock(data=UNSAFE.encode(), document_mimetype="text/plain", title="notes"),
+        ]
 
     [guarded] = guard_tools([fetch], _guard())
     out = await guarded.acall(url="u")
@@ -337,28 +373,37 @@ async def test_li_tool_output_blocks_with_text_document_are_screened() -> None:
 
 
 async def test_li_agent_prior_memory_turn_is_screened() -> None:
-    from guard_core.integrations.llama_index import GuardedFunctionAgent
     from llama_index.core.base.llms.types import ChatMessage, TextBlock, ThinkingBlock
+
+    from guard_core.integrations.llama_index import GuardedFunctionAgent
 
     script = _LIScript("done")
     agent = GuardedFunctionAgent(name="ops", guard=_guard(), llm=script.llm())
-    history = [ChatMessage(role="user", content="earlier"),
-               ChatMessage(role="assistant", blocks=[TextBlock(text="fine"),
-                                                     ThinkingBlock(content=UNSAFE)])]
+    history = [
+        ChatMessage(role="user", content="earlier"),
+        ChatMessage(
+            role="assistant", blocks=[TextBlock(text="fine"), ThinkingBlock(content=UNSAFE)]
+        ),
+    ]
     await _li_run(agent, "continue", chat_history=history)
     assert MARK not in script.saw()
 
 
 async def test_li_workflow_handoff_reason_is_screened() -> None:
-    from guard_core.integrations.llama_index import GuardedFunctionAgent
     from llama_index.core.agent.workflow import AgentWorkflow
+
+    from guard_core.integrations.llama_index import GuardedFunctionAgent
 
     first = _LIScript(_li_call("handoff", "h1", to_agent="writer", reason=UNSAFE), "done")
     second = _LIScript("written")
-    a = GuardedFunctionAgent(name="planner", description="plans", guard=_guard(),
-                             llm=first.llm(), can_handoff_to=["writer"])
-    b = GuardedFunctionAgent(name="writer", description="writes", guard=_guard(),
-                             llm=second.llm())
+    a = GuardedFunctionAgent(
+        name="planner",
+        description="plans",
+        guard=_guard(),
+        llm=first.llm(),
+        can_handoff_to=["writer"],
+    )
+    b = GuardedFunctionAgent(name="writer", description="writes", guard=_guard(), llm=second.llm())
     flow = AgentWorkflow(agents=[a, b], root_agent="planner")
     _, events = await _li_run(flow, "plan it")
     assert MARK not in second.saw()
@@ -367,9 +412,11 @@ async def test_li_workflow_handoff_reason_is_screened() -> None:
 
 # == (4) LangChain middleware and GuardRunnable, async ========================================
 
+
 def _agent(responses: list[Any], tools: list[Any] | None = None) -> tuple[Any, RecModel]:
-    from guard_core.integrations.langchain import GuardMiddleware
     from langchain.agents import create_agent
+
+    from guard_core.integrations.langchain import GuardMiddleware
 
     class _Bindable(RecModel):
         def bind_tools(self, tools: Any, **kwargs: Any) -> _Bindable:
@@ -382,8 +429,7 @@ def _agent(responses: list[Any], tools: list[Any] | None = None) -> tuple[Any, R
 @pytest.mark.parametrize("mode", ["values", "updates", "messages", "debug", "custom"])
 async def test_mw_astream_every_mode_screens_answer(mode: str) -> None:
     agent, _ = _agent([AIMessage("fine", additional_kwargs={"hint": UNSAFE})])
-    chunks = [c async for c in agent.astream({"messages": [HumanMessage("hi")]},
-                                             stream_mode=mode)]
+    chunks = [c async for c in agent.astream({"messages": [HumanMessage("hi")]}, stream_mode=mode)]
     assert MARK not in repr(chunks)
 
 
@@ -393,9 +439,13 @@ async def test_mw_ainvoke_tool_result_artifact_is_screened() -> None:
         """Fetch."""
         return "fine", [{"nested": {"deep": UNSAFE}}]
 
-    agent, model = _agent([AIMessage("", tool_calls=[{"name": "fetch", "args": {"q": "x"},
-                                                      "id": "c1"}]), AIMessage("done")],
-                          [fetch])
+    agent, model = _agent(
+        [
+            AIMessage("", tool_calls=[{"name": "fetch", "args": {"q": "x"}, "id": "c1"}]),
+            AIMessage("done"),
+        ],
+        [fetch],
+    )
     out = await agent.ainvoke({"messages": [HumanMessage("hi")]})
     assert MARK not in repr(out["messages"]) and MARK not in repr(model.seen)
 
@@ -404,9 +454,9 @@ async def test_runnable_abatch_and_astream_output_are_screened() -> None:
     from guard_core.integrations.langchain import GuardRunnable
 
     runnable = GuardRunnable(_guard(), surface="output")
-    outs = await runnable.abatch([AIMessage("fine"),
-                                  AIMessage("x", additional_kwargs={"k": UNSAFE})],
-                                 return_exceptions=True)
+    outs = await runnable.abatch(
+        [AIMessage("fine"), AIMessage("x", additional_kwargs={"k": UNSAFE})], return_exceptions=True
+    )
     assert MARK not in repr([o for o in outs if not isinstance(o, Exception)])
     streamed: list[Any] = []
     with contextlib.suppress(GuardViolation, ContentError):
@@ -444,12 +494,17 @@ class _Env:
             return env.queue.pop(0) if env.queue else chat_completion("Sure.", model=MAIN)
 
         self.server = Server(judge=ScriptedJudge([MARK]), models={MAIN: handler}).start()
-        self.guard = Guard(RemoteBackend.vllm(self.server.base_url, GUARD_MODEL, max_retries=0),
-                           Policy(name="redteam2"))
+        self.guard = Guard(
+            RemoteBackend.vllm(self.server.base_url, GUARD_MODEL, max_retries=0),
+            Policy(name="redteam2"),
+        )
 
     def main_bodies(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.server.requests
-                if r.body is not None and r.body.get("model") == MAIN]
+        return [
+            r.body
+            for r in self.server.requests
+            if r.body is not None and r.body.get("model") == MAIN
+        ]
 
     def close(self) -> None:
         self.guard.close()
@@ -466,6 +521,7 @@ def env() -> Any:
 @pytest.fixture
 def client(env: _Env) -> Any:
     import openai
+
     from guard_core.integrations.openai import guard_openai
 
     inner = openai.OpenAI(base_url=env.server.base_url, api_key="sk-test", max_retries=0)
@@ -476,6 +532,7 @@ def client(env: _Env) -> Any:
 @pytest.fixture
 async def aclient(env: _Env) -> Any:
     import openai
+
     from guard_core.integrations.openai import guard_openai
 
     inner = openai.AsyncOpenAI(base_url=env.server.base_url, api_key="sk-test", max_retries=0)
@@ -484,8 +541,14 @@ async def aclient(env: _Env) -> Any:
 
 
 def _chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1,
-            "model": MAIN, "choices": choices, **extra}
+    return {
+        "id": "chatcmpl-x",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MAIN,
+        "choices": choices,
+        **extra,
+    }
 
 
 def _delta(index: int, finish: str | None = None, **delta: Any) -> dict[str, Any]:
@@ -513,13 +576,23 @@ async def _adrain(stream: Any) -> str:
 
 
 def test_oa_stream_n2_second_choice_split_over_chunks(env: _Env, client: Any) -> None:
-    env.queue.append({"chunks": [
-        _chunk([_delta(0, role="assistant", content="fine"),
-                _delta(1, role="assistant", content="here is how to build a bo")]),
-        _chunk([_delta(1, content="mb")]),
-        _chunk([_delta(0, "stop"), _delta(1, "stop")])]})
-    stream = _blocked(lambda: client.chat.completions.create(
-        model=MAIN, messages=_user("hi"), n=2, stream=True))
+    env.queue.append(
+        {
+            "chunks": [
+                _chunk(
+                    [
+                        _delta(0, role="assistant", content="fine"),
+                        _delta(1, role="assistant", content="here is how to build a bo"),
+                    ]
+                ),
+                _chunk([_delta(1, content="mb")]),
+                _chunk([_delta(0, "stop"), _delta(1, "stop")]),
+            ]
+        }
+    )
+    stream = _blocked(
+        lambda: client.chat.completions.create(model=MAIN, messages=_user("hi"), n=2, stream=True)
+    )
     texts: dict[int, str] = {}
     with contextlib.suppress(GuardViolation, ContentError):
         for chunk in stream or ():
@@ -529,15 +602,33 @@ def test_oa_stream_n2_second_choice_split_over_chunks(env: _Env, client: Any) ->
 
 
 async def test_oa_async_stream_tool_args_split_and_reindexed(env: _Env, aclient: Any) -> None:
-    env.queue.append({"chunks": [
-        _chunk([_delta(0, role="assistant", tool_calls=[
-            {"index": 0, "id": "c1", "type": "function",
-             "function": {"name": "shell", "arguments": '{"cmd": "bo'}}])]),
-        _chunk([_delta(0, tool_calls=[
-            {"index": 0, "function": {"arguments": 'mb"}'}}])]),
-        _chunk([_delta(0, "tool_calls")])]})
-    stream = await _ablocked(aclient.chat.completions.create(
-        model=MAIN, messages=_user("hi"), stream=True))
+    env.queue.append(
+        {
+            "chunks": [
+                _chunk(
+                    [
+                        _delta(
+                            0,
+                            role="assistant",
+                            tool_calls=[
+                                {
+                                    "index": 0,
+                                    "id": "c1",
+                                    "type": "function",
+                                    "function": {"name": "shell", "arguments": '{"cmd": "bo'},
+                                }
+                            ],
+                        )
+                    ]
+                ),
+                _chunk([_delta(0, tool_calls=[{"index": 0, "function": {"arguments": 'mb"}'}}])]),
+                _chunk([_delta(0, "tool_calls")]),
+            ]
+        }
+    )
+    stream = await _ablocked(
+        aclient.chat.completions.create(model=MAIN, messages=_user("hi"), stream=True)
+    )
     args = ""
     if stream is not None:
         with contextlib.suppress(GuardViolation, ContentError):
@@ -549,14 +640,33 @@ async def test_oa_async_stream_tool_args_split_and_reindexed(env: _Env, aclient:
 
 
 def test_oa_stream_options_usage_chunk_extra_is_screened(env: _Env, client: Any) -> None:
-    env.queue.append({"chunks": [
-        _chunk([_delta(0, role="assistant", content="fine")]),
-        _chunk([_delta(0, "stop")]),
-        _chunk([], usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2,
-                          "note": UNSAFE})]})
-    out = _blocked(lambda: _drain(client.chat.completions.create(
-        model=MAIN, messages=_user("hi"), stream=True,
-        stream_options={"include_usage": True})))
+    env.queue.append(
+        {
+            "chunks": [
+                _chunk([_delta(0, role="assistant", content="fine")]),
+                _chunk([_delta(0, "stop")]),
+                _chunk(
+                    [],
+                    usage={
+                        "prompt_tokens": 1,
+                        "completion_tokens": 1,
+                        "total_tokens": 2,
+                        "note": UNSAFE,
+                    },
+                ),
+            ]
+        }
+    )
+    out = _blocked(
+        lambda: _drain(
+            client.chat.completions.create(
+                model=MAIN,
+                messages=_user("hi"),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    )
     assert out is None or MARK not in out
 
 
@@ -565,73 +675,125 @@ def _events(*events: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resp(output: list[Any], rid: str = "resp_1") -> dict[str, Any]:
-    return {"id": rid, "object": "response", "created_at": 1, "model": MAIN,
-            "status": "completed", "output": output, "parallel_tool_calls": True,
-            "tool_choice": "auto", "tools": []}
+    return {
+        "id": rid,
+        "object": "response",
+        "created_at": 1,
+        "model": MAIN,
+        "status": "completed",
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
 
 
 def _msg_item(text: str, iid: str = "msg_1") -> dict[str, Any]:
-    return {"type": "message", "id": iid, "role": "assistant", "status": "completed",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {
+        "type": "message",
+        "id": iid,
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
 
 
-async def test_oa_async_responses_stream_unknown_event_is_screened(env: _Env,
-                                                                   aclient: Any) -> None:
+async def test_oa_async_responses_stream_unknown_event_is_screened(env: _Env, aclient: Any) -> None:
     final = _resp([_msg_item("fine")])
-    env.queue.append(_events(
-        {"type": "response.created", "response": {**final, "status": "in_progress",
-                                                  "output": []}},
-        {"type": "response.output_text.delta", "output_index": 0, "item_id": "msg_1",
-         "content_index": 0, "delta": "fine", "logprobs": []},
-        {"type": "response.custom_tool_call_input.delta", "output_index": 0,
-         "item_id": "ct_1", "delta": UNSAFE},
-        {"type": "response.completed", "response": final}))
+    env.queue.append(
+        _events(
+            {
+                "type": "response.created",
+                "response": {**final, "status": "in_progress", "output": []},
+            },
+            {
+                "type": "response.output_text.delta",
+                "output_index": 0,
+                "item_id": "msg_1",
+                "content_index": 0,
+                "delta": "fine",
+                "logprobs": [],
+            },
+            {
+                "type": "response.custom_tool_call_input.delta",
+                "output_index": 0,
+                "item_id": "ct_1",
+                "delta": UNSAFE,
+            },
+            {"type": "response.completed", "response": final},
+        )
+    )
     stream = await _ablocked(aclient.responses.create(model=MAIN, input="hi", stream=True))
     out = "" if stream is None else await _adrain(stream)
     assert MARK not in out
 
 
-def test_oa_responses_stream_helper_done_text_differs_from_deltas(env: _Env,
-                                                                   client: Any) -> None:
+def test_oa_responses_stream_helper_done_text_differs_from_deltas(env: _Env, client: Any) -> None:
     final = _resp([_msg_item("fine")])
-    env.queue.append(_events(
-        {"type": "response.created", "response": {**final, "status": "in_progress",
-                                                  "output": []}},
-        {"type": "response.output_text.delta", "output_index": 0, "item_id": "msg_1",
-         "content_index": 0, "delta": "fine", "logprobs": []},
-        {"type": "response.output_text.done", "output_index": 0, "item_id": "msg_1",
-         "content_index": 0, "text": UNSAFE, "logprobs": []},
-        {"type": "response.completed", "response": final}))
+    env.queue.append(
+        _events(
+            {
+                "type": "response.created",
+                "response": {**final, "status": "in_progress", "output": []},
+            },
+            {
+                "type": "response.output_text.delta",
+                "output_index": 0,
+                "item_id": "msg_1",
+                "content_index": 0,
+                "delta": "fine",
+                "logprobs": [],
+            },
+            {
+                "type": "response.output_text.done",
+                "output_index": 0,
+                "item_id": "msg_1",
+                "content_index": 0,
+                "text": UNSAFE,
+                "logprobs": [],
+            },
+            {"type": "response.completed", "response": final},
+        )
+    )
 
     def run() -> str:
         with client.responses.stream(model=MAIN, input="hi") as stream:
             events = [e.model_dump_json() for e in stream]
             return "\n".join(events) + stream.get_final_response().model_dump_json()
+
     out = _blocked(run)
     assert out is None or MARK not in out
 
 
-def test_oa_previous_response_id_after_blocked_stream_is_refused(env: _Env,
-                                                                 client: Any) -> None:
+def test_oa_previous_response_id_after_blocked_stream_is_refused(env: _Env, client: Any) -> None:
     bad = _resp([_msg_item(UNSAFE)], rid="resp_bad")
-    env.queue.append(_events(
-        {"type": "response.created", "response": {**bad, "status": "in_progress",
-                                                  "output": []}},
-        {"type": "response.output_text.delta", "output_index": 0, "item_id": "msg_1",
-         "content_index": 0, "delta": UNSAFE, "logprobs": []},
-        {"type": "response.completed", "response": bad}))
+    env.queue.append(
+        _events(
+            {
+                "type": "response.created",
+                "response": {**bad, "status": "in_progress", "output": []},
+            },
+            {
+                "type": "response.output_text.delta",
+                "output_index": 0,
+                "item_id": "msg_1",
+                "content_index": 0,
+                "delta": UNSAFE,
+                "logprobs": [],
+            },
+            {"type": "response.completed", "response": bad},
+        )
+    )
     _drain(client.responses.create(model=MAIN, input="hi", stream=True))
     before = len(env.main_bodies())
     with pytest.raises(ContentError):
         client.responses.create(model=MAIN, input="go on", previous_response_id="resp_bad")
     with pytest.raises(ContentError):
-        client.responses.create(model=MAIN, input=[
-            {"type": "item_reference", "id": "msg_1"}])
+        client.responses.create(model=MAIN, input=[{"type": "item_reference", "id": "msg_1"}])
     assert len(env.main_bodies()) == before
 
 
-async def test_oa_async_chat_parse_pydantic_answer_is_screened(env: _Env,
-                                                               aclient: Any) -> None:
+async def test_oa_async_chat_parse_pydantic_answer_is_screened(env: _Env, aclient: Any) -> None:
     from pydantic import BaseModel
 
     from guard_core.testing import chat_completion
@@ -640,8 +802,9 @@ async def test_oa_async_chat_parse_pydantic_answer_is_screened(env: _Env,
         answer: str
 
     env.queue.append(chat_completion(json.dumps({"answer": UNSAFE}), model=MAIN))
-    out = await _ablocked(aclient.chat.completions.parse(
-        model=MAIN, messages=_user("hi"), response_format=Answer))
+    out = await _ablocked(
+        aclient.chat.completions.parse(model=MAIN, messages=_user("hi"), response_format=Answer)
+    )
     assert out is None or MARK not in out.model_dump_json()
 
 
@@ -656,12 +819,12 @@ def test_oa_responses_parse_answer_is_screened(env: _Env, client: Any) -> None:
     assert out is None or MARK not in out.model_dump_json()
 
 
-async def test_oa_async_conversation_blocked_then_reused_is_refused(env: _Env,
-                                                                    aclient: Any) -> None:
+async def test_oa_async_conversation_blocked_then_reused_is_refused(
+    env: _Env, aclient: Any
+) -> None:
     env.queue.append(_resp([_msg_item(UNSAFE)], rid="resp_c1"))
     await _ablocked(aclient.responses.create(model=MAIN, input="hi", conversation="conv_1"))
     before = len(env.main_bodies())
     with pytest.raises(ContentError):
-        await aclient.responses.create(model=MAIN, input="again",
-                                       conversation={"id": "conv_1"})
+        await aclient.responses.create(model=MAIN, input="again", conversation={"id": "conv_1"})
     assert len(env.main_bodies()) == before

@@ -28,8 +28,9 @@ from guard_core.testing import Fault, OpenAICompatServer
 
 KEY = "sk-PLANTED-7f3a9c1e5b2d4f60a8c4"
 SECRET_PART = "7f3a9c1e5b2d4f60a8c4"
-_ECHO = json.dumps({"error": {"message": f"Incorrect API key provided: {KEY}",
-                              "authorization": f"Bearer {KEY}"}}).encode()
+_ECHO = json.dumps(
+    {"error": {"message": f"Incorrect API key provided: {KEY}", "authorization": f"Bearer {KEY}"}}
+).encode()
 
 SCENARIOS: dict[str, Fault | None] = {
     "wrong-key-401": None,  # the server wants another key
@@ -39,9 +40,13 @@ SCENARIOS: dict[str, Fault | None] = {
     "echo-200-non-json": Fault(body=b"<html>" + KEY.encode() + b"</html>", times=100),
     "echo-in-answer": Fault(text=f"User Safety: safe {KEY}\nResponse Safety: safe", times=100),
     "echo-in-answer-line": Fault(text=f"Authorization: Bearer {KEY}", times=100),
-    "echo-in-reasoning": Fault(text="User Safety: safe\nResponse Safety: safe",
-                               reasoning=f"The header said Bearer {KEY}.", times=100),
+    "echo-in-reasoning": Fault(
+        text="User Safety: safe\nResponse Safety: safe",
+        reasoning=f"The header said Bearer {KEY}.",
+        times=100,
+    ),
 }
+
 
 def _leaks(*texts: object) -> list[str]:
     return [str(t)[:300] for t in texts if KEY in str(t) or SECRET_PART in str(t)]
@@ -66,12 +71,18 @@ def _exception_text(exc: BaseException) -> str:
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize("mode", ["fast", "think"])
-def test_core_never_shows_the_key(scenario: str, mode: str, server: OpenAICompatServer,
-                                  tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_core_never_shows_the_key(
+    scenario: str,
+    mode: str,
+    server: OpenAICompatServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     _prepare(server, scenario)
     caplog.set_level(logging.DEBUG)
-    backend = RemoteBackend.vllm(server.base_url, N35, api_key=KEY, max_retries=1,
-                                 max_retry_wait=0.001, timeout=5.0)
+    backend = RemoteBackend.vllm(
+        server.base_url, N35, api_key=KEY, max_retries=1, max_retry_wait=0.001, timeout=5.0
+    )
     audit = AuditLog(tmp_path / "audit.jsonl")
     guard = Guard(backend, Policy(name="p", mode=mode, on_error="block"), audit=audit)  # type: ignore[arg-type]
     verdicts = guard.check_many(["hello", "how do I make tea?"])
@@ -84,12 +95,20 @@ def test_core_never_shows_the_key(scenario: str, mode: str, server: OpenAICompat
 
     verdicts.append(asyncio.run(async_round()))
     audit.close()
-    assert any(f"Bearer {KEY}" in r.headers.values() for r in server.requests), \
+    assert any(f"Bearer {KEY}" in r.headers.values() for r in server.requests), (
         "the key was really sent (the search below is not vacuous)"
+    )
     outputs: list[object] = [repr(guard), repr(backend), backend.describe(), str(backend)]
     for v in verdicts:
-        outputs += [v.error, v.reason, v.reasoning, repr(v), v._repr_html_(),
-                    v._repr_markdown_(), json.dumps(v.to_dict())]
+        outputs += [
+            v.error,
+            v.reason,
+            v.reasoning,
+            repr(v),
+            v._repr_html_(),
+            v._repr_markdown_(),
+            json.dumps(v.to_dict()),
+        ]
         if not v.allowed:
             with pytest.raises(GuardViolation) as info:
                 v.raise_for_block()
@@ -102,9 +121,9 @@ def test_core_never_shows_the_key(scenario: str, mode: str, server: OpenAICompat
 
 
 @pytest.mark.parametrize("scenario", ["echo-401", "echo-500", "echo-in-answer-line"])
-def test_client_rendered_batches_never_show_the_key(scenario: str,
-                                                    server: OpenAICompatServer,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_client_rendered_batches_never_show_the_key(
+    scenario: str, server: OpenAICompatServer, caplog: pytest.LogCaptureFixture
+) -> None:
     _prepare(server, scenario)
     caplog.set_level(logging.DEBUG)
     backend = RemoteBackend.vllm(server.base_url, CSR, api_key=KEY, max_retries=0)
@@ -116,8 +135,9 @@ def test_client_rendered_batches_never_show_the_key(scenario: str,
     assert not _leaks(*(v.error for v in verdicts), caplog.text)
 
 
-def test_probe_never_shows_the_key(server: OpenAICompatServer,
-                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_probe_never_shows_the_key(
+    server: OpenAICompatServer, caplog: pytest.LogCaptureFixture
+) -> None:
     _prepare(server, "echo-401")
     caplog.set_level(logging.DEBUG)
     backend = RemoteBackend.vllm(server.base_url, N35, api_key=KEY, max_retries=0)
@@ -129,9 +149,13 @@ def test_probe_never_shows_the_key(server: OpenAICompatServer,
 
 @pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.name)
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_no_surface_shows_the_key(driver: Driver, mode: str, server: OpenAICompatServer,
-                                  main: OpenAICompatServer,
-                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_no_surface_shows_the_key(
+    driver: Driver,
+    mode: str,
+    server: OpenAICompatServer,
+    main: OpenAICompatServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from reliability.surfaces import policy
 
     from guard_core.audit import MemoryAudit
@@ -152,10 +176,12 @@ def test_no_surface_shows_the_key(driver: Driver, mode: str, server: OpenAICompa
     assert not _leaks(*outputs)
 
 
-def test_the_cli_never_shows_the_key(server: OpenAICompatServer,
-                                     monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str],
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_the_cli_never_shows_the_key(
+    server: OpenAICompatServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from guard_core.cli import main as cli
 
     _prepare(server, "echo-401")
@@ -165,9 +191,12 @@ def test_the_cli_never_shows_the_key(server: OpenAICompatServer,
     monkeypatch.setenv("GUARD_BASE_URL", server.base_url)
     monkeypatch.setenv("GUARD_MODEL", N35)
     monkeypatch.setenv("GUARD_API_KEY", KEY)
-    codes = [cli(["screen", "hello"]), cli(["screen", "hello", "--json"]),
-             cli(["screen", '{"cmd": "tidy"}', "--surface", "tool_call", "--tool", "shell"]),
-             cli(["probe"])]
+    codes = [
+        cli(["screen", "hello"]),
+        cli(["screen", "hello", "--json"]),
+        cli(["screen", '{"cmd": "tidy"}', "--surface", "tool_call", "--tool", "shell"]),
+        cli(["probe"]),
+    ]
     out, err = capsys.readouterr()
     assert codes == [1, 1, 1, 1]  # blocked / probe problem: the guard could not judge
     assert "HTTP 401" in out + err
@@ -175,22 +204,24 @@ def test_the_cli_never_shows_the_key(server: OpenAICompatServer,
 
 
 def test_debug_logs_never_show_a_key_echoed_in_a_header(
-        server: OpenAICompatServer, caplog: pytest.LogCaptureFixture) -> None:
+    server: OpenAICompatServer, caplog: pytest.LogCaptureFixture
+) -> None:
     server.api_key = None
     server.inject(Fault(status=500, body=b"{}", headers={"X-Echo-Authorization": KEY}))
     caplog.set_level(logging.DEBUG)
-    guard = Guard(RemoteBackend.vllm(server.base_url, N35, api_key=KEY, max_retries=0),
-                  Policy())
+    guard = Guard(RemoteBackend.vllm(server.base_url, N35, api_key=KEY, max_retries=0), Policy())
     verdict = guard.check("hello")
     guard.close()
     assert not verdict.allowed
     assert not _leaks(caplog.text)
 
 
-def test_adapter_objects_never_show_the_key(server: OpenAICompatServer,
-                                            main: OpenAICompatServer) -> None:
+def test_adapter_objects_never_show_the_key(
+    server: OpenAICompatServer, main: OpenAICompatServer
+) -> None:
     """Reprs and the frameworks' own serialisations (tracing, saving a pipeline)."""
     import openai
+
     from guard_core.integrations.langchain import (
         GuardCallbackHandler,
         GuardMiddleware,
@@ -204,9 +235,18 @@ def test_adapter_objects_never_show_the_key(server: OpenAICompatServer,
     pp = GuardNodePostprocessor(guard)
     [tool] = guard_tools([lambda q: q], guard)
     inner = openai.OpenAI(base_url=main.base_url, api_key="sk-main")
-    outputs = [repr(guard), repr(runnable), str(runnable), repr(GuardMiddleware(guard)),
-               repr(GuardCallbackHandler(guard)), repr(pp), pp.to_json(), repr(tool),
-               repr(guard_openai(inner, guard)), repr(guard.policies)]
+    outputs = [
+        repr(guard),
+        repr(runnable),
+        str(runnable),
+        repr(GuardMiddleware(guard)),
+        repr(GuardCallbackHandler(guard)),
+        repr(pp),
+        pp.to_json(),
+        repr(tool),
+        repr(guard_openai(inner, guard)),
+        repr(guard.policies),
+    ]
     inner.close()
     guard.close()
     assert not _leaks(*outputs)

@@ -56,7 +56,8 @@ def _local_family(source: str, family: str | ModelFamily | None) -> ModelFamily:
         raise ConfigurationError(
             f"LocalBackend runs the Gemma-3 based guards (Content Safety Reasoning 4B, "
             f"Nemotron 3.5 Content Safety), not {resolved.name}; serve that model with vLLM "
-            "or NIM and use RemoteBackend")
+            "or NIM and use RemoteBackend"
+        )
     return resolved
 
 
@@ -111,26 +112,55 @@ class LocalBackend(Backend):
         max_image_pixels: int = 50_000_000,
         attn_implementation: str | None = None,
     ) -> None:
-        check_tuning(dict(max_cached_prefixes=max_cached_prefixes,
-                           max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size,
-                           batch_wait_ms=batch_wait_ms, max_input_tokens=max_input_tokens,
-                           min_label_mass=min_label_mass, max_image_pixels=max_image_pixels))
+        check_tuning(
+            dict(
+                max_cached_prefixes=max_cached_prefixes,
+                max_batch_tokens=max_batch_tokens,
+                max_batch_size=max_batch_size,
+                batch_wait_ms=batch_wait_ms,
+                max_input_tokens=max_input_tokens,
+                min_label_mass=min_label_mass,
+                max_image_pixels=max_image_pixels,
+            )
+        )
         source = os.fspath(model)
         resolved = _local_family(source, family)
-        loaded = load_model(source, resolved, device=device, dtype=dtype,
-                            local_files_only=local_files_only, revision=revision,
-                            attn_implementation=attn_implementation)
-        self._setup(source, resolved, loaded, single_pass=single_pass, prefix_cache=prefix_cache,
-                    max_cached_prefixes=max_cached_prefixes, max_batch_tokens=max_batch_tokens,
-                    max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms,
-                    max_input_tokens=max_input_tokens,
-                    min_label_mass=min_label_mass, fetch_images=fetch_images,
-                    max_image_pixels=max_image_pixels)
+        loaded = load_model(
+            source,
+            resolved,
+            device=device,
+            dtype=dtype,
+            local_files_only=local_files_only,
+            revision=revision,
+            attn_implementation=attn_implementation,
+        )
+        self._setup(
+            source,
+            resolved,
+            loaded,
+            single_pass=single_pass,
+            prefix_cache=prefix_cache,
+            max_cached_prefixes=max_cached_prefixes,
+            max_batch_tokens=max_batch_tokens,
+            max_batch_size=max_batch_size,
+            batch_wait_ms=batch_wait_ms,
+            max_input_tokens=max_input_tokens,
+            min_label_mass=min_label_mass,
+            fetch_images=fetch_images,
+            max_image_pixels=max_image_pixels,
+        )
 
     @classmethod
-    def from_loaded(cls, model: Any, tokenizer: Any, *, family: str | ModelFamily,
-                    processor: Any = None, name: str | None = None, **options: Any
-                    ) -> LocalBackend:
+    def from_loaded(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        family: str | ModelFamily,
+        processor: Any = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> LocalBackend:
         """Wrap a Gemma-3 model you already loaded (or built, as the GPU benchmark does).
 
         ``processor`` is needed for images (Nemotron 3.5); ``options`` are the constructor's
@@ -145,36 +175,59 @@ class LocalBackend(Backend):
         backend._setup(name or type(model).__name__, resolved, loaded, **options)
         return backend
 
-    def _setup(self, name: str, family: ModelFamily, loaded: Loaded, *, single_pass: bool = True,
-               prefix_cache: bool = True, max_cached_prefixes: int = 8,
-               max_batch_tokens: int | None = None,
-               max_batch_size: int = 64, batch_wait_ms: float = 2.0,
-               max_input_tokens: int | None = None, min_label_mass: float = 0.5,
-               fetch_images: bool = False, max_image_pixels: int = 50_000_000) -> None:
+    def _setup(
+        self,
+        name: str,
+        family: ModelFamily,
+        loaded: Loaded,
+        *,
+        single_pass: bool = True,
+        prefix_cache: bool = True,
+        max_cached_prefixes: int = 8,
+        max_batch_tokens: int | None = None,
+        max_batch_size: int = 64,
+        batch_wait_ms: float = 2.0,
+        max_input_tokens: int | None = None,
+        min_label_mass: float = 0.5,
+        fetch_images: bool = False,
+        max_image_pixels: int = 50_000_000,
+    ) -> None:
         if str(loaded.dtype).rpartition(".")[2] == "float16":
             raise ConfigurationError(
                 "float16 breaks Gemma-3 (it overflows, and the verdicts are garbage): load the "
-                "model in bfloat16 on a GPU or float32 on a CPU")
+                "model in bfloat16 on a GPU or float32 on a CPU"
+            )
         self.model, self.family = name, family
         self.device, self.dtype = loaded.device, loaded.dtype
         self.tokenizer = loaded.tokenizer
         self.single_pass = single_pass
         self.min_label_mass = min_label_mass
-        context = int(getattr(loaded.model.config.get_text_config(), "max_position_embeddings",
-                              0) or 8192)
+        context = int(
+            getattr(loaded.model.config.get_text_config(), "max_position_embeddings", 0) or 8192
+        )
         self.max_input_tokens = min(max_input_tokens or context, context)
         eos = {self.tokenizer.convert_tokens_to_ids("<end_of_turn>"), self.tokenizer.eos_token_id}
         pad = self.tokenizer.pad_token_id
         self._engine = Engine(
-            model=loaded.model, device=loaded.device, pad_id=pad if pad is not None else 0,
+            model=loaded.model,
+            device=loaded.device,
+            pad_id=pad if pad is not None else 0,
             eos_ids=tuple(sorted(t for t in eos if isinstance(t, int) and t >= 0)),
             max_batch_tokens=max_batch_tokens or (32768 if loaded.device.type == "cuda" else 8192),
-            max_batch_rows=max_batch_size, prefix_cache=prefix_cache,
-            max_prefixes=max_cached_prefixes, cache_arg=cache_keyword(loaded.model))
-        self._encoder = Encoder(family, self.tokenizer, loaded.processor,
-                                ImageLoader(max_pixels=max_image_pixels, fetch=fetch_images))
-        self._batcher = MicroBatcher(self._run, wait_s=batch_wait_ms / 1000,
-                                     on_stop=self._engine.clear)
+            max_batch_rows=max_batch_size,
+            prefix_cache=prefix_cache,
+            max_prefixes=max_cached_prefixes,
+            cache_arg=cache_keyword(loaded.model),
+        )
+        self._encoder = Encoder(
+            family,
+            self.tokenizer,
+            loaded.processor,
+            ImageLoader(max_pixels=max_image_pixels, fetch=fetch_images),
+        )
+        self._batcher = MicroBatcher(
+            self._run, wait_s=batch_wait_ms / 1000, on_stop=self._engine.clear
+        )
 
     @classmethod
     def demo(cls, **kwargs: Any) -> LocalBackend:
@@ -244,45 +297,70 @@ class LocalBackend(Backend):
                 slow.append((i, encoded))
         with torch.inference_mode():
             if fast:
-                self._guarded([i for i, *_ in fast], outcomes, lambda: read_verdicts(
-                    self._engine, self.family, requests, fast, outcomes,
-                    min_label_mass=self.min_label_mass, model=self.model))
+                self._guarded(
+                    [i for i, *_ in fast],
+                    outcomes,
+                    lambda: read_verdicts(
+                        self._engine,
+                        self.family,
+                        requests,
+                        fast,
+                        outcomes,
+                        min_label_mass=self.min_label_mass,
+                        model=self.model,
+                    ),
+                )
             if slow:
-                self._guarded([i for i, _ in slow], outcomes,
-                              lambda: self._generate(requests, slow, outcomes))
+                self._guarded(
+                    [i for i, _ in slow], outcomes, lambda: self._generate(requests, slow, outcomes)
+                )
         return [o if o is not None else BackendError("no outcome") for o in outcomes]
 
     @staticmethod
-    def _guarded(indices: list[int], outcomes: list[Outcome | None],
-                 phase: Callable[[], None]) -> None:
+    def _guarded(
+        indices: list[int], outcomes: list[Outcome | None], phase: Callable[[], None]
+    ) -> None:
         try:
             phase()
         except Exception as exc:  # a model failure fails these requests closed, not the batch
-            error = BackendError(f"the local guard model failed on a batch of {len(indices)}: "
-                                 f"{type(exc).__name__}: {exc}{_hint(exc)}")
+            error = BackendError(
+                f"the local guard model failed on a batch of {len(indices)}: "
+                f"{type(exc).__name__}: {exc}{_hint(exc)}"
+            )
             for i in indices:
                 outcomes[i] = outcomes[i] or error
 
     def _one_pass(self, request: GuardRequest) -> bool:
         kwargs = request.chat_template_kwargs or {}
-        return (self.single_pass and request.mode == "fast" and not kwargs.get("enable_thinking")
-                and kwargs.get("request_categories") != "/categories")
+        return (
+            self.single_pass
+            and request.mode == "fast"
+            and not kwargs.get("enable_thinking")
+            and kwargs.get("request_categories") != "/categories"
+        )
 
     def _check_length(self, encoded: Encoded, room: int) -> None:
         if len(encoded.ids) + room > self.max_input_tokens:
             raise ContentError(
                 f"the request is {len(encoded.ids)} tokens and its answer needs up to {room}; "
                 f"this backend reads at most {self.max_input_tokens}. Split long text with "
-                "Guard(windowing=Windowing(window_chars=...)): any unsafe window blocks it")
+                "Guard(windowing=Windowing(window_chars=...)): any unsafe window blocks it"
+            )
 
-    def _generate(self, requests: Sequence[GuardRequest], items: list[tuple[int, Encoded]],
-                  outcomes: list[Outcome | None]) -> None:
-        results = self._engine.generate([e for _, e in items],
-                                        [requests[i].max_tokens for i, _ in items])
+    def _generate(
+        self,
+        requests: Sequence[GuardRequest],
+        items: list[tuple[int, Encoded]],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        results = self._engine.generate(
+            [e for _, e in items], [requests[i].max_tokens for i, _ in items]
+        )
         for (i, _), (tokens, ended) in zip(items, results, strict=True):
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            outcomes[i] = Completion(text=text, finish_reason="stop" if ended else "length",
-                                     model=self.model)
+            outcomes[i] = Completion(
+                text=text, finish_reason="stop" if ended else "length", model=self.model
+            )
 
 
 def _hint(exc: BaseException) -> str:

@@ -32,9 +32,16 @@ _Job = tuple[list[GuardRequest], "Future[list[Outcome]]"]
 class MicroBatcher:
     """Merges concurrent submissions into batches run by one worker thread."""
 
-    def __init__(self, run: Runner, *, wait_s: float = 0.002, max_requests: int = 256,
-                 name: str = "guard-local", on_stop: Callable[[], None] | None = None,
-                 lone_wait_s: float = 0.0002) -> None:
+    def __init__(
+        self,
+        run: Runner,
+        *,
+        wait_s: float = 0.002,
+        max_requests: int = 256,
+        name: str = "guard-local",
+        on_stop: Callable[[], None] | None = None,
+        lone_wait_s: float = 0.0002,
+    ) -> None:
         self._run = run
         self._on_stop = on_stop  # run once, by the worker as it ends (or by close)
         self.wait_s = wait_s
@@ -51,8 +58,9 @@ class MicroBatcher:
         future: Future[list[Outcome]] = Future()
         with self._lock:
             if self._closed:
-                future.set_result([BackendUnavailable("the LocalBackend is closed")
-                                   for _ in requests])
+                future.set_result(
+                    [BackendUnavailable("the LocalBackend is closed") for _ in requests]
+                )
                 return future
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name=self._name, daemon=True)
@@ -116,8 +124,9 @@ class MicroBatcher:
             self.in_company = len(jobs) > 1 or not self._queue.empty()
 
     def _run_jobs(self, jobs: list[_Job]) -> None:
-        live = [(requests, future) for requests, future in jobs
-                if future.set_running_or_notify_cancel()]  # a cancelled caller is skipped
+        live = [
+            (requests, future) for requests, future in jobs if future.set_running_or_notify_cancel()
+        ]  # a cancelled caller is skipped
         if not live:
             return
         unique: dict[str, GuardRequest] = {}
@@ -148,5 +157,6 @@ class MicroBatcher:
             if job is not None:
                 requests, future = job
                 if future.set_running_or_notify_cancel():
-                    future.set_result([BackendUnavailable("the LocalBackend is closed")
-                                       for _ in requests])
+                    future.set_result(
+                        [BackendUnavailable("the LocalBackend is closed") for _ in requests]
+                    )

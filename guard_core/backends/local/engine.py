@@ -95,15 +95,20 @@ def _view_class(layer_class: type) -> type:
     masks are sized before any update (from the prefix length), which is what we want."""
     found = _VIEW_CLASSES.get(layer_class)
     if found is None:
-        def update(self: Any, key_states: Any, value_states: Any, *args: Any, **kwargs: Any
-                   ) -> tuple[Any, Any]:
+
+        def update(
+            self: Any, key_states: Any, value_states: Any, *args: Any, **kwargs: Any
+        ) -> tuple[Any, Any]:
             import torch
 
-            return (torch.cat([self.keys, key_states], dim=-2),
-                    torch.cat([self.values, value_states], dim=-2))
+            return (
+                torch.cat([self.keys, key_states], dim=-2),
+                torch.cat([self.values, value_states], dim=-2),
+            )
 
         found = _VIEW_CLASSES[layer_class] = type(
-            f"PrefixView{layer_class.__name__}", (layer_class,), {"update": update})
+            f"PrefixView{layer_class.__name__}", (layer_class,), {"update": update}
+        )
     return found
 
 
@@ -138,8 +143,12 @@ class Engine:
 
         cache = DynamicCache(config=self.model.config)
         tokens = torch.tensor([ids], device=self.device)
-        self.model.model(input_ids=tokens, attention_mask=torch.ones_like(tokens),
-                         use_cache=True, **{self.cache_arg: cache})
+        self.model.model(
+            input_ids=tokens,
+            attention_mask=torch.ones_like(tokens),
+            use_cache=True,
+            **{self.cache_arg: cache},
+        )
         self.stats.prefix_builds += 1
         self.stats.tokens_computed += len(ids)
         found = self._prefixes[ids] = _Prefix(ids, cache)
@@ -167,8 +176,9 @@ class Engine:
             members.sort(key=lambda i: len(rows[i].encoded.ids) + len(rows[i].answer))
             widths = {i: len(rows[i].encoded.ids) + len(rows[i].answer) - skip for i in members}
             for chunk in self._chunks(members, widths):
-                for i, result in zip(chunk, self._forward([rows[i] for i in chunk], prefix),
-                                     strict=True):
+                for i, result in zip(
+                    chunk, self._forward([rows[i] for i in chunk], prefix), strict=True
+                ):
                     out[i] = result
         return out
 
@@ -176,8 +186,10 @@ class Engine:
         chunks: list[list[int]] = []
         current: list[int] = []
         for i in members:  # sorted by width: the newest member is the widest
-            if current and ((len(current) + 1) * width[i] > self.max_batch_tokens
-                            or len(current) >= self.max_batch_rows):
+            if current and (
+                (len(current) + 1) * width[i] > self.max_batch_tokens
+                or len(current) >= self.max_batch_rows
+            ):
                 chunks.append(current)
                 current = []
             current.append(i)
@@ -193,8 +205,8 @@ class Engine:
         mask = torch.zeros((len(rows), skip + width), dtype=torch.long)
         mask[:, :skip] = 1
         for r, seq in enumerate(seqs):
-            ids[r, :len(seq)] = torch.tensor(seq)
-            mask[r, skip:skip + len(seq)] = 1
+            ids[r, : len(seq)] = torch.tensor(seq)
+            mask[r, skip : skip + len(seq)] = 1
         kwargs: dict[str, Any] = {}
         pixels = [r.encoded.pixel_values for r in rows if r.encoded.pixel_values is not None]
         if pixels:
@@ -204,12 +216,16 @@ class Engine:
             for r, row in enumerate(rows):
                 if row.encoded.token_type_ids is not None:
                     own = row.encoded.token_type_ids
-                    types[r, :len(own)] = torch.tensor(own)
+                    types[r, : len(own)] = torch.tensor(own)
             kwargs["token_type_ids"] = types.to(self.device)
         cache = prefix.expand(len(rows), keep=False) if prefix is not None else None
         hidden = self.model.model(
-            input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-            use_cache=cache is not None, **{self.cache_arg: cache}, **kwargs).last_hidden_state
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            use_cache=cache is not None,
+            **{self.cache_arg: cache},
+            **kwargs,
+        ).last_hidden_state
         self.stats.forward_passes += 1
         self.stats.tokens_computed += sum(len(s) for s in seqs)
         picked = [hidden[r, [p - skip for p in row.positions]] for r, row in enumerate(rows)]
@@ -218,8 +234,12 @@ class Engine:
         index = torch.tensor([t + t[-1:] * (most - len(t)) for t in wanted], device=self.device)
         logits = self._logits(torch.cat(picked)).float()
         logp = (logits.gather(-1, index) - logits.logsumexp(-1, keepdim=True)).cpu()
-        return [part[:, :len(row.tokens)] for row, part in
-                zip(rows, torch.split(logp, [len(row.positions) for row in rows]), strict=True)]
+        return [
+            part[:, : len(row.tokens)]
+            for row, part in zip(
+                rows, torch.split(logp, [len(row.positions) for row in rows]), strict=True
+            )
+        ]
 
     def _logits(self, hidden: Any) -> Any:
         import torch
@@ -232,8 +252,9 @@ class Engine:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def generate(self, rows: Sequence[Encoded], max_new: Sequence[int]
-                 ) -> list[tuple[list[int], bool]]:
+    def generate(
+        self, rows: Sequence[Encoded], max_new: Sequence[int]
+    ) -> list[tuple[list[int], bool]]:
         """Greedy continuations: (new tokens up to the end of turn, whether it ended)."""
         out: list[tuple[list[int], bool]] = [([], False)] * len(rows)
         by_budget: dict[int, list[int]] = {}
@@ -242,8 +263,9 @@ class Engine:
         for budget, members in by_budget.items():
             members.sort(key=lambda i: len(rows[i].ids))
             for chunk in self._chunks(members, {i: len(rows[i].ids) + budget for i in members}):
-                for i, result in zip(chunk, self._generate([rows[i] for i in chunk], budget),
-                                     strict=True):
+                for i, result in zip(
+                    chunk, self._generate([rows[i] for i in chunk], budget), strict=True
+                ):
                     out[i] = result
         return out
 
@@ -255,8 +277,8 @@ class Engine:
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for r, row in enumerate(rows):  # left padding, as generate expects
-            ids[r, width - len(row.ids):] = torch.tensor(row.ids)
-            mask[r, width - len(row.ids):] = 1
+            ids[r, width - len(row.ids) :] = torch.tensor(row.ids)
+            mask[r, width - len(row.ids) :] = 1
         kwargs: dict[str, Any] = {}
         pixels = [r.pixel_values for r in rows if r.pixel_values is not None]
         if pixels:
@@ -264,21 +286,29 @@ class Engine:
             types = torch.zeros((len(rows), width), dtype=torch.long)
             for r, row in enumerate(rows):
                 if row.token_type_ids is not None:
-                    types[r, width - len(row.ids):] = torch.tensor(row.token_type_ids)
+                    types[r, width - len(row.ids) :] = torch.tensor(row.token_type_ids)
             kwargs["token_type_ids"] = types.to(self.device)
         if len(rows) == 1:
             prefix = self.prefix(rows[0].prefix)
             if prefix is not None:
                 kwargs[self.cache_arg] = prefix.expand(1)
         make: Any = transformers.GenerationConfig
-        config = make(do_sample=False, num_beams=1, max_new_tokens=budget,
-                                  eos_token_id=list(self.eos_ids), pad_token_id=self.pad_id)
-        sequences = self.model.generate(input_ids=ids.to(self.device),
-                                        attention_mask=mask.to(self.device),
-                                        generation_config=config, **kwargs)
+        config = make(
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=budget,
+            eos_token_id=list(self.eos_ids),
+            pad_token_id=self.pad_id,
+        )
+        sequences = self.model.generate(
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            generation_config=config,
+            **kwargs,
+        )
         self.stats.generate_calls += 1
         results = []
         for row in sequences[:, width:].tolist():
             ends = [k for k, token in enumerate(row) if token in self.eos_ids]
-            results.append((row[:ends[0]], True) if ends else (row, False))
+            results.append((row[: ends[0]], True) if ends else (row, False))
         return results

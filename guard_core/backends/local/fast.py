@@ -32,9 +32,16 @@ __all__ = ["FastItem", "read_verdicts"]
 FastItem = tuple[int, Encoded, VerdictPlan]  # (index in the batch, inputs, how to read)
 
 
-def read_verdicts(engine: Engine, family: ModelFamily, requests: Sequence[GuardRequest],
-                  items: Sequence[FastItem], outcomes: list[Outcome | None], *,
-                  min_label_mass: float, model: str) -> None:
+def read_verdicts(
+    engine: Engine,
+    family: ModelFamily,
+    requests: Sequence[GuardRequest],
+    items: Sequence[FastItem],
+    outcomes: list[Outcome | None],
+    *,
+    min_label_mass: float,
+    model: str,
+) -> None:
     """Fill ``outcomes[i]`` for every item with a :class:`Completion` or an error."""
     rows = []
     for i, encoded, plan in items:
@@ -43,8 +50,14 @@ def read_verdicts(engine: Engine, family: ModelFamily, requests: Sequence[GuardR
         labels = _labels(plan.first)
         if requests[i].slot == "response" and plan.second is not None:
             answer = plan.second[0].context
-            rows.append(Reads(encoded, answer, (first_at, n + len(answer) - 1),
-                              labels + _labels(plan.second[0])))
+            rows.append(
+                Reads(
+                    encoded,
+                    answer,
+                    (first_at, n + len(answer) - 1),
+                    labels + _labels(plan.second[0]),
+                )
+            )
         else:
             rows.append(Reads(encoded, plan.first.context, (first_at,), labels))
     again: list[tuple[int, Encoded, Fork]] = []  # the prompt line read harmful
@@ -63,8 +76,10 @@ def read_verdicts(engine: Engine, family: ModelFamily, requests: Sequence[GuardR
             outcomes[i] = exc
     if not again:
         return
-    redo = [Reads(encoded, fork.context, (len(encoded.ids) + len(fork.context) - 1,),
-                  _labels(fork)) for _, encoded, fork in again]
+    redo = [
+        Reads(encoded, fork.context, (len(encoded.ids) + len(fork.context) - 1,), _labels(fork))
+        for _, encoded, fork in again
+    ]
     for (i, _, _), logp in zip(again, engine.read(redo), strict=True):
         try:
             second, p = _label(logp[0, 0:2], family, requests[i], 1, min_label_mass)
@@ -78,8 +93,9 @@ def _labels(fork: Fork) -> tuple[int, int]:
     return fork.safe, fork.unsafe
 
 
-def _label(pair: Any, family: ModelFamily, request: GuardRequest, line: int,
-           min_label_mass: float) -> tuple[bool, float]:
+def _label(
+    pair: Any, family: ModelFamily, request: GuardRequest, line: int, min_label_mass: float
+) -> tuple[bool, float]:
     safe, unsafe = float(pair[0]), float(pair[1])
     mass = math.exp(safe) + math.exp(unsafe)
     # "not mass >= ..." also catches NaN (float16 overflow): NaN compares false both ways
@@ -87,12 +103,18 @@ def _label(pair: Any, family: ModelFamily, request: GuardRequest, line: int,
         key = family.verdict_lines(request.slot)[line].key
         raise ModelOutputError(
             f"after {key!r} the model puts {mass:.2f} probability on the two labels: it "
-            "is not answering in its format (is this the right model, in bfloat16 or float32?)")
+            "is not answering in its format (is this the right model, in bfloat16 or float32?)"
+        )
     # A tie goes to unsafe: fail closed.
     return unsafe >= safe, 1.0 / (1.0 + math.exp(safe - unsafe))
 
 
-def _completion(family: ModelFamily, request: GuardRequest, labels: tuple[bool, ...],
-                score: float, model: str) -> Completion:
-    return Completion(text=family.fast_answer(request.slot, labels), finish_reason="stop",
-                      model=model, score=score)
+def _completion(
+    family: ModelFamily, request: GuardRequest, labels: tuple[bool, ...], score: float, model: str
+) -> Completion:
+    return Completion(
+        text=family.fast_answer(request.slot, labels),
+        finish_reason="stop",
+        model=model,
+        score=score,
+    )

@@ -53,12 +53,14 @@ class ImageLoader:
             assert decoded is not None
             return decoded
         if not url.startswith(("https://", "http://")):
-            raise ContentError(f"image url scheme not allowed: {url[:40]!r}; pass bytes or a "
-                               "data: URL")
+            raise ContentError(
+                f"image url scheme not allowed: {url[:40]!r}; pass bytes or a data: URL"
+            )
         if not self.fetch:
             raise ContentError(
                 f"LocalBackend does not download images ({url[:60]}); pass the bytes "
-                "(Image(data=...) or a data: URL), or build LocalBackend(fetch_images=True)")
+                "(Image(data=...) or a data: URL), or build LocalBackend(fetch_images=True)"
+            )
         _refuse_internal_host(url)
         try:
             with _OPENER.open(url, timeout=self.fetch_timeout) as response:
@@ -91,21 +93,28 @@ class ImageLoader:
         except ContentError:
             raise
         except (PIL.DecompressionBombError, PIL.DecompressionBombWarning):
-            raise ContentError("the image is too large to decode safely (decompression bomb "
-                               "check); downscale it before screening") from None
+            raise ContentError(
+                "the image is too large to decode safely (decompression bomb "
+                "check); downscale it before screening"
+            ) from None
         except UnidentifiedImageError:
-            raise ContentError("the image data is not a format PIL can read; send PNG, JPEG, "
-                               "GIF or WebP") from None
+            raise ContentError(
+                "the image data is not a format PIL can read; send PNG, JPEG, GIF or WebP"
+            ) from None
         except Exception as exc:  # corrupt or truncated data: PIL raises many kinds
-            raise ContentError(f"the image could not be decoded ({type(exc).__name__}: "
-                               f"{exc}); send a valid PNG, JPEG, GIF or WebP") from None
+            raise ContentError(
+                f"the image could not be decoded ({type(exc).__name__}: "
+                f"{exc}); send a valid PNG, JPEG, GIF or WebP"
+            ) from None
         return rgb
 
     def _too_big(self, width: int, height: int) -> str:
-        return (f"the image is {width} x {height} pixels ({width * height / 1e6:.0f} "
-                f"megapixels), over this backend's {self.max_pixels / 1e6:.0f}-megapixel "
-                "limit; downscale it (the model sees 896 x 896) or raise "
-                "LocalBackend(max_image_pixels=...)")
+        return (
+            f"the image is {width} x {height} pixels ({width * height / 1e6:.0f} "
+            f"megapixels), over this backend's {self.max_pixels / 1e6:.0f}-megapixel "
+            "limit; downscale it (the model sees 896 x 896) or raise "
+            "LocalBackend(max_image_pixels=...)"
+        )
 
 
 # -- fetching (only with fetch_images=True): public addresses only, no redirects -----------
@@ -119,7 +128,8 @@ def public_address(address: str) -> bool:
 def _refuse(host: str, address: str) -> ContentError:
     return ContentError(
         f"image URL host {host!r} is {address}, not a public address; guard-core never "
-        "fetches images from this machine, private or link-local networks")
+        "fetches images from this machine, private or link-local networks"
+    )
 
 
 def _refuse_internal_host(url: str) -> None:
@@ -172,10 +182,12 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                         headers: Any, newurl: str) -> None:
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
         raise ContentError(f"the image URL redirects ({code}); image redirects are not followed")
 
 
 _OPENER = urllib.request.build_opener(
-    urllib.request.ProxyHandler({}), _HTTPHandler, _HTTPSHandler, _NoRedirects)
+    urllib.request.ProxyHandler({}), _HTTPHandler, _HTTPSHandler, _NoRedirects
+)

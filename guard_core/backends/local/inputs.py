@@ -73,16 +73,24 @@ def common_start(a: Sequence[int], b: Sequence[int]) -> int:
 class Encoder:
     """Builds the ids of requests for one model (tokenizer, or processor for images)."""
 
-    def __init__(self, family: ModelFamily, tokenizer: Any, processor: Any | None,
-                 images: ImageLoader, *, prefix_probes: int = 64) -> None:
+    def __init__(
+        self,
+        family: ModelFamily,
+        tokenizer: Any,
+        processor: Any | None,
+        images: ImageLoader,
+        *,
+        prefix_probes: int = 64,
+    ) -> None:
         self.family = family
         # Private copies whose added-token tables are built once: see _local_tokenizer.
         self.tokenizer = private_tokenizer(tokenizer)
         if processor is not None:
             shared = getattr(processor, "tokenizer", None)
             processor = copy.copy(processor)
-            processor.tokenizer = (self.tokenizer if shared is tokenizer
-                                   else private_tokenizer(shared))
+            processor.tokenizer = (
+                self.tokenizer if shared is tokenizer else private_tokenizer(shared)
+            )
         self.processor = processor
         self.images = images
         self._prefixes: OrderedDict[str, tuple[int, ...]] = OrderedDict()
@@ -95,25 +103,38 @@ class Encoder:
         """The ids (and image tensors) of ``request``; raises :class:`GuardError`."""
         if request.family != self.family.name:
             raise ConfigurationError(
-                f"a {request.family} request was sent to a {self.family.name} model")
+                f"a {request.family} request was sent to a {self.family.name} model"
+            )
         kwargs = dict(request.chat_template_kwargs or {})
         ids, pixels, types = self._render(request.messages, kwargs)
         prefix = self._prefix(request, kwargs) if with_prefix else ()
-        if prefix and tuple(ids[:len(prefix)]) != prefix:
+        if prefix and tuple(ids[: len(prefix)]) != prefix:
             prefix = ()  # this text joined the prefix's last token: compute it whole
         return Encoded(tuple(ids), pixels, types, prefix)
 
-    def _render(self, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]
-                ) -> tuple[list[int], Any, tuple[int, ...] | None]:
+    def _render(
+        self, messages: Sequence[Mapping[str, Any]], kwargs: dict[str, Any]
+    ) -> tuple[list[int], Any, tuple[int, ...] | None]:
         converted = [self._message(m) for m in messages]
         if self.processor is None:
             ids = self.tokenizer.apply_chat_template(
-                converted, add_generation_prompt=True, tokenize=True, return_dict=False,
-                sanitize_control_tokens=True, **kwargs)
+                converted,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=False,
+                sanitize_control_tokens=True,
+                **kwargs,
+            )
             return list(ids), None, None
         out = self.processor.apply_chat_template(
-            converted, add_generation_prompt=True, tokenize=True, return_dict=True,
-            return_tensors="pt", sanitize_control_tokens=True, **kwargs)
+            converted,
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+            sanitize_control_tokens=True,
+            **kwargs,
+        )
         ids = out["input_ids"][0].tolist()
         types = out.get("token_type_ids")
         pixels = out.get("pixel_values")
@@ -134,8 +155,10 @@ class Encoder:
                 parts.append({"type": "text", "text": neutralize(str(part.get("text", "")))})
             elif kind == "image_url":
                 if self.processor is None or not self.family.supports_images:
-                    raise ContentError(f"{self.family.name} reads text only; screen images "
-                                       "with nvidia/Nemotron-3.5-Content-Safety")
+                    raise ContentError(
+                        f"{self.family.name} reads text only; screen images "
+                        "with nvidia/Nemotron-3.5-Content-Safety"
+                    )
                 if any(p["type"] == "image" for p in parts):
                     raise ContentError("one image per request; send each image on its own")
                 assert isinstance(part, Mapping)
@@ -160,7 +183,7 @@ class Encoder:
         if found is None:
             a, b = (self._render(probe, kwargs)[0] for probe in probes)
             # One token back from the fork: the user's text may merge with that token.
-            found = tuple(a[:max(common_start(a, b) - 1, 0)])
+            found = tuple(a[: max(common_start(a, b) - 1, 0)])
             if len(found) < _MIN_PREFIX:
                 found = ()
             self._prefixes[key] = found
@@ -179,8 +202,9 @@ class Encoder:
         return self._plans[slot]
 
     def answer_ids(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False,
-                                          split_special_tokens=True))
+        return list(
+            self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+        )
 
     def _fork(self, before: str, line: VerdictLine) -> Fork | None:
         a = self.answer_ids(before + line.text(False))
@@ -200,7 +224,7 @@ class Encoder:
         for flag, token in ((False, first.safe), (True, first.unsafe)):
             fork = self._fork(lines[0].text(flag) + "\n", lines[1])
             # The second line's context must extend the first line as the model reads it.
-            if fork is None or fork.context[:len(first.context) + 1] != (*first.context, token):
+            if fork is None or fork.context[: len(first.context) + 1] != (*first.context, token):
                 return None
             seconds.append(fork)
         return VerdictPlan(first, (seconds[0], seconds[1]))

@@ -47,8 +47,10 @@ def resolve_device(device: Any) -> Any:
     except (RuntimeError, TypeError) as exc:
         raise ConfigurationError(f"unknown device {device!r}: {exc}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigurationError("device='cuda' but torch sees no CUDA GPU; use device='cpu' "
-                                 "or install a CUDA build of torch")
+        raise ConfigurationError(
+            "device='cuda' but torch sees no CUDA GPU; use device='cpu' "
+            "or install a CUDA build of torch"
+        )
     return resolved
 
 
@@ -62,14 +64,23 @@ def resolve_dtype(dtype: Any, device: Any) -> Any:
             raise ConfigurationError(f"unknown dtype {dtype!r}; use 'bfloat16' or 'float32'")
         dtype = named
     if dtype == torch.float16:
-        raise ConfigurationError("float16 breaks Gemma-3 guard models (they answer only <pad>); "
-                                 "use dtype='bfloat16' on GPU or 'float32' on CPU")
+        raise ConfigurationError(
+            "float16 breaks Gemma-3 guard models (they answer only <pad>); "
+            "use dtype='bfloat16' on GPU or 'float32' on CPU"
+        )
     return dtype
 
 
-def load_model(source: str, family: ModelFamily, *, device: Any = None, dtype: Any = None,
-               local_files_only: bool | None = None, revision: str | None = None,
-               attn_implementation: str | None = None) -> Loaded:
+def load_model(
+    source: str,
+    family: ModelFamily,
+    *,
+    device: Any = None,
+    dtype: Any = None,
+    local_files_only: bool | None = None,
+    revision: str | None = None,
+    attn_implementation: str | None = None,
+) -> Loaded:
     """Load ``source`` (hub id or local directory) through ``from_pretrained``."""
     _torch()
     import transformers
@@ -109,15 +120,23 @@ def load_model(source: str, family: ModelFamily, *, device: Any = None, dtype: A
 
 def check_tuning(options: dict[str, Any]) -> None:
     """Refuse a tuning option that cannot work, before any model is loaded."""
-    for name in ("max_cached_prefixes", "max_batch_tokens", "max_batch_size",
-                 "max_input_tokens", "max_image_pixels"):
+    for name in (
+        "max_cached_prefixes",
+        "max_batch_tokens",
+        "max_batch_size",
+        "max_input_tokens",
+        "max_image_pixels",
+    ):
         value = options.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
             raise ConfigurationError(f"LocalBackend({name}={value!r}): give a whole number >= 1")
     for name, top in (("batch_wait_ms", 10_000.0), ("min_label_mass", 1.0)):
         value = options.get(name)
-        if value is not None and not (isinstance(value, (int, float))
-                                      and not isinstance(value, bool) and 0 <= value <= top):
-            raise ConfigurationError(f"LocalBackend({name}={value!r}): give a number from 0 "
-                                     f"to {top:g}")
+        if value is not None and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= top
+        ):
+            raise ConfigurationError(
+                f"LocalBackend({name}={value!r}): give a number from 0 to {top:g}"
+            )

@@ -32,8 +32,10 @@ def private_tokenizer(tokenizer: Any) -> Any:
     base = type(tokenizer)
     if base in _CLASSES.values():
         return tokenizer
-    if not (isinstance(getattr(base, "added_tokens_decoder", None), property)
-            and hasattr(tokenizer, "_tokenizer")):
+    if not (
+        isinstance(getattr(base, "added_tokens_decoder", None), property)
+        and hasattr(tokenizer, "_tokenizer")
+    ):
         return tokenizer
     twin = copy.copy(tokenizer)
     twin._tokenizer = copy.deepcopy(tokenizer._tokenizer)
@@ -57,7 +59,8 @@ def _memo_class(base: type) -> type:
             tables = self.__dict__[_MEMO] = {
                 "decoder": decoder,
                 "encoder": {token.content: i for i, token in sorted(decoder.items())},
-                "control": {}}
+                "control": {},
+            }
         return tables
 
     def added_tokens_decoder(self: Any) -> dict[int, Any]:
@@ -76,7 +79,9 @@ def _memo_class(base: type) -> type:
     members: dict[str, Any] = {
         "added_tokens_decoder": property(added_tokens_decoder),
         "added_tokens_encoder": property(added_tokens_encoder),
-        "__module__": base.__module__, "__doc__": base.__doc__}
+        "__module__": base.__module__,
+        "__doc__": base.__doc__,
+    }
     if parent_control is not None:  # a private transformers method: only where it exists
         members["_get_control_tokens"] = _get_control_tokens
     made = type(base.__name__, (base,), members)

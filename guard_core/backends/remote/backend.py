@@ -101,8 +101,11 @@ class RemoteBackend(Backend):
         self.max_concurrency = max_concurrency
         self.batch_size = batch_size
         self._batch: bool | Literal["auto"] = (
-            batch_completions if self.family.renders_prompt and
-            type(self.family).raw_prompt is not ModelFamily.raw_prompt else False)
+            batch_completions
+            if self.family.renders_prompt
+            and type(self.family).raw_prompt is not ModelFamily.raw_prompt
+            else False
+        )
         self._missing_key = missing_key_hint if not api_key else None
         secrets = (api_key, *url_secrets(self.base_url))
         self._redact = Redactor(*secrets)
@@ -124,34 +127,57 @@ class RemoteBackend(Backend):
         self._inflight: dict[str, Future[Outcome]] = {}
         self._inflight_lock = threading.Lock()
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
 
     # -- presets -------------------------------------------------------------------------
 
     @classmethod
-    def nim(cls, model: str = "nvidia/nemotron-content-safety-reasoning-4b",
-            api_key: str | None = None, **kwargs: Any) -> RemoteBackend:
+    def nim(
+        cls,
+        model: str = "nvidia/nemotron-content-safety-reasoning-4b",
+        api_key: str | None = None,
+        **kwargs: Any,
+    ) -> RemoteBackend:
         """The NVIDIA API catalog (build.nvidia.com); key from ``NVIDIA_API_KEY``."""
-        kwargs.setdefault("missing_key_hint", "NVIDIA_API_KEY is not set: export NVIDIA_API_KEY="
-                          "nvapi-... (get a key at build.nvidia.com) or pass api_key=")
-        return cls(kwargs.pop("base_url", NIM_URL), model,
-                   api_key or os.environ.get("NVIDIA_API_KEY"), **kwargs)
+        kwargs.setdefault(
+            "missing_key_hint",
+            "NVIDIA_API_KEY is not set: export NVIDIA_API_KEY="
+            "nvapi-... (get a key at build.nvidia.com) or pass api_key=",
+        )
+        return cls(
+            kwargs.pop("base_url", NIM_URL),
+            model,
+            api_key or os.environ.get("NVIDIA_API_KEY"),
+            **kwargs,
+        )
 
     @classmethod
-    def openrouter(cls, model: str = "nvidia/nemotron-3.5-content-safety",
-                   api_key: str | None = None, **kwargs: Any) -> RemoteBackend:
+    def openrouter(
+        cls,
+        model: str = "nvidia/nemotron-3.5-content-safety",
+        api_key: str | None = None,
+        **kwargs: Any,
+    ) -> RemoteBackend:
         """OpenRouter (Nemotron 3.5 only); key from ``OPENROUTER_API_KEY``."""
-        kwargs.setdefault("missing_key_hint", "OPENROUTER_API_KEY is not set: export "
-                          "OPENROUTER_API_KEY=sk-or-... or pass api_key=")
+        kwargs.setdefault(
+            "missing_key_hint",
+            "OPENROUTER_API_KEY is not set: export OPENROUTER_API_KEY=sk-or-... or pass api_key=",
+        )
         if family_for_model(model, kwargs.get("family")).name != "nemotron35":
             # before any client is built: nothing to close on the way out
             raise ValueError("OpenRouter serves only nvidia/nemotron-3.5-content-safety")
-        return cls(kwargs.pop("base_url", OPENROUTER_URL), model,
-                   api_key or os.environ.get("OPENROUTER_API_KEY"), **kwargs)
+        return cls(
+            kwargs.pop("base_url", OPENROUTER_URL),
+            model,
+            api_key or os.environ.get("OPENROUTER_API_KEY"),
+            **kwargs,
+        )
 
     @classmethod
-    def vllm(cls, base_url: str, model: str, api_key: str | None = None,
-             **kwargs: Any) -> RemoteBackend:
+    def vllm(
+        cls, base_url: str, model: str, api_key: str | None = None, **kwargs: Any
+    ) -> RemoteBackend:
         """A self-hosted vLLM or NIM server (``http://HOST:PORT/v1``)."""
         return cls(base_url, model, api_key, **kwargs)
 
@@ -232,7 +258,7 @@ class RemoteBackend(Backend):
             result = self._with_retries(partial(self._complete, chunk))
             outcomes = self._batch_outcomes(result, chunk)
             if outcomes is None:
-                return None if not out else out + self.classify(requests[len(out):])
+                return None if not out else out + self.classify(requests[len(out) :])
             out += outcomes
         return out
 
@@ -268,8 +294,9 @@ class RemoteBackend(Backend):
         finally:
             del state.inflight[request.key]
 
-    async def _awith_retries(self, state: _LoopState,
-                             call: Callable[[], Awaitable[T]]) -> T | GuardError:
+    async def _awith_retries(
+        self, state: _LoopState, call: Callable[[], Awaitable[T]]
+    ) -> T | GuardError:
         attempt = 0
         while True:
             if self._limiter is not None:
@@ -293,8 +320,9 @@ class RemoteBackend(Backend):
     async def _aclassify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
         state = self._state()
         chunks = list(_chunks(requests, self.batch_size))
-        results = await asyncio.gather(*(self._awith_retries(
-            state, partial(self._acomplete, state, c)) for c in chunks))
+        results = await asyncio.gather(
+            *(self._awith_retries(state, partial(self._acomplete, state, c)) for c in chunks)
+        )
         out: list[Outcome] = []
         for chunk, result in zip(chunks, results, strict=True):
             outcomes = self._batch_outcomes(result, chunk)
@@ -313,8 +341,9 @@ class RemoteBackend(Backend):
         if state is None:
             import openai
 
-            state = _LoopState(openai.AsyncOpenAI(**self._client_args),
-                               asyncio.Semaphore(self.max_concurrency))
+            state = _LoopState(
+                openai.AsyncOpenAI(**self._client_args), asyncio.Semaphore(self.max_concurrency)
+            )
             self._loops[loop] = state
         return state
 
@@ -333,15 +362,21 @@ class RemoteBackend(Backend):
         if isinstance(result, GuardError):
             return [result] * len(chunk)
         self._batch = True
-        return batch_outcomes(result, len(chunk), base_url=self.display_url, model=self.model,
-                              redact=self._redact)
+        return batch_outcomes(
+            result, len(chunk), base_url=self.display_url, model=self.model, redact=self._redact
+        )
 
     def _completion(self, data: Any) -> Completion:
         return chat_completion(data, model=self.model, redact=self._redact)
 
     def _map(self, exc: BaseException) -> GuardError:
-        return map_error(exc, base_url=self.display_url, model=self.model, timeout=self.timeout,
-                         redact=self._redact)
+        return map_error(
+            exc,
+            base_url=self.display_url,
+            model=self.model,
+            timeout=self.timeout,
+            redact=self._redact,
+        )
 
     def _final(self, error: GuardError, attempt: int) -> GuardError:
         if attempt:
@@ -384,4 +419,4 @@ async def _aread(streamed: Any) -> Any:
 
 
 def _chunks(items: Sequence[GuardRequest], size: int) -> list[Sequence[GuardRequest]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]

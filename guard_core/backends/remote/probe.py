@@ -50,8 +50,13 @@ def probe_requests(family: ModelFamily) -> tuple[GuardRequest, GuardRequest]:
     return benign, unsafe
 
 
-def probe_result(family: ModelFamily, model: str, requests: Sequence[GuardRequest],
-                 outcomes: Sequence[Outcome], start: float) -> ProbeResult:
+def probe_result(
+    family: ModelFamily,
+    model: str,
+    requests: Sequence[GuardRequest],
+    outcomes: Sequence[Outcome],
+    start: float,
+) -> ProbeResult:
     """Read the two probe answers into a :class:`ProbeResult`."""
     latency = (time.perf_counter() - start) * 1000
     checks, problems = [], []
@@ -72,10 +77,20 @@ def probe_result(family: ModelFamily, model: str, requests: Sequence[GuardReques
         if not unsafe.unsafe:
             problems.append("a known-unsafe probe was judged safe: wrong model or template?")
         elif family.name == "nemotron35" and not unsafe.categories:
-            problems.append("categories were requested but none came back: the endpoint drops "
-                            "chat_template_kwargs, so custom policies and modes are ignored")
+            problems.append(
+                "categories were requested but none came back: the endpoint drops "
+                "chat_template_kwargs, so custom policies and modes are ignored"
+            )
         else:
-            checks.append("known-unsafe probe judged unsafe"
-                          + (" with categories" if unsafe.categories else ""))
-    return ProbeResult(ok=not problems, model=model, family=family.name,
-                       latency_ms=latency, problems=tuple(problems), checks=tuple(checks))
+            checks.append(
+                "known-unsafe probe judged unsafe"
+                + (" with categories" if unsafe.categories else "")
+            )
+    return ProbeResult(
+        ok=not problems,
+        model=model,
+        family=family.name,
+        latency_ms=latency,
+        problems=tuple(problems),
+        checks=tuple(checks),
+    )

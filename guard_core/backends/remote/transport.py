@@ -39,10 +39,10 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 _HINTS = {
     400: "the endpoint refused the request; check the model id and that the endpoint "
-         "serves this guard model",
+    "serves this guard model",
     401: "the API key was refused; check the key (NVIDIA_API_KEY / OPENROUTER_API_KEY / api_key=)",
     402: "payment required: the account has no credit left (OpenRouter: add credit or use a "
-         ":free model)",
+    ":free model)",
     403: "the API key may not use this model; check its permissions",
     404: "model or path not found; check the model id and that base_url ends in /v1",
     413: "the request is too large for the endpoint; screen smaller items",
@@ -91,10 +91,10 @@ def hide_in_logs(secret: str | None) -> None:
     if not secret or len(secret) < 4:
         return
     if secret not in _LOG_FILTER.secrets:
-        _LOG_FILTER.secrets = tuple(sorted({*_LOG_FILTER.secrets, secret}, key=len,
-                                           reverse=True))
-    names = [n for n in list(logging.root.manager.loggerDict)
-             if n.split(".", 1)[0] in _LOGGED_PACKAGES]
+        _LOG_FILTER.secrets = tuple(sorted({*_LOG_FILTER.secrets, secret}, key=len, reverse=True))
+    names = [
+        n for n in list(logging.root.manager.loggerDict) if n.split(".", 1)[0] in _LOGGED_PACKAGES
+    ]
     for name in {*names, *_LOGGED_PACKAGES}:
         logger = logging.getLogger(name)
         if _LOG_FILTER not in logger.filters:
@@ -121,10 +121,14 @@ _HARMLESS_QUERY = frozenset({"api-version", "api_version", "version"})
 
 def _query(query: str) -> list[tuple[str, str | None, bool]]:
     """(name, raw value or None where there is no ``=``, is it secret) for each part."""
-    parts = [(name, value if eq else None) for name, eq, value in
-             (part.partition("=") for part in query.split("&") if part)]
-    return [(name, value, value is None or unquote_plus(name).lower() not in _HARMLESS_QUERY)
-            for name, value in parts]
+    parts = [
+        (name, value if eq else None)
+        for name, eq, value in (part.partition("=") for part in query.split("&") if part)
+    ]
+    return [
+        (name, value, value is None or unquote_plus(name).lower() not in _HARMLESS_QUERY)
+        for name, value in parts
+    ]
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
@@ -141,8 +145,10 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<malformed URL>"
-    query = "&".join("***" if value is None else f"{name}={'***' if secret else value}"
-                     for name, value, secret in _query(parts.query))
+    query = "&".join(
+        "***" if value is None else f"{name}={'***' if secret else value}"
+        for name, value, secret in _query(parts.query)
+    )
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=netloc, query=query, fragment=""))
 
@@ -159,10 +165,17 @@ def url_secrets(url: str) -> tuple[str, ...]:
     user, _, password = userinfo.partition(":")
     basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
     raw = [userinfo, user, password, basic] if at else []
-    raw += [value if value is not None else name for name, value, secret in _query(parts.query)
-            if secret]
-    forms = {form for text in raw for plain in (text, unquote(text), unquote_plus(text))
-             for form in (plain, quote(plain, safe=""), quote_plus(plain))}
+    raw += [
+        value if value is not None else name
+        for name, value, secret in _query(parts.query)
+        if secret
+    ]
+    forms = {
+        form
+        for text in raw
+        for plain in (text, unquote(text), unquote_plus(text))
+        for form in (plain, quote(plain, safe=""), quote_plus(plain))
+    }
     return tuple(sorted(f for f in forms if len(f) >= 4))
 
 
@@ -189,8 +202,7 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
-def retry_delay(error: GuardError, attempt: int, max_retries: int,
-                max_wait: float) -> float | None:
+def retry_delay(error: GuardError, attempt: int, max_retries: int, max_wait: float) -> float | None:
     """How long to wait before retry number ``attempt + 1``; None means give up now."""
     if attempt >= max_retries:
         return None
@@ -223,8 +235,9 @@ class RateLimiter:
             return slot - now
 
 
-def map_error(exc: BaseException, *, base_url: str, model: str, timeout: float,
-              redact: Redactor) -> GuardError:
+def map_error(
+    exc: BaseException, *, base_url: str, model: str, timeout: float, redact: Redactor
+) -> GuardError:
     """An SDK or socket exception as a guard error whose message says what to do."""
     import openai
 
@@ -233,24 +246,35 @@ def map_error(exc: BaseException, *, base_url: str, model: str, timeout: float,
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
         return BackendUnavailable(
             f"no answer from {base_url} within {timeout:g}s; the endpoint is slow or "
-            "overloaded (raise timeout= or check the server)")
+            "overloaded (raise timeout= or check the server)"
+        )
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
-        return BackendUnavailable(redact(
-            f"cannot reach {base_url}: {type(cause).__name__}: {cause}; is the server up and "
-            "the URL right?"), retryable=True)
+        return BackendUnavailable(
+            redact(
+                f"cannot reach {base_url}: {type(cause).__name__}: {cause}; is the server up and "
+                "the URL right?"
+            ),
+            retryable=True,
+        )
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         hint = _HINTS.get(status, "server error" if status >= 500 else "unexpected status")
         detail = redact(_short(exc.message))
         return BackendHTTPError(
             f"HTTP {status} from {base_url} (model {model}): {hint}. Server said: {detail}",
-            status=status, retry_after=parse_retry_after(dict(exc.response.headers)))
-    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError |
-                  AttributeError | TypeError):
-        return BackendError(redact(
-            f"malformed answer from {base_url}: {_short(str(exc))}; is base_url an "
-            "OpenAI-compatible endpoint (ending in /v1)?"))
+            status=status,
+            retry_after=parse_retry_after(dict(exc.response.headers)),
+        )
+    if isinstance(
+        exc, openai.APIResponseValidationError | ValueError | KeyError | AttributeError | TypeError
+    ):
+        return BackendError(
+            redact(
+                f"malformed answer from {base_url}: {_short(str(exc))}; is base_url an "
+                "OpenAI-compatible endpoint (ending in /v1)?"
+            )
+        )
     return BackendError(redact(f"{type(exc).__name__} talking to {base_url}: {_short(str(exc))}"))
 
 

@@ -27,8 +27,12 @@ def _same(text: str) -> str:
 
 def chat_body(model: str, request: GuardRequest) -> dict[str, Any]:
     """SDK ``chat.completions.create`` arguments for one request (greedy decoding)."""
-    args: dict[str, Any] = {"model": model, "messages": list(request.messages),
-                            "max_tokens": request.max_tokens, "temperature": 0.0}
+    args: dict[str, Any] = {
+        "model": model,
+        "messages": list(request.messages),
+        "max_tokens": request.max_tokens,
+        "temperature": 0.0,
+    }
     if request.chat_template_kwargs is not None:
         args["extra_body"] = {"chat_template_kwargs": dict(request.chat_template_kwargs)}
     return args
@@ -36,37 +40,51 @@ def chat_body(model: str, request: GuardRequest) -> dict[str, Any]:
 
 def batch_body(model: str, family: ModelFamily, chunk: Sequence[GuardRequest]) -> dict[str, Any]:
     """SDK ``completions.create`` arguments: every prompt already templated, one request."""
-    return {"model": model, "prompt": [family.raw_prompt(r) for r in chunk],
-            "max_tokens": max(r.max_tokens for r in chunk), "temperature": 0.0}
+    return {
+        "model": model,
+        "prompt": [family.raw_prompt(r) for r in chunk],
+        "max_tokens": max(r.max_tokens for r in chunk),
+        "temperature": 0.0,
+    }
 
 
-def chat_completion(data: Any, *, model: str,
-                    redact: Callable[[str], str] = _same) -> Completion:
+def chat_completion(data: Any, *, model: str, redact: Callable[[str], str] = _same) -> Completion:
     """The first choice of a chat completion's JSON; raises ValueError/TypeError if malformed."""
     if not isinstance(data, dict) or not data.get("choices"):
         raise ValueError("the answer has no choices")
     text, finish, reasoning = completion_fields(data["choices"][0])
     # an echoing endpoint must not get the key into a verdict, its reasoning or the audit
-    return Completion(text=redact(text), finish_reason=finish,
-                      reasoning=redact(reasoning) if reasoning else reasoning,
-                      model=data.get("model") or model)
+    return Completion(
+        text=redact(text),
+        finish_reason=finish,
+        reasoning=redact(reasoning) if reasoning else reasoning,
+        model=data.get("model") or model,
+    )
 
 
-def batch_outcomes(data: Any, expected: int, *, base_url: str, model: str,
-                   redact: Callable[[str], str] = _same) -> list[Outcome]:
+def batch_outcomes(
+    data: Any, expected: int, *, base_url: str, model: str, redact: Callable[[str], str] = _same
+) -> list[Outcome]:
     """One outcome per prompt of a ``/v1/completions`` answer, in prompt order."""
     try:
         choices = sorted(data["choices"], key=lambda c: c["index"])
         answered_by = data.get("model") or model
         outcomes: list[Outcome] = [
-            Completion(text=redact(c.get("text") or ""), finish_reason=c.get("finish_reason"),
-                       model=answered_by) for c in choices]
+            Completion(
+                text=redact(c.get("text") or ""),
+                finish_reason=c.get("finish_reason"),
+                model=answered_by,
+            )
+            for c in choices
+        ]
     except (KeyError, TypeError, AttributeError) as exc:
-        return [BackendError(f"malformed /v1/completions answer from {base_url}: {exc!r}")
-                ] * expected
+        return [
+            BackendError(f"malformed /v1/completions answer from {base_url}: {exc!r}")
+        ] * expected
     if len(outcomes) != expected:
-        return [BackendError(f"{base_url} answered {len(outcomes)} completions for "
-                             f"{expected} prompts")] * expected
+        return [
+            BackendError(f"{base_url} answered {len(outcomes)} completions for {expected} prompts")
+        ] * expected
     return outcomes
 
 
@@ -78,5 +96,8 @@ def completion_fields(choice: Any) -> tuple[str, str | None, str | None]:
         raise TypeError(f"message content is {type(content).__name__}, not text")
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     finish = choice.get("finish_reason")
-    return (content or "", finish if isinstance(finish, str) else None,
-            reasoning if isinstance(reasoning, str) else None)
+    return (
+        content or "",
+        finish if isinstance(finish, str) else None,
+        reasoning if isinstance(reasoning, str) else None,
+    )
