@@ -106,9 +106,16 @@ class Verdict:
         ``flag`` keeps the content, so it never applies to content the guard could not
         judge (``error`` set): that is a ``block``.
         """
+        return self.decision_under(None)
+
+    def decision_under(self, action: Action | None) -> Decision:
+        """:attr:`decision` when ``action`` (an adapter's override; None: the policy's)
+        replaces the policy's action. The one copy of the rule that a flag never passes
+        content the guard could not judge."""
         if self.allowed:
             return "allow"
-        return "block" if self.error is not None and self.action == "flag" else self.action
+        chosen = action or self.action
+        return "block" if self.error is not None and chosen == "flag" else chosen
 
     @property
     def reason(self) -> str:

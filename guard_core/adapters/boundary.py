@@ -34,6 +34,7 @@ from typing import Any
 from guard_core.errors import ContentError
 
 __all__ = [
+    "AGENT_KEY",
     "JSON_SCHEMA_KEYS",
     "MAX_DEPTH",
     "Found",
@@ -42,6 +43,10 @@ __all__ = [
     "joined",
     "strings_in",
 ]
+
+AGENT_KEY = "guard_agent"
+"""The key a client names its agent under, in every adapter (``configurable``, ``metadata``,
+``runtime.context``, ``extra_body``); :func:`agent_choice` decides whether it may."""
 
 MAX_DEPTH = 32
 _LABEL = re.compile(r"\S{1,64}")

@@ -14,11 +14,12 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from guard_core.adapters.boundary import agent_choice
+from guard_core.adapters.decisions import decision, verdict_metadata
 from guard_core.content import ToolCall
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict
 
-from ._actions import decision, developer_agent, guard_metadata, requested_agent
+from ._agents import developer_agent, requested_agent
 from ._convert import context_of, tool_call
 from ._schema_keys import walk
 from ._tool_results import ToolResultShape, normalize_result, result_items, screen_results
@@ -107,7 +108,7 @@ def refuse_call(call: Mapping[str, Any], verdict: Verdict) -> ToolMessage | None
         tool_call_id=call.get("id") or "",
         name=call.get("name"),
         status="error",
-        response_metadata={"guard_core": guard_metadata(verdict, "block")},
+        response_metadata={"guard_core": verdict_metadata(verdict, "block")},
     )
 
 

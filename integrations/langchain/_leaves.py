@@ -18,12 +18,19 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
 from guard_core.adapters.boundary import strings_in
+from guard_core.adapters.decisions import (
+    GENERIC_REFUSAL,
+    Refusal,
+    redaction,
+    refusal_text,
+    strongest_decision,
+    verdict_metadata,
+)
 from guard_core.content import Item, ToolCall
 from guard_core.errors import GuardViolation
 from guard_core.policy import Action
 from guard_core.verdict import Decision, Verdict
 
-from ._actions import DEFAULT_REFUSAL, guard_metadata, redaction, worst
 from ._fields import stripped
 
 __all__ = ["DROP", "Node", "Rules", "document_leaf", "message_leaf", "text_leaf"]
@@ -37,7 +44,7 @@ class Rules:
 
     on_block: Literal["raise", "refuse"] = "raise"
     action: Action | None = None
-    refusal: str = DEFAULT_REFUSAL
+    refusal: Refusal = GENERIC_REFUSAL
     drop_blocked: bool = False  # a filter: blocked list elements are dropped, never raised
 
 
@@ -53,7 +60,7 @@ class Node:
 
     def build(self, verdicts: Iterator[Verdict], rules: Rules, droppable: bool = False) -> Any:
         mine = [next(verdicts) for _ in self.items]
-        decided, verdict = worst(mine, rules.action)
+        decided, verdict = strongest_decision(mine, rules.action)
         if verdict is None:
             return self.value
         if decided == "block" and droppable and rules.drop_blocked:
@@ -63,7 +70,7 @@ class Node:
         if decided == "block":
             if rules.on_block == "raise":
                 raise GuardViolation(verdict)
-            return self.refused(verdict, rules.refusal)
+            return self.refused(verdict, refusal_text(rules.refusal, verdict))
         if decided == "drop":
             return DROP
         if decided == "redact":
@@ -95,7 +102,7 @@ class _Text(Node):
 
 
 def _with_meta(message: BaseMessage, verdict: Verdict, decided: Decision, **update: Any) -> Any:
-    meta = {**message.response_metadata, "guard_core": guard_metadata(verdict, decided)}
+    meta = {**message.response_metadata, "guard_core": verdict_metadata(verdict, decided)}
     return message.model_copy(update={"response_metadata": meta, **update})
 
 
@@ -103,7 +110,7 @@ def _replaced(
     message: BaseMessage, verdict: Verdict, decided: Decision, content: str, **update: Any
 ) -> Any:
     """``message`` saying only ``content``: no field keeps a copy of what it said."""
-    meta = {"guard_core": guard_metadata(verdict, decided)}
+    meta = {"guard_core": verdict_metadata(verdict, decided)}
     out = stripped(message, content, meta, keep_name=False)
     return out.model_copy(update=update) if update else out
 
@@ -173,7 +180,7 @@ class _Document(Node):
             # only when the metadata itself was judged and allowed
             keep_text = len(mine) > 1 and mine[1].allowed
             metadata = {k: v for k, v in metadata.items() if keep_text or not strings_in(v)}
-        return {**metadata, "guard_core": guard_metadata(verdict, decided)}
+        return {**metadata, "guard_core": verdict_metadata(verdict, decided)}
 
     def refused(self, verdict: Verdict, refusal: str) -> Any:
         return Document(page_content=refusal, metadata=self._meta(verdict, "block", []))

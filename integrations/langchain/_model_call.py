@@ -30,10 +30,17 @@ from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel
 
 from guard_core.adapters.boundary import joined, strings_in
+from guard_core.adapters.decisions import (
+    Refusal,
+    decision,
+    redaction,
+    refusal_text,
+    strongest_decision,
+    verdict_metadata,
+)
 from guard_core.content import AssistantMessage, Item, ToolCall, UserMessage
 from guard_core.verdict import Decision, Verdict
 
-from ._actions import decision, guard_metadata, redaction, worst
 from ._agent_steps import refuse_call, withheld_calls
 from ._convert import assistant_items, context_of, history_items, message_items
 from ._fields import stripped
@@ -142,7 +149,7 @@ def _withheld(
     out = message
     if isinstance(out, AIMessage) and bad_calls:
         out = out.model_copy(update=withheld_calls(out, bad_calls))
-    meta = {"guard_core": guard_metadata(verdict, "block" if decided == "drop" else decided)}
+    meta = {"guard_core": verdict_metadata(verdict, "block" if decided == "drop" else decided)}
     if bad_text:
         text = (
             redaction(bad_text[0])
@@ -155,14 +162,14 @@ def _withheld(
 
 
 def judge_request(
-    request: ModelRequest[Any], screening: Screening, verdicts: Sequence[Verdict], refusal: str
+    request: ModelRequest[Any], screening: Screening, verdicts: Sequence[Verdict], refusal: Refusal
 ) -> Outcome:
     replaced: dict[int, BaseMessage] = {}
     blocked: Verdict | None = None
     for index, (message, items, mine) in enumerate(
         zip(screening.messages, screening.groups, screening.split(verdicts), strict=True)
     ):
-        decided, verdict = worst(mine)
+        decided, verdict = strongest_decision(mine)
         if verdict is None or decided == "flag":
             continue
         if message is None:  # what the model is offered (tools, schemas): nothing to redact
@@ -175,7 +182,8 @@ def judge_request(
     state = [m for i, m in replaced.items() if i >= offset and m.id is not None]
     if blocked is not None:
         answer = AIMessage(
-            refusal, response_metadata={"guard_core": guard_metadata(blocked, "block")}
+            refusal_text(refusal, blocked),
+            response_metadata={"guard_core": verdict_metadata(blocked, "block")},
         )
         return Outcome(None, answer, state)
     if not replaced:
@@ -207,7 +215,10 @@ def response_screening(
 
 
 def judge_response(
-    response: ModelResponse[Any], screening: Screening, verdicts: Sequence[Verdict], refusal: str
+    response: ModelResponse[Any],
+    screening: Screening,
+    verdicts: Sequence[Verdict],
+    refusal: Refusal,
 ) -> ModelResponse[Any]:
     answered = {m.tool_call_id for m in response.result if isinstance(m, ToolMessage)}
     refuse: Verdict | None = None
@@ -240,11 +251,11 @@ def judge_response(
                 refuse = refuse or verdict
     answer = next((m for m in response.result if isinstance(m, AIMessage)), None)
     if refuse is not None:
-        meta = {"guard_core": guard_metadata(refuse, "block")}
+        meta = {"guard_core": verdict_metadata(refuse, "block")}
         return ModelResponse(
             result=[
                 AIMessage(
-                    refusal,
+                    refusal_text(refusal, refuse),
                     id=answer.id if answer else None,
                     name=answer.name if answer else None,
                     response_metadata=meta,
@@ -258,14 +269,14 @@ def judge_response(
             continue
         fixed = message.model_copy(update=withheld_calls(message, calls)) if calls else message
         if redact is not None:
-            meta = {"guard_core": guard_metadata(redact, "redact")}
+            meta = {"guard_core": verdict_metadata(redact, "redact")}
             fixed = stripped(fixed, redaction(redact), meta)
         elif flag is not None:
             fixed = fixed.model_copy(
                 update={
                     "response_metadata": {
                         **fixed.response_metadata,
-                        "guard_core": guard_metadata(flag, "flag"),
+                        "guard_core": verdict_metadata(flag, "flag"),
                     }
                 }
             )

@@ -17,13 +17,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessageChunk, BaseMessage, BaseMessageChunk
 
+from guard_core.adapters.decisions import decision
 from guard_core.adapters.streaming import StreamText
 from guard_core.content import Item, Surface
 from guard_core.errors import ContentError, GuardViolation
 from guard_core.policy import Action
 from guard_core.verdict import Verdict
 
-from ._actions import decision
 from ._convert import text_item
 from ._fields import carries_more
 

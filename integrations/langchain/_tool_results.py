@@ -18,11 +18,11 @@ from langchain_core.messages import BaseMessage, ToolMessage, convert_to_message
 from langgraph.types import Command
 
 from guard_core.adapters.boundary import joined
+from guard_core.adapters.decisions import redaction, strongest_decision, verdict_metadata
 from guard_core.content import Item, ToolResult
 from guard_core.errors import ContentError, GuardViolation
 from guard_core.verdict import Verdict
 
-from ._actions import guard_metadata, redaction, worst
 from ._convert import tool_result_items
 from ._schema_keys import walk
 
@@ -37,7 +37,7 @@ __all__ = [
 
 
 def _meta(message: BaseMessage, verdict: Verdict, decided: str) -> dict[str, Any]:
-    return {**message.response_metadata, "guard_core": guard_metadata(verdict, decided)}  # type: ignore[arg-type]
+    return {**message.response_metadata, "guard_core": verdict_metadata(verdict, decided)}  # type: ignore[arg-type]
 
 
 ToolResultShape = ToolMessage | Command[Any] | list[Any]
@@ -150,7 +150,7 @@ def result_items(
 
 
 def _screened(message: BaseMessage, verdicts: Sequence[Verdict]) -> BaseMessage:
-    decided, verdict = worst(verdicts)
+    decided, verdict = strongest_decision(verdicts)
     if verdict is None:
         return message
     meta = _meta(message, verdict, decided)

@@ -39,12 +39,14 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
 from guard_core.adapters.boundary import joined, strings_in
+from guard_core.adapters.decisions import decision
+from guard_core.adapters.options import require_guard
 from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import AssistantMessage, Item, ToolCall, ToolResult, UserMessage
-from guard_core.errors import ConfigurationError, GuardViolation
+from guard_core.errors import GuardViolation
 from guard_core.guard import Guard
 
-from ._actions import agent_from, decision
+from ._agents import agent_from
 from ._blocks import UNSCREENABLE_TYPES
 from ._convert import (
     assistant_items,
@@ -104,11 +106,7 @@ class GuardCallbackHandler(BaseCallbackHandler):
         allow_unscreened: Collection[str] = (),
         allow_agent_override: bool = False,
     ) -> None:
-        if not isinstance(guard, Guard):
-            raise ConfigurationError(
-                f"GuardCallbackHandler needs a Guard, got {type(guard).__name__}"
-            )
-        self.guard = guard
+        self.guard = require_guard("GuardCallbackHandler", guard)
         self.agent = agent
         self.allow_unscreened = allowed_types(
             allow_unscreened, UNSCREENABLE_TYPES, "GuardCallbackHandler"

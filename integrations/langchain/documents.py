@@ -22,11 +22,12 @@ from typing import Any
 from langchain_core.documents import BaseDocumentTransformer, Document
 
 from guard_core.adapters.boundary import agent_choice
-from guard_core.errors import ConfigurationError, ContentError
+from guard_core.adapters.options import action_option, require_guard
+from guard_core.errors import ContentError
 from guard_core.guard import Guard
 from guard_core.policy import Action
 
-from ._actions import requested_agent
+from ._agents import requested_agent
 from ._tree import Rules
 from ._tree import documents as document_tree
 
@@ -59,13 +60,9 @@ class GuardDocumentFilter(BaseDocumentTransformer):
         action: Action | None = None,
         allow_agent_override: bool = False,
     ) -> None:
-        if not isinstance(guard, Guard):
-            raise ConfigurationError(
-                f"GuardDocumentFilter needs a Guard, got {type(guard).__name__}"
-            )
-        self.guard = guard
+        self.guard = require_guard("GuardDocumentFilter", guard)
         self.agent = agent
-        self.rules = Rules(action=action, drop_blocked=True)
+        self.rules = Rules(action=action_option("GuardDocumentFilter", action), drop_blocked=True)
         self.allow_agent_override = bool(allow_agent_override)
 
     def __repr__(self) -> str:

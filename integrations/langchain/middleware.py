@@ -30,9 +30,11 @@ try:
 except ImportError:  # the middleware needs `langchain` itself, not only langchain-core
     raise MissingDependencyError("langchain", "langchain") from None
 
+from guard_core.adapters.boundary import AGENT_KEY
+from guard_core.adapters.decisions import GENERIC_REFUSAL, Refusal
+from guard_core.adapters.options import refusal_option, require_guard
 from guard_core.adapters.unscreened import allowed_types
 
-from ._actions import DEFAULT_REFUSAL
 from ._agent_steps import (
     AgentResolver,
     normalize_result,
@@ -123,8 +125,8 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         *,
         backend: Backend | None = None,
         agent: str | AgentResolver | None = None,
-        context_key: str = "guard_agent",
-        refusal: str = DEFAULT_REFUSAL,
+        context_key: str = AGENT_KEY,
+        refusal: Refusal = GENERIC_REFUSAL,
         allow_unscreened: Collection[str] = (),
         allow_agent_override: bool = False,
         name: str | None = None,
@@ -137,14 +139,12 @@ class GuardMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
                     "or a ready Guard"
                 )
             guard = Guard(backend, guard)
-        if not isinstance(guard, Guard):
-            raise ConfigurationError(
-                f"GuardMiddleware needs a Guard, Policy or PolicySet, got {type(guard).__name__}"
-            )
-        self.guard = guard
+        self.guard = require_guard(
+            "GuardMiddleware", guard, accepts="a Guard, or a Policy or PolicySet with backend="
+        )
         self.agent = agent
         self.context_key = context_key
-        self.refusal = refusal
+        self.refusal = refusal_option("GuardMiddleware", refusal)
         self.allow_unscreened = allowed_types(
             allow_unscreened, UNSCREENABLE_TYPES, "GuardMiddleware"
         )

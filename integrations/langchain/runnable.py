@@ -11,20 +11,30 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Collection, Iterator
-from typing import Any, Literal, get_args
+from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 
-from guard_core.adapters.streaming import default_context
+from guard_core.adapters.decisions import GENERIC_REFUSAL, Refusal
+from guard_core.adapters.options import (
+    ON_BLOCK,
+    OnBlock,
+    Streaming,
+    action_option,
+    one_of,
+    refusal_option,
+    require_guard,
+    stream_options,
+)
 from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import Surface
 from guard_core.errors import ConfigurationError, GuardError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.policy import Action
 
-from ._actions import DEFAULT_REFUSAL, agent_from
+from ._agents import agent_from
 from ._blocks import UNSCREENABLE_TYPES
 from ._stream import Incremental, merge, streamable
 from ._tree import Node, Rules, walk
@@ -32,8 +42,6 @@ from ._tree import Node, Rules, walk
 __all__ = ["GuardRunnable"]
 
 _SURFACES = ("input", "output", "tool_call", "tool_result", "retrieval")
-OnBlock = Literal["raise", "refuse"]
-Streaming = Literal["buffer", "incremental"]
 
 
 class GuardRunnable(Runnable[Any, Any]):
@@ -91,7 +99,7 @@ class GuardRunnable(Runnable[Any, Any]):
         on_block: OnBlock = "raise",
         action: Action | None = None,
         agent: str | None = None,
-        refusal: str = DEFAULT_REFUSAL,
+        refusal: Refusal = GENERIC_REFUSAL,
         streaming: Streaming = "buffer",
         stream_chars: int = 200,
         stream_context: int | None = None,
@@ -99,39 +107,25 @@ class GuardRunnable(Runnable[Any, Any]):
         allow_agent_override: bool = False,
         name: str | None = None,
     ) -> None:
-        if not isinstance(guard, Guard):
-            raise ConfigurationError(f"GuardRunnable needs a Guard, got {type(guard).__name__}")
+        guard = require_guard("GuardRunnable", guard)
         if surface not in _SURFACES:
             raise ConfigurationError(
                 f"GuardRunnable surface must be one of {', '.join(_SURFACES)}; got {surface!r} "
                 "(images are screened with the message they belong to, on surface='input')"
             )
-        if on_block not in get_args(OnBlock):
-            raise ConfigurationError(f"on_block must be 'raise' or 'refuse', got {on_block!r}")
-        if streaming not in get_args(Streaming):
-            raise ConfigurationError(
-                f"streaming must be 'buffer' or 'incremental', got {streaming!r}"
-            )
-        if not _count(stream_chars) or stream_chars < 1:
-            raise ConfigurationError(
-                f"stream_chars must be an int of characters, at least 1; got {stream_chars!r}"
-            )
-        if stream_context is not None and (not _count(stream_context) or stream_context < 0):
-            raise ConfigurationError(
-                f"stream_context must be an int of characters, at least 0 "
-                f"(or None); got {stream_context!r}"
-            )
+        on_block = one_of("GuardRunnable", "on_block", on_block, ON_BLOCK)
+        stream = stream_options(
+            "GuardRunnable", streaming, stream_chars, stream_context, guard.windowing
+        )
         self.guard = guard
         self.surface: Surface = surface
         self.agent = agent
-        self.rules = Rules(on_block=on_block, action=action, refusal=refusal)
-        self.streaming = streaming
-        self.stream_chars = stream_chars
-        self.stream_context = (
-            default_context(stream_chars, guard.windowing)
-            if stream_context is None
-            else stream_context
+        self.rules = Rules(
+            on_block=on_block,
+            action=action_option("GuardRunnable", action),
+            refusal=refusal_option("GuardRunnable", refusal),
         )
+        self.streaming, self.stream_chars, self.stream_context = stream
         self.allow_unscreened = allowed_types(allow_unscreened, UNSCREENABLE_TYPES, "GuardRunnable")
         self.allow_agent_override = bool(allow_agent_override)
         self.name = name or f"Guard[{surface}]"
@@ -357,7 +351,3 @@ class GuardRunnable(Runnable[Any, Any]):
 
 
 _END: Any = object()
-
-
-def _count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

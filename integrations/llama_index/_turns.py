@@ -20,22 +20,18 @@ from llama_index.core.base.llms.types import ChatMessage, TextBlock, ToolCallBlo
 from llama_index.core.llms.llm import ToolSelection
 
 from guard_core.adapters.boundary import joined, strings_in
+from guard_core.adapters.decisions import blocks
 from guard_core.content import AssistantMessage, Item, ToolCall, UserMessage
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict, strongest
 
 from ._convert import MessageItems, call_item, message_items, withheld_text
 
-__all__ = ["Judged", "Reply", "blocks", "judge", "placeholder", "reply_of"]
+__all__ = ["Judged", "Reply", "judge", "placeholder", "reply_of"]
 
 
-def blocks(verdict: Verdict | None) -> bool:
-    """Whether a verdict stops what it judged (a flag lets it pass, unless the guard erred)."""
-    return (
-        verdict is not None
-        and not verdict.allowed
-        and (verdict.decision != "flag" or verdict.error is not None)
-    )
+def _stops(verdict: Verdict | None) -> bool:
+    return verdict is not None and blocks(verdict)
 
 
 def placeholder(verdict: Verdict) -> dict[str, Any]:
@@ -100,7 +96,7 @@ def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict]
     extra = next(it) if reply.parts.extra is not None else None
     per_call = [next(it) for _ in reply.calls]
     raw = next(it) if reply.raw is not None else None
-    said = strongest([v for v in content if blocks(v)])
+    said = strongest([v for v in content if _stops(v)])
     block_ids = {
         str(b.tool_call_id): by_block[i]
         for i, b in enumerate(reply.message.blocks)
@@ -110,7 +106,7 @@ def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict]
     blocked: list[tuple[ToolSelection, Verdict]] = []
     for selection, verdict in zip(reply.selections, per_call, strict=True):
         pair = (verdict, block_ids.get(selection.tool_id))
-        worst = strongest([v for v in pair if v is not None and blocks(v)])
+        worst = strongest([v for v in pair if v is not None and _stops(v)])
         if worst is None:
             allowed.append(selection)
         else:
@@ -120,7 +116,7 @@ def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict]
     for i, block in enumerate(reply.message.blocks):
         if isinstance(block, ToolCallBlock):
             stop = stopped.get(str(block.tool_call_id)) or (
-                by_block[i] if blocks(by_block[i]) else None
+                by_block[i] if _stops(by_block[i]) else None
             )
             new_blocks.append(
                 block
@@ -132,9 +128,9 @@ def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict]
     message = reply.message
     # a blocked call's arguments may sit in additional_kwargs too (some LLM classes keep
     # their tool calls there): then it goes with them
-    bad_extra = blocks(extra) or (bool(blocked) and reply.parts.extra is not None)
+    bad_extra = _stops(extra) or (bool(blocked) and reply.parts.extra is not None)
     anything = (
-        said is not None or bool(blocked) or bad_extra or any(blocks(v) for v in by_block.values())
+        said is not None or bool(blocked) or bad_extra or any(_stops(v) for v in by_block.values())
     )
     if anything:
         message = message.model_copy(
@@ -143,5 +139,5 @@ def judge(reply: Reply, verdicts: Sequence[Verdict], refusal: Callable[[Verdict]
                 "additional_kwargs": {} if bad_extra else dict(message.additional_kwargs),
             }
         )
-    keep_raw = reply.raw_readable and not anything and not blocks(raw)
+    keep_raw = reply.raw_readable and not anything and not _stops(raw)
     return Judged(message, allowed, blocked, said, keep_raw)

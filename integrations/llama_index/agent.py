@@ -14,6 +14,7 @@ still screened before it runs / before the model reads it).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -26,6 +27,14 @@ from llama_index.core.memory import BaseMemory
 from llama_index.core.tools import AsyncBaseTool, BaseTool, ToolOutput
 from llama_index.core.workflow import Context
 
+from guard_core.adapters.decisions import (
+    Refusal,
+    blocks,
+    default_refusal,
+    refusal_because,
+    refusal_text,
+)
+from guard_core.adapters.options import refusal_option, require_guard
 from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import UserMessage
 from guard_core.errors import ConfigurationError, GuardViolation
@@ -34,7 +43,7 @@ from guard_core.verdict import Verdict, strongest
 
 from ._blocks import UNSCREENABLE_TYPES
 from ._convert import history_items, request_of, tools_text
-from ._turns import Judged, blocks, judge, placeholder, reply_of
+from ._turns import Judged, judge, placeholder, reply_of
 from .tools import guard_tools
 
 __all__ = ["GuardedFunctionAgent"]
@@ -86,9 +95,10 @@ class GuardedFunctionAgent(FunctionAgent):
         "video, document.",
     )
     max_blocked_rounds: int = Field(default=3, ge=0)
-    refusal: str = Field(
-        default="I can't help with that: {reason}.",
-        description="What a blocked answer becomes; {reason} is filled in.",
+    refusal: Refusal = Field(
+        default=default_refusal,
+        description="What a blocked answer becomes: a str, or a function of the blocking "
+        "Verdict that returns one.",
     )
 
     def __init__(
@@ -99,8 +109,9 @@ class GuardedFunctionAgent(FunctionAgent):
         allow_unscreened: Collection[str] = (),
         **kwargs: Any,
     ) -> None:
-        if not isinstance(guard, Guard):
-            raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
+        guard = require_guard("GuardedFunctionAgent", guard)
+        if "refusal" in kwargs:
+            kwargs["refusal"] = _refusal(kwargs["refusal"])
         if kwargs.get("output_cls") is not None:
             raise ConfigurationError(
                 "GuardedFunctionAgent: output_cls is asked of the LLM outside the agent's "
@@ -151,8 +162,9 @@ class GuardedFunctionAgent(FunctionAgent):
             await self._store(ctx, judged)
             if judged.allowed or not judged.blocked:
                 return output
+            last = judged.blocked[-1][1]
             # every call was blocked: the model now reads why in the scratchpad; ask again
-        return await self._refuse(ctx, None)
+        return await self._refuse(ctx, last, rounds=True)
 
     async def _get_llm_response(
         self, ctx: Context, llm_input: list[ChatMessage], llm: LLM | None = None
@@ -226,20 +238,35 @@ class GuardedFunctionAgent(FunctionAgent):
             )
         await ctx.store.set(self.scratchpad_key, scratchpad)
 
-    async def _refuse(self, ctx: AgentContext, verdict: Verdict | None) -> AgentOutput:
-        message = ChatMessage(role="assistant", content=self._refusal_text(verdict))
+    async def _refuse(
+        self, ctx: AgentContext, verdict: Verdict, *, rounds: bool = False
+    ) -> AgentOutput:
+        message = ChatMessage(role="assistant", content=self._refusal_text(verdict, rounds=rounds))
         scratchpad: list[ChatMessage] = await ctx.store.get(self.scratchpad_key, default=[])
         scratchpad.append(message)
         await ctx.store.set(self.scratchpad_key, scratchpad)
         return AgentOutput(response=message, tool_calls=[], raw=None, current_agent_name=self.name)
 
-    def _refusal_text(self, verdict: Verdict | None) -> str:
-        reason = (
-            verdict.reason
-            if verdict is not None
-            else (f"every tool call was blocked {self.max_blocked_rounds + 1} times in a row")
-        )
-        return self.refusal.format(reason=reason)
+    def _refusal_text(self, verdict: Verdict, *, rounds: bool = False) -> str:
+        if rounds and self.refusal is default_refusal:
+            return refusal_because(
+                f"every tool call was blocked {self.max_blocked_rounds + 1} times in a row"
+            )
+        return refusal_text(self.refusal, verdict)
+
+
+def _refusal(refusal: object) -> Refusal:
+    """The ``refusal`` setting; a string with ``{reason}`` is the old format-string form."""
+    checked = refusal_option("GuardedFunctionAgent", refusal)
+    if not isinstance(checked, str) or "{reason}" not in checked:
+        return checked
+    warnings.warn(
+        "GuardedFunctionAgent: a refusal string with {reason} is deprecated; pass a function "
+        "of the Verdict (lambda verdict: f'... {verdict.reason}'), as every adapter takes",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    return lambda verdict: checked.replace("{reason}", verdict.reason)
 
 
 def _last_user(messages: Sequence[ChatMessage]) -> ChatMessage | None:

@@ -12,25 +12,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
+from guard_core.adapters.decisions import decision, stronger
+from guard_core.adapters.options import one_of, require_guard
 from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import Item
 from guard_core.errors import ContentError
 from guard_core.guard import Guard
 from guard_core.policy import Policy
-from guard_core.verdict import DECISION_RANK, Verdict
+from guard_core.verdict import Verdict
 
 from ._nodes import node_items, redacted
 
 __all__ = ["GuardNodePostprocessor", "NodeAction"]
 
 NodeAction = Literal["drop", "redact", "flag"]
-_ACTIONS = ("drop", "redact", "flag")
+_ACTIONS: tuple[NodeAction, ...] = get_args(NodeAction)
 _MEDIA = frozenset({"audio", "video"})  # what a node holds that the guard cannot judge
 
 
@@ -106,10 +108,8 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
         allow_unscreened: Collection[str] = (),
         **kwargs: Any,
     ) -> None:
-        if not isinstance(guard, Guard):
-            raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
-        if action not in _ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(_ACTIONS)}; got {action!r}")
+        guard = require_guard("GuardNodePostprocessor", guard)
+        action = one_of("GuardNodePostprocessor", "action", action, _ACTIONS)
         allow = tuple(sorted(allowed_types(allow_unscreened, _MEDIA, "GuardNodePostprocessor")))
         fields: dict[str, Any] = {
             "guard": guard,
@@ -174,7 +174,7 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
                 continue
             action = self._action_for(policy, verdict)
             held = per_node.get(owner)
-            if held is None or DECISION_RANK[action] > DECISION_RANK[held[1]]:
+            if held is None or stronger(action, held[1]):
                 per_node[owner] = (verdict, action)
         if self.on_verdict is not None:
             for owner, verdict in zip(owners, verdicts, strict=True):
@@ -200,13 +200,12 @@ class GuardNodePostprocessor(BaseNodePostprocessor):
         return out
 
     def _action_for(self, policy: Policy, verdict: Verdict) -> NodeAction:
-        explicit = policy.actions.get(verdict.surface)
-        action: NodeAction = (
-            self.action if explicit is None else ("drop" if explicit == "block" else explicit)
-        )
-        if action == "flag" and verdict.error is not None:
-            return "drop"  # content the guard could not judge never reaches the LLM
-        return action
+        # the policy's own action for this surface wins over the postprocessor's default;
+        # a node is never "blocked" (there is nothing to raise to), it is dropped, and so is
+        # one whose flag came from an error: unjudged content never reaches the LLM
+        explicit = policy.actions.get(verdict.surface) is not None
+        decided = decision(verdict, None if explicit else self.action)
+        return decided if decided in ("redact", "flag") else "drop"
 
     def _flagged(self, node: BaseNode, verdict: Verdict, action: NodeAction) -> BaseNode:
         copy = node.model_copy()

@@ -22,9 +22,10 @@ from typing import Any
 from llama_index.core.tools import BaseTool, FunctionTool, ToolMetadata, ToolOutput
 from llama_index.core.tools.types import AsyncBaseTool
 
+from guard_core.adapters.options import require_guard
 from guard_core.adapters.unscreened import allowed_types
 from guard_core.content import Item, ToolResult
-from guard_core.errors import ContentError, GuardViolation
+from guard_core.errors import ConfigurationError, ContentError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import Verdict, strongest
 
@@ -49,8 +50,7 @@ class _Screen:
         skip: str | None,
         allow: Collection[str],
     ) -> None:
-        if not isinstance(guard, Guard):
-            raise TypeError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
+        guard = require_guard("GuardedTool", guard)
         self.allow = allowed_types(allow, UNSCREENABLE_TYPES, "guard_tools")
         self.inner = tool
         self.guard = guard
@@ -296,11 +296,14 @@ def guard_tool(
     allow_unscreened: Collection[str] = (),
 ) -> AsyncBaseTool:
     """Wrap one tool (a plain function becomes a ``FunctionTool`` first, as agents do)."""
+    require_guard("guard_tool", guard)
     if isinstance(tool, GuardedTool | GuardedFunctionTool):
         tool = tool.inner  # re-wrapping replaces the guard settings, never stacks them
     if not isinstance(tool, BaseTool):
         if not callable(tool):
-            raise TypeError(f"not a LlamaIndex tool or a function: {type(tool).__name__}")
+            raise ConfigurationError(
+                f"guard_tool takes a LlamaIndex tool or a function, got {type(tool).__name__}"
+            )
         tool = FunctionTool.from_defaults(tool)
     wrapper = GuardedFunctionTool if isinstance(tool, FunctionTool) else GuardedTool
     return wrapper(
@@ -343,7 +346,8 @@ def guard_tools(
         agent = FunctionAgent(tools=guard_tools([search, shell], guard, agent="devops"), llm=llm)
     """
     if isinstance(tools, BaseTool) or callable(tools):
-        raise TypeError("guard_tools takes a list of tools; use guard_tool() for one")
+        raise ConfigurationError("guard_tools takes a list of tools; use guard_tool() for one")
+    require_guard("guard_tools", guard)
     return [
         guard_tool(
             t,

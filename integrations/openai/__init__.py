@@ -49,8 +49,20 @@ the unwrapped client.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
+from guard_core.adapters.boundary import AGENT_KEY
+from guard_core.adapters.decisions import Refusal, default_refusal
+from guard_core.adapters.options import (
+    ON_BLOCK,
+    OnBlock,
+    Streaming,
+    one_of,
+    refusal_option,
+    renamed,
+    require_guard,
+    stream_options,
+)
 from guard_core.errors import ConfigurationError, MissingDependencyError
 from guard_core.guard import Guard
 
@@ -59,8 +71,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise MissingDependencyError("openai", "openai") from exc
 
-from ._refusal import RefusalText, default_refusal
-from ._screen import AGENT_KEY, OnVerdict, Options
+from ._screen import OnVerdict, Options
 from .client import AsyncGuardedOpenAI, GuardedOpenAI, wrap
 from .streams import AsyncGuardedStream, GuardedStream
 
@@ -73,6 +84,11 @@ __all__ = [
     "guard_openai",
 ]
 
+_RENAMED = {
+    "stream_mode": "streaming",
+    "screen_every": "stream_chars",
+    "screen_context": "stream_context",
+}
 _Client = TypeVar("_Client", bound="openai.OpenAI | openai.AsyncOpenAI")
 
 
@@ -80,15 +96,16 @@ def guard_openai(
     client: _Client,
     guard: Guard,
     agent: str | None = None,
-    on_block: Literal["raise", "refuse"] = "raise",
+    on_block: OnBlock = "raise",
     *,
     screen_system: bool = False,
-    stream_mode: Literal["buffer", "incremental"] = "buffer",
-    screen_every: int = 400,
-    screen_context: int | None = None,
-    refusal: RefusalText = default_refusal,
+    streaming: Streaming = "buffer",
+    stream_chars: int = 400,
+    stream_context: int | None = None,
+    refusal: Refusal = default_refusal,
     on_verdict: OnVerdict | None = None,
     allow_agent_override: bool = False,
+    **deprecated: Any,
 ) -> _Client:
     """Wrap an ``OpenAI`` / ``AsyncOpenAI`` (or Azure) client so its model calls are screened.
 
@@ -103,14 +120,15 @@ def guard_openai(
         on_block: ``"raise"`` :class:`~guard_core.GuardViolation` or ``"refuse"`` with a
             refusal answer of the normal type.
         screen_system: also screen system / developer prompts and ``instructions``.
-        stream_mode: ``"buffer"`` screens a stream's whole answer before releasing any chunk;
-            ``"incremental"`` releases text in steps of ``screen_every`` characters, each
-            step once its new text, with ``screen_context`` characters before it, passed;
+        streaming: ``"buffer"`` screens a stream's whole answer before releasing any chunk;
+            ``"incremental"`` releases text in steps of ``stream_chars`` characters, each
+            step once its new text, with ``stream_context`` characters before it, passed;
             the whole answer is still screened at the end. It can only abort: text released
             before a later step is blocked stays released. Tool calls are held for the final
             screening in both modes (see ``streams``).
-        screen_context: how many characters before a step's new text that step screens too
-            (default: twice ``screen_every``, at least the guard's
+        stream_chars: how much new text each step of an incremental stream screens.
+        stream_context: how many characters before a step's new text that step screens too
+            (default: twice ``stream_chars``, at least the guard's
             ``Windowing.overlap_chars``, 1,000 by default): a passage that long is seen whole
             wherever the steps split it, and each step screens a bounded amount, so a stream
             costs guard work linear in its length.
@@ -118,6 +136,9 @@ def guard_openai(
         on_verdict: called with ``(item, verdict)`` for every screening (item is None when
             the content could not be turned into an item; the verdict says why).
         allow_agent_override: let a call's ``guard_agent`` replace ``agent``.
+        deprecated: the old names ``stream_mode``, ``screen_every`` and ``screen_context``
+            (one release, with a ``DeprecationWarning``): every adapter now says
+            ``streaming``, ``stream_chars``, ``stream_context``.
 
     Policy actions: ``flag`` lets content pass (reported to ``on_verdict`` and the audit
     log); ``redact`` / ``drop`` on a tool result replaces it with a notice and the request
@@ -130,18 +151,31 @@ def guard_openai(
         raise ConfigurationError(
             "this client is already guarded; wrap client.unwrapped to guard it differently"
         )
-    if not isinstance(guard, Guard):
-        raise ConfigurationError(f"guard must be a guard_core.Guard, got {type(guard).__name__}")
+    guard = require_guard("guard_openai", guard)
+    settings = renamed(
+        "guard_openai",
+        deprecated,
+        _RENAMED,
+        {"streaming": streaming, "stream_chars": stream_chars, "stream_context": stream_context},
+        defaults={"streaming": "buffer", "stream_chars": 400, "stream_context": None},
+    )
+    stream = stream_options(
+        "guard_openai",
+        settings["streaming"],
+        settings["stream_chars"],
+        settings["stream_context"],
+        guard.windowing,
+    )
     options = Options(
         agent=agent,
-        on_block=on_block,
-        screen_system=screen_system,
-        stream_mode=stream_mode,
-        screen_every=screen_every,
-        screen_context=screen_context,
-        refusal=refusal,
+        on_block=one_of("guard_openai", "on_block", on_block, ON_BLOCK),
+        screen_system=bool(screen_system),
+        streaming=stream.streaming,
+        stream_chars=stream.stream_chars,
+        stream_context=stream.stream_context,
+        refusal=refusal_option("guard_openai", refusal),
         on_verdict=on_verdict,
-        allow_agent_override=allow_agent_override,
+        allow_agent_override=bool(allow_agent_override),
     )
     guard.policy_for(agent)  # an unknown agent fails here, not on the first call
     if isinstance(client, openai.AsyncOpenAI):

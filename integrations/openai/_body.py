@@ -17,13 +17,12 @@ from typing import Any
 from openai import NotGiven, Omit
 from pydantic import BaseModel
 
-from guard_core.adapters.boundary import Found, strings_in
+from guard_core.adapters.boundary import AGENT_KEY, Found, strings_in
 from guard_core.errors import ConfigurationError, ContentError
 
 from ._schema_keys import request_keys
 
 __all__ = [
-    "AGENT_KEY",
     "NOT_CONTENT",
     "OPAQUE",
     "given",
@@ -35,7 +34,6 @@ __all__ = [
     "walk",
 ]
 
-AGENT_KEY = "guard_agent"
 
 NOT_CONTENT = frozenset(
     {

@@ -3,7 +3,7 @@ screen, and what (see :mod:`guard_core.integrations.openai.streams` for the beha
 
 One gate per stream: :class:`Gate` holds the streamed texts (as
 :class:`guard_core.adapters.streaming.StreamText`, so accumulating is linear) and decides the
-intermediate checks of ``stream_mode="incremental"``; the chat and Responses gates read
+intermediate checks of ``streaming="incremental"``; the chat and Responses gates read
 their API's chunks / events and build the final screening of the whole answer and the
 refusal chunks. No I/O here.
 """
@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from typing import Any
 
-from guard_core.adapters.streaming import StreamText, default_context
+from guard_core.adapters.streaming import StreamText
 from guard_core.content import AssistantMessage
 from guard_core.errors import ContentError
 from guard_core.verdict import Verdict
@@ -47,13 +47,9 @@ class Gate(ABC):
     def __init__(self, call: Call) -> None:
         self.call = call
         options = call.options
-        self.holding = options.stream_mode == "buffer"
-        self.every = options.screen_every
-        self.context = (
-            default_context(self.every, call.guard.windowing)
-            if options.screen_context is None
-            else options.screen_context
-        )
+        self.holding = options.streaming == "buffer"
+        self.every = options.stream_chars
+        self.context = options.stream_context
         self.released = False
         self.texts: dict[int, StreamText] = {}
         # every other string of the stream, by where it came (pieces of one field joined)
@@ -98,7 +94,7 @@ class Gate(ABC):
         return not self.holding
 
     def due(self) -> list[_convert.Entry]:
-        """What to screen now, once any text grew by ``screen_every``: the new part of every
+        """What to screen now, once any text grew by ``stream_chars``: the new part of every
         text that changed, with its trailing context."""
         if self.holding or not any(text.due for text in self.texts.values()):
             return []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
@@ -32,26 +31,16 @@ from openai.types.responses.parsed_response import ParsedResponseOutputMessage
 from openai.types.responses.response import IncompleteDetails
 
 from guard_core.errors import ContentError
-from guard_core.verdict import Verdict
 
 from ._body import residual, walk
 
 __all__ = [
     "REFUSAL_RESPONSE_PREFIX",
-    "RefusalText",
     "chat_chunks",
     "chat_completion",
-    "default_refusal",
     "response",
     "response_events",
 ]
-
-RefusalText = str | Callable[[Verdict], str]
-
-
-def default_refusal(verdict: Verdict) -> str:
-    """``I can't help with that: <reason>.``"""
-    return f"I can't help with that: {verdict.reason}."
 
 
 def _lend(like: Any, *names: str) -> dict[str, Any]:

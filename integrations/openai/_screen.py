@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from guard_core.adapters.boundary import agent_choice, joined
+from guard_core.adapters.boundary import AGENT_KEY, agent_choice, joined
+from guard_core.adapters.decisions import Refusal, default_refusal, refusal_text
+from guard_core.adapters.options import OnBlock, Streaming
 from guard_core.audit import audit_record
 from guard_core.content import AssistantMessage, Item, ToolResult
-from guard_core.errors import ConfigurationError, ContentError, GuardViolation
+from guard_core.errors import ContentError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import PolicyRef, Verdict
 
 from . import _body, _convert, _refusal, _request
-from ._body import AGENT_KEY, given
+from ._body import given
 from ._state import Tainted
 
 __all__ = ["AGENT_KEY", "Call", "OnVerdict", "Options", "given"]
@@ -34,36 +36,18 @@ OnVerdict = Callable[[Item | None, Verdict], None]
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """How a wrapped client screens (see :func:`guard_openai`)."""
+    """How a wrapped client screens (see :func:`guard_openai`); checked there, with the
+    kit's :mod:`guard_core.adapters.options`."""
 
     agent: str | None = None
-    on_block: Literal["raise", "refuse"] = "raise"
+    on_block: OnBlock = "raise"
     screen_system: bool = False
-    stream_mode: Literal["buffer", "incremental"] = "buffer"
-    screen_every: int = 400
-    screen_context: int | None = None
-    refusal: _refusal.RefusalText = _refusal.default_refusal
+    streaming: Streaming = "buffer"
+    stream_chars: int = 400
+    stream_context: int = 1000
+    refusal: Refusal = default_refusal
     on_verdict: OnVerdict | None = None
     allow_agent_override: bool = False
-
-    def __post_init__(self) -> None:
-        if self.on_block not in ("raise", "refuse"):
-            raise ConfigurationError(f"on_block must be 'raise' or 'refuse', got {self.on_block!r}")
-        if self.stream_mode not in ("buffer", "incremental"):
-            raise ConfigurationError(
-                f"stream_mode must be 'buffer' or 'incremental', got {self.stream_mode!r}"
-            )
-        if not isinstance(self.screen_every, int) or self.screen_every < 1:
-            raise ConfigurationError(
-                f"screen_every must be a positive int of characters, got {self.screen_every!r}"
-            )
-        if self.screen_context is not None and (
-            not isinstance(self.screen_context, int) or self.screen_context < 0
-        ):
-            raise ConfigurationError(
-                f"screen_context must be a non-negative int of characters "
-                f"or None, got {self.screen_context!r}"
-            )
 
 
 class Call:
@@ -266,8 +250,7 @@ class Call:
     # -- refusals ---------------------------------------------------------------------------
 
     def refusal_text(self, verdict: Verdict) -> str:
-        text = self.options.refusal
-        return text if isinstance(text, str) else text(verdict)
+        return refusal_text(self.options.refusal, verdict)
 
     def refusal(self, verdict: Verdict, like: Any = None) -> Any:
         """The refusal of this call's type (``like``: the blocked answer, if any)."""

@@ -1,15 +1,15 @@
 """Guarded streams: still an ``openai.Stream`` / ``openai.AsyncStream``, screened first.
 
-``stream_mode="buffer"`` (default): every chunk is read and the whole answer (text and
+``streaming="buffer"`` (default): every chunk is read and the whole answer (text and
 each tool call) is screened before the first chunk is released. Nothing unsafe ever reaches
 the caller; the price is that the caller sees no token before the model has finished.
 
-``stream_mode="incremental"``: text is released in steps: once ``screen_every`` new
-characters arrived, they are screened together with the ``screen_context`` characters
-before them (default: twice ``screen_every``, at least the guard's
+``streaming="incremental"``: text is released in steps: once ``stream_chars`` new
+characters arrived, they are screened together with the ``stream_context`` characters
+before them (default: twice ``stream_chars``, at least the guard's
 ``Windowing.overlap_chars``), and the chunks they came in are released once that passes.
 No text reaches the caller unscreened, and the first token waits only for one step instead
-of the whole answer. A passage of up to ``screen_context`` characters is seen whole by one
+of the whole answer. A passage of up to ``stream_context`` characters is seen whole by one
 step wherever it was split, and each step screens a bounded amount, so a stream's guard
 work grows linearly with its length (see :mod:`guard_core.adapters.streaming`). At the end the
 whole answer is screened as in buffer mode. The trade-off: a block can only abort. Text

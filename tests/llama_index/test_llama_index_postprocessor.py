@@ -17,7 +17,7 @@ from llama_index.core.tools import RetrieverTool
 
 from guard_core import Guard, Policy, PolicySet, Verdict
 from guard_core.backends import RemoteBackend
-from guard_core.errors import ContentError
+from guard_core.errors import ConfigurationError, ContentError
 from guard_core.integrations.llama_index import GuardNodePostprocessor
 from guard_core.testing import Fault, OpenAICompatServer, ScriptedBackend, ScriptedJudge
 
@@ -187,9 +187,9 @@ def test_unreadable_image_is_a_clear_error(guard: Guard) -> None:
 
 
 def test_bad_arguments() -> None:
-    with pytest.raises(TypeError, match=r"guard_core\.Guard"):
+    with pytest.raises(ConfigurationError, match=r"needs a Guard.*guard_core\.Guard"):
         GuardNodePostprocessor(object())  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="drop, redact, flag"):
+    with pytest.raises(ConfigurationError, match="'drop', 'redact', 'flag'"):
         GuardNodePostprocessor(Guard(ScriptedBackend()), action="block")  # type: ignore[arg-type]
 
 

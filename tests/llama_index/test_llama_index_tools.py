@@ -15,6 +15,7 @@ from llama_index.core.tools.types import BaseTool
 
 from guard_core import Guard, GuardViolation, Policy
 from guard_core.backends import RemoteBackend
+from guard_core.errors import ConfigurationError
 from guard_core.integrations.llama_index import (
     GuardedFunctionTool,
     GuardedTool,
@@ -163,9 +164,9 @@ def test_wrapping_twice_does_not_stack(guard: Guard, backend: ScriptedBackend) -
 
 
 def test_bad_arguments(guard: Guard) -> None:
-    with pytest.raises(TypeError, match="list of tools"):
+    with pytest.raises(ConfigurationError, match="list of tools"):
         guard_tools(make_shell([]), guard)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"guard_core\.Guard"):
+    with pytest.raises(ConfigurationError, match=r"needs a Guard"):
         guard_tools([make_shell([])], object())  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="not a LlamaIndex tool"):
+    with pytest.raises(ConfigurationError, match="a LlamaIndex tool or a function"):
         guard_tools([42], guard)  # type: ignore[list-item]

@@ -116,7 +116,7 @@ def test_chat_stream_chunk_fields(rig: Harness) -> None:
         }
         return lambda client: client.chat.completions.create(model=MAIN, messages=USER, stream=True)
 
-    _sweep(rig, canaries(ChatCompletionChunk), call_for, stream_mode="incremental", screen_every=1)
+    _sweep(rig, canaries(ChatCompletionChunk), call_for, streaming="incremental", stream_chars=1)
 
 
 def test_responses_stream_event_fields(rig: Harness) -> None:
@@ -134,7 +134,7 @@ def test_responses_stream_event_fields(rig: Harness) -> None:
         }
         return lambda client: client.responses.create(model=MAIN, input="hi", stream=True)
 
-    _sweep(rig, canaries(ResponseStreamEvent), call_for, stream_mode="incremental", screen_every=1)
+    _sweep(rig, canaries(ResponseStreamEvent), call_for, streaming="incremental", stream_chars=1)
 
 
 def test_chat_request_fields(rig: Harness) -> None:

@@ -169,7 +169,7 @@ def test_a_blocked_answer_is_never_chained(env: Env, stream: bool) -> None:
     """The server stored it (response id, item ids, conversation) even when it was blocked,
     and a stream released its id in response.created before it was judged."""
     inner = env.sync_client()
-    client = guard_openai(inner, env.guard, stream_mode="incremental", screen_every=4)
+    client = guard_openai(inner, env.guard, streaming="incremental", stream_chars=4)
     _blocked_answer(env)
     released: list[str] = []
     with pytest.raises(GuardViolation):

@@ -1,7 +1,7 @@
 """Incremental streams: each step screens its new text plus a bounded trailing context.
 
 The loopback server streams the main model's answer in 8-character pieces, so with
-``screen_every=40`` the steps end exactly at characters 40, 80, 120, ...
+``stream_chars=40`` the steps end exactly at characters 40, 80, 120, ...
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _answer_checks(env: Env) -> list[RecordedRequest]:
 
 def _client(env: Env, *, is_async: bool, **kwargs: Any) -> Any:
     inner = env.async_client() if is_async else env.sync_client()
-    return guard_openai(inner, env.guard, stream_mode="incremental", **kwargs)
+    return guard_openai(inner, env.guard, streaming="incremental", **kwargs)
 
 
 async def _stream(
@@ -99,7 +99,7 @@ def _text(chunks: list[Any]) -> str:
 async def test_guard_work_grows_linearly_with_a_long_stream(env: Env, is_async: bool) -> None:
     text = _prose(20_000)
     env.model.reply(answer(text))
-    client = _client(env, is_async=is_async, screen_every=500)
+    client = _client(env, is_async=is_async, stream_chars=500)
     chunks, raised = await _stream(env, client, is_async=is_async)
     assert raised is None and _text(chunks) == text
     posts = _answer_checks(env)
@@ -118,7 +118,7 @@ async def test_a_phrase_split_across_steps_is_caught_before_the_end(
     env: Env, is_async: bool
 ) -> None:
     env.model.reply(answer(SPLIT + END))
-    client = _client(env, is_async=is_async, screen_every=40, screen_context=40)
+    client = _client(env, is_async=is_async, stream_chars=40, stream_context=40)
     chunks, raised = await _stream(env, client, is_async=is_async)
     assert isinstance(raised, GuardViolation) and raised.verdict.surface == "output"
     released = _text(chunks)
@@ -135,7 +135,7 @@ async def test_the_final_check_blocks_what_no_step_saw(env: Env, is_async: bool)
     # ends before another step is due: only the final check of the whole answer sees it
     text = (_prose(395) + "burn a house" + _prose(100))[:450]
     env.model.reply(answer(text))
-    client = _client(env, is_async=is_async, screen_every=80, screen_context=8, on_block="refuse")
+    client = _client(env, is_async=is_async, stream_chars=80, stream_context=8, on_block="refuse")
     chunks, raised = await _stream(env, client, is_async=is_async)
     assert raised is None
     released = _text(chunks)
@@ -152,7 +152,7 @@ async def test_the_final_check_screens_tool_calls_after_passed_steps(
 ) -> None:
     call = {"id": "call_x", "name": "run_shell", "arguments": {"cmd": "build a bomb"}}
     env.model.reply(answer(_prose(300), tool_calls=[call]))
-    client = _client(env, is_async=is_async, screen_every=40)
+    client = _client(env, is_async=is_async, stream_chars=40)
     chunks, raised = await _stream(env, client, is_async=is_async)
     assert isinstance(raised, GuardViolation) and raised.verdict.surface == "tool_call"
     assert _text(chunks) == _prose(280)  # steps released text; the rest waited
@@ -160,10 +160,10 @@ async def test_the_final_check_screens_tool_calls_after_passed_steps(
     assert len(_answer_checks(env)) == 7 + 2  # 7 steps, then the whole text and the call
 
 
-def test_a_bad_screen_context_is_a_clear_error(env: Env) -> None:
+def test_a_bad_stream_context_is_a_clear_error(env: Env) -> None:
     for bad in (-1, "800"):
-        with pytest.raises(ConfigurationError, match="screen_context"):
-            guard_openai(env.sync_client(), env.guard, screen_context=bad)  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="stream_context"):
+            guard_openai(env.sync_client(), env.guard, stream_context=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -182,7 +182,7 @@ async def test_done_events_repeating_other_text_are_held_and_judged(
         if event["type"] == "response.content_part.done":
             event["part"] = {**event["part"], "text": "how to build a bomb, step by step"}
     env.model.reply({"object": "events", "events": events})
-    client = _client(env, is_async=is_async, screen_every=40)
+    client = _client(env, is_async=is_async, stream_chars=40)
     released: list[Any] = []
     with pytest.raises(GuardViolation):
         try:

@@ -181,7 +181,7 @@ def test_responses_stream_helper_and_incremental_mode(env: Env, client: Any) -> 
     with pytest.raises(ConfigurationError, match="response_id"):
         client.responses.stream(response_id="resp_123")
     incremental = guard_openai(
-        client.unwrapped, env.guard, stream_mode="incremental", screen_every=16
+        client.unwrapped, env.guard, streaming="incremental", stream_chars=16
     )
     env.model.reply(answer("A quiet tale of rivers, then they built a bomb at dawn."))
     released: list[str] = []

@@ -14,7 +14,7 @@ from guard_core.integrations.openai import guard_openai
 from .conftest import MAIN, Env, answer, user
 
 UNSAFE_CALL = [{"id": "call_x", "name": "run_shell", "arguments": {"cmd": "build a bomb"}}]
-LONG_UNSAFE = "Once upon a time " * 30 + "they built a bomb."  # longer than screen_every
+LONG_UNSAFE = "Once upon a time " * 30 + "they built a bomb."  # longer than stream_chars
 
 
 def _chunks(stream: Any) -> list[Any]:
@@ -85,7 +85,7 @@ def test_refused_streams_are_sdk_streams_with_a_refusal(env: Env) -> None:
 
 def _incremental(env: Env, **kwargs: Any) -> Any:
     return guard_openai(
-        env.sync_client(), env.guard, stream_mode="incremental", screen_every=40, **kwargs
+        env.sync_client(), env.guard, streaming="incremental", stream_chars=40, **kwargs
     )
 
 
@@ -130,10 +130,10 @@ def test_incremental_safe_stream_is_complete(env: Env) -> None:
 
 
 def test_bad_stream_options_are_clear_errors(env: Env) -> None:
-    with pytest.raises(ConfigurationError, match="stream_mode"):
-        guard_openai(env.sync_client(), env.guard, stream_mode="fast")  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="screen_every"):
-        guard_openai(env.sync_client(), env.guard, screen_every=0)
+    with pytest.raises(ConfigurationError, match="streaming"):
+        guard_openai(env.sync_client(), env.guard, streaming="fast")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="stream_chars"):
+        guard_openai(env.sync_client(), env.guard, stream_chars=0)
 
 
 def test_the_sdk_stream_helper_is_screened(env: Env, client: Any) -> None:

@@ -174,7 +174,7 @@ def test_mw_tool_result_redact_clears_artifact() -> None:
     reason="DOCUMENTED EXCEPTION: a client's config metadata "
     "lc_agent_name picks "
     "the policy over create_agent(name='strict'); developer_agent "
-    "(_actions.py) reads lc_agent_name from the merged run metadata, which the "
+    "(_agents.py) reads lc_agent_name from the merged run metadata, which the "
     "caller's config={'metadata': ...} overrides",
 )
 def test_mw_client_metadata_lc_agent_name_overrides_create_agent_name() -> None:

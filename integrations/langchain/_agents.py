@@ -1,4 +1,5 @@
-"""The steps every LangChain adapter shares: which agent is speaking, and what a verdict means.
+"""Which agent is speaking, one rule for every LangChain adapter (what a verdict means is
+the kit's :mod:`guard_core.adapters.decisions`).
 
 Agent resolution (one rule for the runnable, the callback handler, the middleware and the
 document filter), through the kit's :func:`guard_core.adapters.boundary.agent_choice`:
@@ -17,28 +18,13 @@ document filter), through the kit's :func:`guard_core.adapters.boundary.agent_ch
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from guard_core.adapters.boundary import agent_choice
+from guard_core.adapters.boundary import AGENT_KEY, agent_choice
 from guard_core.guard import Guard
-from guard_core.policy import Action
-from guard_core.verdict import DECISION_RANK, Decision, Verdict
 
-__all__ = [
-    "AGENT_KEY",
-    "DEFAULT_REFUSAL",
-    "agent_from",
-    "decision",
-    "developer_agent",
-    "guard_metadata",
-    "redaction",
-    "requested_agent",
-    "worst",
-]
-
-AGENT_KEY = "guard_agent"
-DEFAULT_REFUSAL = "I can't help with that request."
+__all__ = ["agent_from", "developer_agent", "requested_agent"]
 
 
 def developer_agent(
@@ -83,42 +69,3 @@ def agent_from(
         allow_override=allow_override,
         owner=owner,
     )
-
-
-def decision(verdict: Verdict, override: Action | None = None) -> Decision:
-    """``allow``, or what to do with a blocked item (``override`` beats the policy)."""
-    if verdict.allowed:
-        return "allow"
-    chosen = override or verdict.action
-    # flag keeps the content: never for content the guard could not judge (fail closed)
-    return "block" if chosen == "flag" and verdict.error is not None else chosen
-
-
-def worst(
-    verdicts: Sequence[Verdict], override: Action | None = None
-) -> tuple[Decision, Verdict | None]:
-    """The strongest decision among ``verdicts`` (block > drop > redact > flag > allow)."""
-    best: tuple[Decision, Verdict | None] = ("allow", None)
-    for verdict in verdicts:
-        d = decision(verdict, override)
-        if DECISION_RANK[d] > DECISION_RANK[best[0]]:
-            best = (d, verdict)
-    return best
-
-
-def redaction(verdict: Verdict) -> str:
-    """The text that replaces redacted content."""
-    return f"[redacted by guard-core: {verdict.reason}]"
-
-
-def guard_metadata(verdict: Verdict, decided: Decision) -> dict[str, Any]:
-    """What is attached to a flagged, redacted or refused message or document."""
-    return {
-        "decision": decided,
-        "surface": verdict.surface,
-        "agent": verdict.agent,
-        "policy": verdict.policy.name,
-        "categories": list(verdict.categories),
-        "reason": verdict.reason,
-        "error": verdict.error,
-    }
