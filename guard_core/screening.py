@@ -29,7 +29,8 @@ from guard_core.models import Exchange, GuardRequest, Judgement, ModelFamily
 from guard_core.policy import Policy
 from guard_core.verdict import PolicyRef, Verdict
 
-__all__ = ["Claim", "InFlight", "Plan", "Windowing", "combine", "error_verdict", "plan"]
+# Windowing is the API; the rest are Guard's own steps (imported by name, not exported)
+__all__ = ["Windowing"]
 A = TypeVar("A")
 
 

@@ -17,7 +17,7 @@ from guard_core.content import Surface
 from guard_core.errors import GuardViolation
 from guard_core.policy import Action
 
-__all__ = ["DECISION_RANK", "Decision", "PolicyRef", "Verdict", "strongest", "valid_text"]
+__all__ = ["DECISION_RANK", "Decision", "PolicyRef", "Verdict", "strongest"]
 
 Decision: TypeAlias = Literal["allow", "block", "redact", "drop", "flag"]
 DECISION_RANK: dict[Decision, int] = {"allow": 0, "flag": 1, "redact": 2, "drop": 3, "block": 4}
