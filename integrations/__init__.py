@@ -1,0 +1,2 @@
+"""The framework adapters, installed as ``guard_core.integrations``; each imports only its own
+framework."""
