@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import re
 import warnings
@@ -68,6 +69,42 @@ BUILDERS: dict[str, Callable[[Any], Any]] = {
     "guard_tools": lambda g: guard_tools([_tool], g),
     "guard_openai": lambda g: guard_openai(_client(), g),
 }
+# the adapters of the co-install tier's clients (openai-agents, langchain-openai,
+# llama-index-llms-openai), where those are installed
+if importlib.util.find_spec("agents") is not None:
+    import agents as sdk
+
+    from guard_core.integrations import openai_agents as oa
+
+    BUILDERS.update(
+        {
+            "with_guardrails": lambda g: oa.with_guardrails(sdk.Agent(name="a"), g),
+            "guard_input": lambda g: oa.guard_input(g),
+            "guard_output": lambda g: oa.guard_output(g),
+            "guard_tool_input": lambda g: oa.guard_tool_input(g),
+            "guard_tool_output": lambda g: oa.guard_tool_output(g),
+        }
+    )
+if importlib.util.find_spec("langchain_openai") is not None:
+    from guard_core.integrations.langchain import guard_chat_openai
+
+    def _chat_openai() -> Any:
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(model="m", base_url="http://127.0.0.1:9/v1", api_key="k")
+
+    BUILDERS["guard_chat_openai"] = lambda g: guard_chat_openai(_chat_openai(), g)
+if importlib.util.find_spec("llama_index.llms") is not None and (
+    importlib.util.find_spec("llama_index.llms.openai") is not None
+):
+    from guard_core.integrations.llama_index import guard_openai_llm
+
+    def _openai_llm() -> Any:
+        from llama_index.llms.openai import OpenAI
+
+        return OpenAI(model="gpt-4o-mini", api_base="http://127.0.0.1:9/v1", api_key="k")
+
+    BUILDERS["guard_openai_llm"] = lambda g: guard_openai_llm(_openai_llm(), g)
 
 
 @pytest.fixture
@@ -104,6 +141,23 @@ BAD_SETTINGS: list[tuple[str, Callable[[Guard], Any], str]] = [
     ("middleware policy without backend", lambda g: GuardMiddleware(g.policies), "backend"),
     ("openai unknown setting", lambda g: guard_openai(_client(), g, stream="x"), "stream"),
 ]
+if "with_guardrails" in BUILDERS:
+    BAD_SETTINGS += [
+        ("agent on_block", lambda g: oa.guard_tool_input(g, on_block="x"), "on_block"),  # type: ignore[arg-type]
+        ("agent refusal", lambda g: oa.guard_tool_output(g, refusal=b"no"), "refusal"),  # type: ignore[arg-type]
+        ("agent parallel", lambda g: oa.guard_input(g, run_in_parallel=1), "run_in_parallel"),
+        ("agent unscreened", lambda g: oa.guard_tool_output(g, allow_unscreened="file"), "allow"),
+        ("agent override", lambda g: oa.guard_output(g, allow_agent_override="y"), "override"),  # type: ignore[arg-type]
+    ]
+if "guard_chat_openai" in BUILDERS:
+    BAD_SETTINGS += [
+        ("chat refusal", lambda g: guard_chat_openai(_chat_openai(), g, refusal=1), "refusal"),  # type: ignore[arg-type]
+        ("chat stream", lambda g: guard_chat_openai(_chat_openai(), g, streaming=True), "stream"),  # type: ignore[arg-type]
+    ]
+if "guard_openai_llm" in BUILDERS:
+    BAD_SETTINGS += [
+        ("llm on_block", lambda g: guard_openai_llm(_openai_llm(), g, on_block="x"), "on_block"),  # type: ignore[arg-type]
+    ]
 for adapter in ("runnable", "openai"):
     make: Callable[..., Any] = (
         (lambda g, **kw: GuardRunnable(g, **kw))
@@ -122,7 +176,7 @@ for adapter in ("runnable", "openai"):
         BAD_SETTINGS.append(
             (
                 f"{adapter} {setting}={value!r}",
-                lambda g, make=make, setting=setting, value=value: make(g, **{setting: value}),
+                lambda g, make=make, setting=setting, value=value: make(g, **{setting: value}),  # type: ignore[misc]
                 setting,
             )
         )
@@ -170,11 +224,11 @@ def test_a_refusal_function_gets_the_blocking_verdict(guard: Guard) -> None:
 def test_the_openai_wrappers_old_stream_names_still_work_with_a_warning(guard: Guard) -> None:
     with pytest.warns(DeprecationWarning, match="stream_mode= is renamed streaming="):
         client = guard_openai(_client(), guard, stream_mode="incremental")
-    assert client._gc_ctx.options.streaming == "incremental"
+    assert client._gc_ctx.options.streaming == "incremental"  # type: ignore[attr-defined]
     with pytest.warns(DeprecationWarning) as caught:
         client = guard_openai(_client(), guard, screen_every=50, screen_context=7)
     assert len(caught) == 2
-    assert (client._gc_ctx.options.stream_chars, client._gc_ctx.options.stream_context) == (50, 7)
+    assert (client._gc_ctx.options.stream_chars, client._gc_ctx.options.stream_context) == (50, 7)  # type: ignore[attr-defined]
     with pytest.raises(ConfigurationError, match="pass stream_chars= only"):
         guard_openai(_client(), guard, stream_chars=10, screen_every=20)
     with warnings.catch_warnings():

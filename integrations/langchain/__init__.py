@@ -33,12 +33,20 @@ except ImportError:
 
 from .callbacks import GuardCallbackHandler
 from .documents import GuardDocumentFilter
+from .openai_chat import check_chat_openai, guard_chat_openai
 from .runnable import GuardRunnable
 
 if TYPE_CHECKING:
     from .middleware import GuardMiddleware
 
-__all__ = ["GuardCallbackHandler", "GuardDocumentFilter", "GuardMiddleware", "GuardRunnable"]
+__all__ = [
+    "GuardCallbackHandler",
+    "GuardDocumentFilter",
+    "GuardMiddleware",
+    "GuardRunnable",
+    "check_chat_openai",
+    "guard_chat_openai",
+]
 
 
 def __getattr__(name: str) -> Any:

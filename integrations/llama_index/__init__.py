@@ -22,6 +22,7 @@ except ImportError:
     raise MissingDependencyError("llama-index-core", "llamaindex") from None
 
 from .agent import GuardedFunctionAgent
+from .openai_llm import check_openai_llm, guard_openai_llm
 from .postprocessor import GuardNodePostprocessor, NodeAction
 from .tools import GuardedFunctionTool, GuardedTool, guard_tool, guard_tools
 
@@ -31,6 +32,8 @@ __all__ = [
     "GuardedFunctionTool",
     "GuardedTool",
     "NodeAction",
+    "check_openai_llm",
+    "guard_openai_llm",
     "guard_tool",
     "guard_tools",
 ]

@@ -22,9 +22,19 @@ The wrapped client behaves like the original; ``chat.completions.create`` / ``pa
 
 A block raises :class:`~guard_core.GuardViolation` (``on_block="raise"``; not an SDK error,
 so the SDK's retries never repeat it) or returns a refusal of the normal type
-(``on_block="refuse"``): a ``ChatCompletion`` with ``finish_reason="content_filter"``, a
-``Response`` with ``status="incomplete"``, or a stream of those. ``with_raw_response`` calls
-always raise on a block: a raw HTTP answer cannot honestly be rewritten.
+(``on_block="refuse"``), the shape frameworks treat as a refusal: a ``ChatCompletion`` whose
+message carries the text as ``content`` and ``refusal`` with
+``finish_reason="content_filter"``, a completed ``Response`` whose message has an
+``output_text`` and a ``refusal`` part, or a stream of those (the Agents SDK raises its
+``ModelRefusalError`` for both, which ``error_handlers`` answer).
+
+``with_raw_response`` and ``with_streaming_response`` behave like the SDK's (sync and async:
+``with_streaming_response.create`` returns a context manager, never a coroutine); their
+``parse()`` is screened like the plain call and returns a guarded stream for
+``stream=True`` or the refusal. The HTTP body, judged only as parsed, is withheld
+(``read()``, ``text``, ``json()``, ``iter_*``, ``http_response`` raise ``Withheld``, a
+``ContentError`` and ``AttributeError``); headers, status and request id are there.
+A passed non-streamed ``with_raw_response`` answer is the SDK's own object.
 
 Per-agent policy: ``agent=`` here, or per call ``extra_body={"guard_agent": "planner"}``
 (removed before the request goes out), which may replace ``agent=`` only with
@@ -38,13 +48,13 @@ Example::
     client = guard_openai(OpenAI(), guard, agent="support")
     answer = client.chat.completions.create(model="gpt-4o-mini", messages=[...])
 
-Also guarded: ``client.beta.chat``, ``with_raw_response`` and ``with_options(...)``
-copies. Refused with a clear error rather than passed unscreened: ``with_streaming_response``
-on a guarded resource, ``with_raw_response`` with ``stream=True``, ``client.beta.responses``
+Also guarded: ``client.beta.chat``, ``with_raw_response``, ``with_streaming_response`` and
+``with_options(...)`` copies. Refused with a clear error rather than passed unscreened:
+``stream()`` on ``with_raw_response`` / ``with_streaming_response``, ``client.beta.responses``
 model calls and ``responses.stream(response_id=...)``. Forwarded unchanged and **not
-screened**: the other resources (legacy ``completions``, ``embeddings``, files, assistants,
-...), ``retrieve`` of stored answers, realtime / websocket connections, and any call made on
-the unwrapped client.
+screened**: the resources of ``client.PASSED_THROUGH`` (legacy ``completions``,
+``embeddings``, files, ...), ``retrieve`` of stored answers, realtime / websocket
+connections, and any call made on the unwrapped client.
 """
 
 from __future__ import annotations

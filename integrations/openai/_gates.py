@@ -248,8 +248,9 @@ class _ResponsesGate(Gate):
 
     def refusal(self, verdict: Verdict) -> list[Any]:
         text = self.call.refusal_text(verdict)
-        events = _refusal.response_events(text, model=self.call.model, like=self.first)
-        return events[-1:] if self.released else events
+        return _refusal.response_events(
+            text, model=self.call.model, like=self.first, cut_off=self.released
+        )
 
 
 class _Output:

@@ -2,9 +2,13 @@
 
 A chat refusal is a ``ChatCompletion`` (``ParsedChatCompletion`` for ``parse``) whose
 assistant message says it was blocked, in both ``content`` and ``refusal``, with
-``finish_reason="content_filter"``. A Responses refusal is a ``Response`` with
-``status="incomplete"`` and ``incomplete_details.reason="content_filter"``, whose
-``output_text`` says it was blocked. Streams yield the matching chunk / event sequence.
+``finish_reason="content_filter"``. A Responses refusal is a completed ``Response`` whose one
+message says it was blocked in an ``output_text`` part (so ``output_text`` reads it) and in a
+``refusal`` part: the shape the API gives a model's own refusal, which is what frameworks
+treat as one (the Agents SDK raises ``ModelRefusalError``, which ``error_handlers`` can
+answer; LangChain reports a refusal block). Streams yield the matching chunk / event
+sequence. A stream that already released text (``streaming="incremental"``) can only be cut
+off: it ends with ``response.incomplete`` (``incomplete_details.reason="content_filter"``).
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import time
 import uuid
 from typing import Any
 
+from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 from openai.types.responses import (
     ParsedResponse,
     Response,
+    ResponseCompletedEvent,
     ResponseContentPartAddedEvent,
     ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
@@ -24,11 +30,15 @@ from openai.types.responses import (
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
     ResponseOutputMessage,
+    ResponseRefusalDeltaEvent,
+    ResponseRefusalDoneEvent,
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
+    ResponseUsage,
 )
 from openai.types.responses.parsed_response import ParsedResponseOutputMessage
 from openai.types.responses.response import IncompleteDetails
+from pydantic import BaseModel
 
 from guard_core.errors import ContentError
 
@@ -62,6 +72,17 @@ def _id(prefix: str) -> str:
     return f"{prefix}-guard-{uuid.uuid4().hex[:16]}"
 
 
+def _zero(cls: Any) -> dict[str, Any]:
+    """A usage of ``cls`` counting nothing: what a request that was never sent cost (clients
+    read usage unconditionally). Read from the installed SDK's type, whose fields vary."""
+    out: dict[str, Any] = {}
+    for name, info in cls.model_fields.items():
+        if info.is_required():
+            kind = info.annotation
+            out[name] = _zero(kind) if isinstance(kind, type) and issubclass(kind, BaseModel) else 0
+    return out
+
+
 REFUSAL_RESPONSE_PREFIX = "resp-guard-"
 """How the id of a refusal ``Response`` starts: no server stores it, so it cannot be chained."""
 
@@ -86,6 +107,7 @@ def chat_completion(
             "created": int(time.time()),
             "model": model,
             "choices": bodies,
+            "usage": _zero(CompletionUsage),
             **lent,
         }
     )
@@ -121,26 +143,38 @@ def _message(text: str, parsed: bool) -> Any:
             "type": "message",
             "id": _id("msg"),
             "role": "assistant",
-            "status": "incomplete",
-            "content": [{"type": "output_text", "text": text, "annotations": []}],
+            "status": "completed",
+            "content": [
+                {"type": "output_text", "text": text, "annotations": []},
+                {"type": "refusal", "refusal": text},
+            ],
         }
     )
 
 
-def response(text: str, *, model: str, like: Any = None, parsed: bool = False) -> Response:
+def response(
+    text: str, *, model: str, like: Any = None, parsed: bool = False, cut_off: bool = False
+) -> Response:
     """A refusal ``Response``; ``like`` (the blocked answer) lends model, usage and the
-    other fields that carry no content.
+    other fields that carry no content. ``cut_off``: the end of a stream that already
+    released text, ``status="incomplete"`` (``content_filter``) under the stream's own id.
 
-    Never its id: the server stored the blocked answer under that id, and a next call with
-    ``previous_response_id`` set to it would put the blocked output back in the model's
-    context. The refusal's own id is refused as ``previous_response_id`` before sending."""
+    Otherwise never the blocked answer's id: the server stored it under that id, and a next
+    call with ``previous_response_id`` set to it would put the blocked output back in the
+    model's context. The refusal's own id is refused as ``previous_response_id`` before
+    sending (and so is the blocked one, which a cut-off stream has already shown)."""
     parsed = parsed or isinstance(like, ParsedResponse)
-    update = {
+    update: dict[str, Any] = {
         "id": _id("resp"),
-        "status": "incomplete",
-        "incomplete_details": IncompleteDetails(reason="content_filter"),
+        "status": "completed",
         "output": [_message(text, parsed)],
     }
+    if cut_off:
+        update.update(
+            status="incomplete",
+            incomplete_details=IncompleteDetails(reason="content_filter"),
+            **_lend(like, "id"),
+        )
     cls = ParsedResponse if parsed else Response
     blank = cls.model_validate(
         {
@@ -152,6 +186,7 @@ def response(text: str, *, model: str, like: Any = None, parsed: bool = False) -
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
+            "usage": _zero(ResponseUsage),
             **_lend(
                 like,
                 "created_at",
@@ -170,15 +205,20 @@ def response(text: str, *, model: str, like: Any = None, parsed: bool = False) -
     return blank.model_copy(update=update)
 
 
-def response_events(text: str, *, model: str, like: Any = None) -> list[Any]:
-    """The events of a refusal Responses stream, ending in ``response.incomplete``."""
+def response_events(text: str, *, model: str, like: Any = None, cut_off: bool = False) -> list[Any]:
+    """The events of a refusal Responses stream, ending in ``response.completed`` (or, for a
+    stream that already released text, its one ``response.incomplete`` event)."""
+    if cut_off:
+        final = response(text, model=model, like=like, cut_off=True)
+        return [
+            ResponseIncompleteEvent(type="response.incomplete", response=final, sequence_number=0)
+        ]
     final = response(text, model=model, like=like)
     message = final.output[0]
-    at = {"output_index": 0, "item_id": message.id, "content_index": 0}
+    at = {"output_index": 0, "item_id": message.id}
     part = {"type": "output_text", "text": "", "annotations": []}
-    started = final.model_copy(
-        update={"status": "in_progress", "output": [], "incomplete_details": None}
-    )
+    refusal = {"type": "refusal", "refusal": ""}
+    started = final.model_copy(update={"status": "in_progress", "output": []})
     steps: list[tuple[Any, dict[str, Any]]] = [
         (ResponseCreatedEvent, {"type": "response.created", "response": started}),
         (
@@ -186,29 +226,67 @@ def response_events(text: str, *, model: str, like: Any = None) -> list[Any]:
             {
                 "type": "response.output_item.added",
                 "output_index": 0,
-                "item": message.model_copy(update={"content": []}),
+                "item": message.model_copy(update={"content": [], "status": "in_progress"}),
             },
         ),
         (
             ResponseContentPartAddedEvent,
-            {"type": "response.content_part.added", **at, "part": part},
+            {"type": "response.content_part.added", **at, "content_index": 0, "part": part},
         ),
         (
             ResponseTextDeltaEvent,
-            {"type": "response.output_text.delta", **at, "delta": text, "logprobs": []},
+            {
+                "type": "response.output_text.delta",
+                **at,
+                "content_index": 0,
+                "delta": text,
+                "logprobs": [],
+            },
         ),
         (
             ResponseTextDoneEvent,
-            {"type": "response.output_text.done", **at, "text": text, "logprobs": []},
+            {
+                "type": "response.output_text.done",
+                **at,
+                "content_index": 0,
+                "text": text,
+                "logprobs": [],
+            },
         ),
         (
             ResponseContentPartDoneEvent,
-            {"type": "response.content_part.done", **at, "part": {**part, "text": text}},
+            {
+                "type": "response.content_part.done",
+                **at,
+                "content_index": 0,
+                "part": {**part, "text": text},
+            },
+        ),
+        (
+            ResponseContentPartAddedEvent,
+            {"type": "response.content_part.added", **at, "content_index": 1, "part": refusal},
+        ),
+        (
+            ResponseRefusalDeltaEvent,
+            {"type": "response.refusal.delta", **at, "content_index": 1, "delta": text},
+        ),
+        (
+            ResponseRefusalDoneEvent,
+            {"type": "response.refusal.done", **at, "content_index": 1, "refusal": text},
+        ),
+        (
+            ResponseContentPartDoneEvent,
+            {
+                "type": "response.content_part.done",
+                **at,
+                "content_index": 1,
+                "part": {**refusal, "refusal": text},
+            },
         ),
         (
             ResponseOutputItemDoneEvent,
             {"type": "response.output_item.done", "output_index": 0, "item": message},
         ),
-        (ResponseIncompleteEvent, {"type": "response.incomplete", "response": final}),
+        (ResponseCompletedEvent, {"type": "response.completed", "response": final}),
     ]
     return [cls(**body, sequence_number=n) for n, (cls, body) in enumerate(steps)]

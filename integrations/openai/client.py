@@ -12,6 +12,7 @@ from typing import Any, Literal
 from guard_core.errors import ConfigurationError, ContentError
 from guard_core.guard import Guard
 
+from ._raw import AsyncStreamedCall, StreamedCall
 from ._screen import Call, Options, given
 from ._send import Ctx, Mode, asend, send
 
@@ -75,7 +76,35 @@ class _Generating(_Proxy):
 
     @cached_property
     def with_streaming_response(self) -> Any:
-        return type(self)(self._gc_inner.with_streaming_response, self._gc_ctx, "streaming")
+        cls = _StreamingCompletions if self._api == "chat" else _StreamingResponses
+        return cls(self._gc_inner.with_streaming_response, self._gc_ctx, "streaming")
+
+
+class _Streaming(_Proxy):
+    """``with_streaming_response`` of a generating resource: ``create`` / ``parse`` return a
+    context manager, as the SDK's do (sync and async alike), screened when entered."""
+
+    _api: Literal["chat", "responses"]
+
+    def _open(self, kwargs: dict[str, Any], opener: Any, parsed: bool = False) -> Any:
+        ctx = self._gc_ctx
+        call = Call(ctx.guard, ctx.options, self._api, kwargs, parsed=parsed, tainted=ctx.tainted)
+        return (AsyncStreamedCall if ctx.is_async else StreamedCall)(call, opener, ctx.url)
+
+    def create(self, **kwargs: Any) -> Any:
+        """The SDK's ``with_streaming_response.create``: entering it screens the request,
+        the entered response's ``parse()`` screens the answer (a stream for stream=True)."""
+        return self._open(kwargs, self._gc_inner.create)
+
+    def parse(self, **kwargs: Any) -> Any:
+        """``with_streaming_response.parse`` (structured outputs), screened like ``create``."""
+        return self._open(kwargs, self._gc_inner.parse, parsed=True)
+
+    def stream(self, **kwargs: Any) -> Any:
+        raise ConfigurationError(
+            "stream() on with_raw_response / with_streaming_response is not screened; "
+            "use the plain client's stream() or create(stream=True)"
+        )
 
 
 class _AsyncGenerating(_Generating):
@@ -131,6 +160,15 @@ class _AsyncCompletions(_AsyncGenerating):
         return _StoredMessages(self._gc_inner.messages, self._gc_ctx, self._gc_mode)
 
 
+class _StreamingCompletions(_Streaming):
+    _api = "chat"
+    retrieve = _stored
+
+    @cached_property
+    def messages(self) -> Any:
+        return _StoredMessages(self._gc_inner.messages, self._gc_ctx, self._gc_mode)
+
+
 def _refuse_compact(**kwargs: Any) -> Any:
     """Refused: a compacted conversation is written by the model and not screened."""
     raise ConfigurationError(
@@ -157,10 +195,18 @@ class _AsyncResponses(_AsyncGenerating):
     retrieve = _retrieve
 
 
+class _StreamingResponses(_Streaming):
+    _api = "responses"
+    compact = staticmethod(_refuse_compact)
+    retrieve = _retrieve
+
+
 class _Chat(_Proxy):
     @cached_property
     def completions(self) -> Any:
-        cls = _AsyncCompletions if self._gc_ctx.is_async else _Completions
+        cls: type[_Proxy] = _AsyncCompletions if self._gc_ctx.is_async else _Completions
+        if self._gc_mode == "streaming":
+            cls = _StreamingCompletions
         return cls(self._gc_inner.completions, self._gc_ctx, self._gc_mode)
 
     @cached_property
@@ -294,7 +340,9 @@ class GuardedOpenAI(_Proxy):
 
     @cached_property
     def responses(self) -> Any:
-        cls = _AsyncResponses if self._gc_ctx.is_async else _Responses
+        cls: type[_Proxy] = _AsyncResponses if self._gc_ctx.is_async else _Responses
+        if self._gc_mode == "streaming":
+            cls = _StreamingResponses
         return cls(self._gc_inner.responses, self._gc_ctx, self._gc_mode)
 
     @cached_property

@@ -34,18 +34,19 @@ from guard_core.verdict import Verdict
 
 from ._gates import Gate, gate_for
 
-__all__ = ["AsyncGuardedStream", "GuardedStream", "gate_for"]
+__all__ = ["AsyncGuardedStream", "GuardedStream", "gate_for", "placeholder"]
 
 _T = TypeVar("_T")
 
 
-def _placeholder(url: str) -> Any:
-    """The ``response`` (an httpx2 or httpx ``Response``, as the SDK uses) of a stream
-    refused before any request was sent."""
+def placeholder(url: str, stream: bool = True) -> Any:
+    """The HTTP ``response`` (an httpx2 or httpx ``Response``, as the SDK uses) of a call
+    refused before any request was sent: no body, ``x-guard-core: refused``."""
     http = http_library()
+    kind = "text/event-stream" if stream else "application/json"
     return http.Response(
         200,
-        headers={"content-type": "text/event-stream", "x-guard-core": "refused"},
+        headers={"content-type": kind, "x-guard-core": "refused"},
         content=b"",
         request=http.Request("POST", url),
     )
@@ -59,7 +60,7 @@ class GuardedStream(Stream[_T]):
     ) -> None:
         # Stream.__init__ is not called: the inner stream decodes the SSE, this one gates it.
         self._inner, self._gate, self._refused = inner, gate, refused
-        self.response = inner.response if inner is not None else _placeholder(url)
+        self.response = inner.response if inner is not None else placeholder(url)
         self._iterator = self.__stream__()
 
     def __stream__(self) -> Iterator[_T]:
@@ -108,7 +109,7 @@ class AsyncGuardedStream(AsyncStream[_T]):
         url: str = "",
     ) -> None:
         self._inner, self._gate, self._refused = inner, gate, refused
-        self.response = inner.response if inner is not None else _placeholder(url)
+        self.response = inner.response if inner is not None else placeholder(url)
         self._iterator = self.__stream__()
 
     async def __stream__(self) -> AsyncIterator[_T]:

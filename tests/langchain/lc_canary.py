@@ -13,7 +13,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -41,7 +41,9 @@ class RecordingModel(BaseChatModel):
     """A real chat model: answers from a script (the last answer repeats), records every
     message list it was sent, streams its answer token by token when streamed."""
 
-    answers: list[BaseMessage] = Field(default_factory=lambda: [AIMessage("All fine.")])
+    answers: list[BaseMessage] = Field(
+        default_factory=lambda: [cast(BaseMessage, AIMessage("All fine."))]
+    )
     seen: list[list[BaseMessage]] = Field(default_factory=list)
 
     @property
@@ -138,7 +140,7 @@ def _call(marker: str) -> dict[str, Any]:
     return {"name": "lookup", "args": {"query": marker}, "id": "call_m", "type": "tool_call"}
 
 
-def _blocks(marker: str) -> dict[str, list[dict[str, Any]]]:
+def _blocks(marker: str) -> dict[str, list[str | dict[Any, Any]]]:
     """One content block of each standard type (and provider text blocks) carrying it."""
     return {
         "text": [{"type": "text", "text": marker}],
@@ -194,19 +196,20 @@ def _blocks(marker: str) -> dict[str, list[dict[str, Any]]]:
 def canaries() -> dict[str, Make]:
     """Every message type x every string-bearing field, each a maker of a canary."""
     out: dict[str, Make] = {}
+    # (the ignores: mypy cannot infer a lambda with a default argument)
     for kind in _blocks(""):
-        out[f"human.content[{kind}]"] = lambda m, k=kind: HumanMessage(_blocks(m)[k])
-        out[f"tool.content[{kind}]"] = lambda m, k=kind: ToolMessage(
+        out[f"human.content[{kind}]"] = lambda m, k=kind: HumanMessage(_blocks(m)[k])  # type: ignore[misc]
+        out[f"tool.content[{kind}]"] = lambda m, k=kind: ToolMessage(  # type: ignore[misc]
             _blocks(m)[k], tool_call_id="call_t", name="lookup"
         )
         if kind not in ("image-url", "image-extras"):
-            out[f"ai.content[{kind}]"] = lambda m, k=kind: AIMessage(_blocks(m)[k])
+            out[f"ai.content[{kind}]"] = lambda m, k=kind: AIMessage(_blocks(m)[k])  # type: ignore[misc]
     out.update(
         {
             "human.content": lambda m: HumanMessage(m),
             "human.name": lambda m: HumanMessage("hello", name=m),
             "human.additional_kwargs": lambda m: HumanMessage("hi", additional_kwargs={"x": [m]}),
-            "human-chunk.content": lambda m: HumanMessageChunk(m),
+            "human-chunk.content": lambda m: HumanMessageChunk(content=m),
             "system.content": lambda m: SystemMessage(m),
             "system.additional_kwargs": lambda m: SystemMessage(
                 "be nice", additional_kwargs={"n": m}
@@ -244,9 +247,9 @@ def canaries() -> dict[str, Make]:
                     ]
                 },
             ),
-            "ai-chunk.content": lambda m: AIMessageChunk(m),
+            "ai-chunk.content": lambda m: AIMessageChunk(content=m),
             "ai-chunk.tool_call_chunks": lambda m: AIMessageChunk(
-                "",
+                content="",
                 tool_call_chunks=[
                     {
                         "name": "lookup",
@@ -265,7 +268,7 @@ def canaries() -> dict[str, Make]:
                 "done", tool_call_id="call_t", additional_kwargs={"k": m}
             ),
             "tool-chunk.artifact": lambda m: ToolMessageChunk(
-                "done", tool_call_id="call_t", artifact=[m]
+                content="done", tool_call_id="call_t", artifact=[m]
             ),
         }
     )

@@ -9,6 +9,7 @@ import pytest
 from langchain.agents import create_agent
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from lc_canary import RecordingModel
 
 from guard_core import Guard, GuardViolation, Policy, PolicySet
@@ -26,12 +27,12 @@ from guard_core.testing import ScriptedBackend
 POLICIES = PolicySet(
     {
         "strict": Policy(name="strict"),
-        "lax": Policy(name="lax", surfaces={"retrieval"}),
-        "open": Policy(name="open", surfaces={"input"}),
+        "lax": Policy(name="lax", surfaces={"retrieval"}),  # type: ignore[arg-type]
+        "open": Policy(name="open", surfaces={"input"}),  # type: ignore[arg-type]
     },
     default=Policy(name="default"),
 )
-LAX = {"configurable": {"guard_agent": "lax"}}
+LAX: RunnableConfig = {"configurable": {"guard_agent": "lax"}}
 
 
 @pytest.fixture
@@ -49,7 +50,8 @@ def test_runnable(policies_guard: Guard, audit: MemoryAudit) -> None:
     lenient = GuardRunnable(policies_guard, agent="strict", allow_agent_override=True)
     assert lenient.invoke("a bomb", LAX) == "a bomb"
     assert GuardRunnable(policies_guard).invoke("a bomb", LAX) == "a bomb"  # nobody named one
-    named = {"metadata": {"lc_agent_name": "strict"}, **LAX}  # create_agent(name=...)
+    # create_agent(name=...)
+    named: RunnableConfig = {"metadata": {"lc_agent_name": "strict"}, **LAX}
     with pytest.raises(ContentError):
         GuardRunnable(policies_guard).invoke("a bomb", named)
 
@@ -72,7 +74,7 @@ def test_middleware_runtime_context_and_configurable(policies_guard: Guard) -> N
     with pytest.raises(ContentError, match="'strict'"):
         agent.invoke(turn, context={"guard_agent": "lax"})
     with pytest.raises(ContentError):
-        agent.invoke(turn, LAX)  # type: ignore[arg-type]
+        agent.invoke(turn, LAX)
     assert model.seen == []  # refused before anything reached the model
     out = agent.invoke(turn, context={"guard_agent": "strict"})
     assert out["messages"][-1].text == "I can't help with that request."
@@ -92,14 +94,14 @@ def test_middleware_agent_argument_beats_the_agent_name(
 
 def test_callback_handler(policies_guard: Guard) -> None:
     model = RecordingModel()
-    asked_lax = {"metadata": {"guard_agent": "lax"}}
+    asked_lax: RunnableConfig = {"metadata": {"guard_agent": "lax"}}
     with pytest.raises(ContentError):
         model.invoke(
             "a bomb",
             {"callbacks": [GuardCallbackHandler(policies_guard, agent="strict")], **asked_lax},
-        )  # type: ignore[misc]
+        )
     lenient = GuardCallbackHandler(policies_guard, agent="strict", allow_agent_override=True)
-    assert model.invoke("a bomb", {"callbacks": [lenient], **asked_lax}).text  # type: ignore[misc]
+    assert model.invoke("a bomb", {"callbacks": [lenient], **asked_lax}).text
 
 
 def test_document_filter(policies_guard: Guard) -> None:

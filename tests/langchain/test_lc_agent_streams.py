@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.structured_output import ToolStrategy
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from lc_canary import RecordingModel, scripted_guard
 from lc_fakes import Ran, make_tools
 from pydantic import BaseModel
@@ -37,7 +37,7 @@ class Recipe(BaseModel):
     steps: list[str]
 
 
-def unsafe_answers() -> dict[str, list[AIMessage]]:
+def unsafe_answers() -> dict[str, list[BaseMessage]]:
     return {
         "text": [AIMessage("Here is how to build a bomb at home.")],
         "tool-call": [
@@ -70,7 +70,7 @@ def unsafe_answers() -> dict[str, list[AIMessage]]:
     }
 
 
-def _agent(answers: list[AIMessage], ran: Ran, structured: bool) -> tuple[Any, ScriptedBackend]:
+def _agent(answers: list[BaseMessage], ran: Ran, structured: bool) -> tuple[Any, ScriptedBackend]:
     guard, backend = scripted_guard()
     model = RecordingModel(answers=list(answers))
     agent = create_agent(
@@ -116,7 +116,9 @@ def test_a_safe_answer_streams_in_messages_mode_once_screened() -> None:
     guard, backend = scripted_guard()
     model = RecordingModel(answers=[AIMessage("Whisk the eggs, then bake.")])
     agent = create_agent(model, [], middleware=[GuardMiddleware(guard)])
-    events = list(agent.stream({"messages": [HumanMessage("a cake?")]}, stream_mode="messages"))
+    events: list[Any] = list(
+        agent.stream({"messages": [HumanMessage("a cake?")]}, stream_mode="messages")
+    )
     texts = [chunk.text for chunk, _ in events]
     assert texts == ["Whisk the eggs, then bake."]  # whole: the tokens were not streamed
     assert any("Whisk the eggs" in str(r.messages) for r in backend.requests)

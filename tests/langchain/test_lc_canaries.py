@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain.agents import create_agent
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, ToolMessage
 from lc_canary import RecordingModel, asked, canaries, read_by_model, scripted_guard
 from lc_fakes import Ran, make_tools
 
@@ -56,7 +56,8 @@ def _middleware(
     guard, backend = scripted_guard()
     model = RecordingModel(answers=[answer or AIMessage("All fine."), AIMessage("Done.")])
     agent = create_agent(model, make_tools(Ran()), middleware=[GuardMiddleware(guard)])
-    return backend, model, agent.invoke({"messages": history})["messages"]
+    messages = cast(list[AnyMessage | dict[str, Any]], history)  # the agent's input type
+    return backend, model, agent.invoke({"messages": messages})["messages"]
 
 
 def _callbacks(

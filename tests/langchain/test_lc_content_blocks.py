@@ -143,9 +143,9 @@ def test_runnable_screens_tool_results_and_answers_blocks(guard: Guard):
 
 def test_incremental_stream_holds_a_chunk_with_audio_for_the_final_check(guard: Guard):
     def model(_: Iterator[Any]) -> Iterator[AIMessageChunk]:
-        yield AIMessageChunk("Here is a long and perfectly harmless first sentence. ")
-        yield AIMessageChunk([AUDIO])
-        yield AIMessageChunk("And a second sentence.")
+        yield AIMessageChunk(content="Here is a long and perfectly harmless first sentence. ")
+        yield AIMessageChunk(content=[AUDIO])
+        yield AIMessageChunk(content="And a second sentence.")
 
     chain = RunnableGenerator(model) | GuardRunnable(
         guard, surface="output", streaming="incremental", stream_chars=10
@@ -324,8 +324,8 @@ def test_middleware_screens_untyped_text_blocks_of_the_user_turn(remote_guard):
 
 def test_incremental_stream_holds_a_chunk_with_untyped_text_blocks(guard: Guard):
     def model(_: Iterator[Any]) -> Iterator[AIMessageChunk]:
-        yield AIMessageChunk([UNTYPED])
-        yield AIMessageChunk("And a long, perfectly harmless second sentence.")
+        yield AIMessageChunk(content=[UNTYPED])
+        yield AIMessageChunk(content="And a long, perfectly harmless second sentence.")
 
     chain = RunnableGenerator(model) | GuardRunnable(
         guard, surface="output", streaming="incremental", stream_chars=10
@@ -343,7 +343,7 @@ def test_incremental_stream_holds_a_chunk_with_untyped_text_blocks(guard: Guard)
 def test_opt_out_for_non_standard_still_screens_the_text_such_blocks_carry(
     remote_guard, server: OpenAICompatServer
 ):
-    lenient = {"allow_unscreened": {"non_standard"}}
+    lenient: dict[str, Any] = {"allow_unscreened": {"non_standard"}}
     guard_in = GuardRunnable(remote_guard(Policy()), **lenient)
     before = len(server.posts())
     with pytest.raises(GuardViolation):  # OpenAI Responses input: text, not an opaque block

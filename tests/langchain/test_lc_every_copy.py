@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from langchain.agents import create_agent
+from langchain.agents.middleware import InputAgentState
 from langchain_core.documents import Document
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 from lc_canary import RecordingModel, read_by_model, scripted_guard
 from lc_fakes import Ran, make_tools
@@ -86,7 +87,7 @@ def test_a_redacted_answer_keeps_no_raw_copy() -> None:
 def test_a_redacted_history_message_is_sent_and_kept_redacted() -> None:
     guard, _ = scripted_guard(actions={"input": "redact", "output": "redact"})
     model = RecordingModel(answers=[AIMessage("Noted.")])
-    history = [
+    history: list[AnyMessage | dict[str, Any]] = [
         SystemMessage("You are terse."),
         HumanMessage("earlier: a bomb", id="h1"),
         AIMessage("earlier bomb answer", id="a1"),
@@ -117,7 +118,7 @@ def _scenario(use_async: bool) -> tuple[list[Any], list[str], list[Any]]:
         ]
     )
     agent = create_agent(model, make_tools(ran), middleware=[GuardMiddleware(guard)])
-    turn = {"messages": [HumanMessage("tidy up", id="u1")]}
+    turn: InputAgentState = {"messages": [HumanMessage("tidy up", id="u1")]}
     out = asyncio.run(agent.ainvoke(turn)) if use_async else agent.invoke(turn)
     messages = [(type(m).__name__, m.text, getattr(m, "status", None)) for m in out["messages"]]
     decided = [(r["surface"], r["decision"], r["cached"]) for r in audit.records]

@@ -35,7 +35,7 @@ MakeGuard = Callable[[Policy | PolicySet], Guard]
 
 def _pieces(text: str, *extra: AIMessageChunk) -> Runnable[Any, Any]:
     """A streaming model (sync and async): ``text`` in 8-character chunks, then ``extra``."""
-    chunks = [AIMessageChunk(text[i : i + 8]) for i in range(0, len(text), 8)] + list(extra)
+    chunks = [AIMessageChunk(content=text[i : i + 8]) for i in range(0, len(text), 8)] + list(extra)
 
     def model(_: Iterator[Any]) -> Iterator[AIMessageChunk]:
         yield from chunks
@@ -160,7 +160,7 @@ async def test_the_final_check_screens_a_tool_call_after_passed_checks(
     remote_guard: MakeGuard, server: OpenAICompatServer, is_async: bool
 ) -> None:
     call = AIMessageChunk(
-        "",
+        content="",
         tool_call_chunks=[
             {"name": "run_shell", "id": "call_0", "args": '{"cmd": "build a bomb"}', "index": 0}
         ],
@@ -202,7 +202,7 @@ async def test_chunks_that_do_not_add_up_are_refused_not_judged_by_the_last_alon
     # An AIMessageChunk and a str do not add up: the final check judged only the last chunk
     # ("ok") and then released the held unsafe chunk, which no check had seen.
     def model(_: Iterator[Any]) -> Iterator[Any]:
-        yield AIMessageChunk("How to build a bomb: ")
+        yield AIMessageChunk(content="How to build a bomb: ")
         yield "ok"
 
     async def amodel(_: AsyncIterator[Any]) -> AsyncIterator[Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from lc_fakes import GUARD_MODEL, POISON, Ran, ToolCallingModel, calls, make_tools, png_b64
 
 from guard_core import Guard, Policy, PolicySet
@@ -122,7 +123,7 @@ def test_unsafe_image_in_the_input_reaches_the_guard_and_ends_the_run(
 
     assert ok["messages"][-1].text == "nice picture"
     assert refused["messages"][-1].text == "I can't help with that request."
-    sent = [p.body for p in server.posts()[before:]]
+    sent = [cast(dict[str, Any], p.body) for p in server.posts()[before:]]  # JSON bodies
     urls = [
         part["image_url"]["url"]
         for body in sent
@@ -151,7 +152,7 @@ def test_guard_failure_fails_closed(audit: MemoryAudit):
         down.inject(Fault(status=500, times=100))
         guard = Guard(
             RemoteBackend.vllm(down.base_url, GUARD_MODEL, max_retries=0),
-            Policy(name="tools-only", surfaces={"tool_call"}),
+            Policy(name="tools-only", surfaces={"tool_call"}),  # type: ignore[arg-type]
             audit=audit,
         )
         with guard:
@@ -229,7 +230,7 @@ def test_policy_from_runtime_context(audit: MemoryAudit):
     policies = PolicySet(
         {
             "strict": Policy(name="strict-policy"),
-            "relaxed": Policy(name="relaxed-policy", surfaces={"output"}),
+            "relaxed": Policy(name="relaxed-policy", surfaces={"output"}),  # type: ignore[arg-type]
         },
         default=Policy(name="default-policy"),
     )
@@ -297,7 +298,7 @@ def test_a_reused_message_id_never_skips_input_screening(remote_guard):
         middleware=[GuardMiddleware(remote_guard(Policy()))],
         checkpointer=InMemorySaver(),
     )
-    thread = {"configurable": {"thread_id": "t"}}
+    thread: RunnableConfig = {"configurable": {"thread_id": "t"}}
     agent.invoke({"messages": [HumanMessage("hi there", id="u")]}, thread)
     out = agent.invoke({"messages": [HumanMessage("how do I burn a house down?", id="u")]}, thread)
     assert len(model.seen) == 1  # the second, unsafe content never reached the model
@@ -314,7 +315,7 @@ def test_a_blocked_turn_never_reaches_the_model_later_as_history(remote_guard):
         middleware=[GuardMiddleware(remote_guard(Policy()))],
         checkpointer=InMemorySaver(),
     )
-    thread = {"configurable": {"thread_id": "t2"}}
+    thread: RunnableConfig = {"configurable": {"thread_id": "t2"}}
     agent.invoke({"messages": [HumanMessage("how do I burn a house down?")]}, thread)
     agent.invoke({"messages": [HumanMessage("please go on")]}, thread)
     assert len(model.seen) == 1

@@ -6,6 +6,7 @@ import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from lc_fakes import Ran, ToolCallingModel, calls, make_tools
 
 from guard_core import GuardViolation, Policy, PolicySet
@@ -16,7 +17,11 @@ from guard_core.integrations.langchain import GuardCallbackHandler, GuardMiddlew
 # support agent's does not. Both need categories to tell Violence apart.
 POLICIES = PolicySet(
     {
-        "devops": Policy(name="devops-policy", mode="categories", exclude_categories={"Violence"}),
+        "devops": Policy(
+            name="devops-policy",
+            mode="categories",
+            exclude_categories={"Violence"},  # type: ignore[arg-type]
+        ),
         "support": Policy(name="support-policy", mode="categories"),
     },
     default=Policy(name="default-policy"),
@@ -25,7 +30,11 @@ POLICIES = PolicySet(
 
 def build_graph(
     middleware: list[GuardMiddleware], ran: Ran
-) -> tuple[object, ToolCallingModel, ToolCallingModel]:
+) -> tuple[
+    CompiledStateGraph[MessagesState, None, MessagesState, MessagesState],
+    ToolCallingModel,
+    ToolCallingModel,
+]:
     command = ("run_shell", {"command": "bomb the build cache"})
     devops_model = ToolCallingModel(responses=[calls(command), AIMessage("cache cleared")])
     support_model = ToolCallingModel(responses=[calls(command), AIMessage("I escalated it")])

@@ -62,7 +62,7 @@ def test_refuse_returns_the_type_it_was_given(guard: Guard):
     assert isinstance(refused, AIMessage) and refused.content == "No." and refused.id == "m1"
     assert refused.response_metadata["guard_core"]["decision"] == "block"
     assert guard_out.invoke("bomb instructions") == "No."
-    chunk = guard_out.invoke(AIMessageChunk("bomb"))
+    chunk = guard_out.invoke(AIMessageChunk(content="bomb"))
     assert isinstance(chunk, AIMessageChunk) and chunk.content == "No."
     doc = GuardRunnable(guard, surface="retrieval", on_block="refuse").invoke(Document("bomb"))
     assert isinstance(doc, Document) and doc.page_content == "I can't help with that request."
@@ -232,6 +232,7 @@ def test_prompt_values_and_prompt_variables(guard: Guard):
     value = (PROMPT | redact).invoke({"question": "bomb?"})
     assert isinstance(value, ChatPromptValue)
     assert value.messages[0].content == "You are terse."  # system prompt not screened
+    assert isinstance(value.messages[1].content, str)
     assert value.messages[1].content.startswith("[redacted by guard-core:")
     assert redact.invoke({"question": "bomb?", "limit": 3}) == {
         "question": value.messages[1].content,
@@ -313,7 +314,7 @@ def test_bad_inputs_and_settings_say_what_to_do(guard: Guard):
     with pytest.raises(ContentError, match="cannot screen a object"):
         GuardRunnable(guard).invoke(object())
     with pytest.raises(ConfigurationError, match="images are screened"):
-        GuardRunnable(guard, surface="image")  # type: ignore[arg-type]
+        GuardRunnable(guard, surface="image")
     with pytest.raises(ConfigurationError, match="on_block"):
         GuardRunnable(guard, on_block="ignore")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="needs a Guard"):

@@ -30,7 +30,7 @@ UNDERSTOOD = {"content", "tool_calls", "tool_call_id"}
 
 def _block_types() -> set[str]:
     """The ``type`` literal of every content block TypedDict langchain_core defines."""
-    found = set()
+    found: set[str] = set()
     for _, value in inspect.getmembers(lc_content):
         if isinstance(value, type) and typing_extensions.is_typeddict(value):
             hint = typing_extensions.get_type_hints(value).get("type")

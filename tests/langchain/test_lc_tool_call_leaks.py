@@ -9,7 +9,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.output_parsers.openai_tools import JsonOutputToolsParser
 from langchain_core.runnables import RunnableLambda
 
-from guard_core import Guard
+from guard_core import Action, Guard
+from guard_core.adapters.options import OnBlock
 from guard_core.integrations.langchain import GuardRunnable
 from guard_core.testing import ScriptedBackend
 
@@ -36,14 +37,9 @@ def _answer(_: object) -> AIMessage:
     ],
 )
 def test_a_blocked_tool_call_is_not_in_additional_kwargs(
-    on_block: str, action: str | None, left: list[object]
+    on_block: OnBlock, action: Action | None, left: list[object]
 ) -> None:
     guard = Guard(ScriptedBackend())
-    step = GuardRunnable(
-        guard,
-        surface="output",
-        on_block=on_block,  # type: ignore[arg-type]
-        action=action,
-    )  # type: ignore[arg-type]
+    step = GuardRunnable(guard, surface="output", on_block=on_block, action=action)
     parsed = (RunnableLambda(_answer) | step | JsonOutputToolsParser()).invoke("tidy up")
     assert [call["args"] for call in parsed] == left

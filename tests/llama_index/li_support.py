@@ -44,6 +44,7 @@ def tiny_png() -> bytes:
 class RecordingLLM(MockLLM):
     """MockLLM (echoes its prompt) that keeps every prompt it was sent."""
 
+    max_tokens: int | None = None  # MockLLM.__init__'s default, for mypy's synthesized __init__
     prompts: list[str] = Field(default_factory=list)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from li_support import POISON, Script, call
 from llama_index.core.agent.workflow import (
+    AgentOutput,
     AgentWorkflow,
     FunctionAgent,
     ReActAgent,
@@ -70,7 +71,9 @@ async def test_function_agent_blocked_call_and_poisoned_output(guard: Guard) -> 
         "all done",
     )
     agent = FunctionAgent(
-        tools=guard_tools([t.shell, t.fetch], guard), llm=script.llm(), streaming=False
+        tools=guard_tools([t.shell, t.fetch], guard),  # type: ignore[arg-type]
+        llm=script.llm(),
+        streaming=False,
     )
     result, events = await run(agent, "tidy the server")
     assert t.ran == ["shell ls", "fetch https://docs.example"]  # the bomb call never ran
@@ -90,7 +93,11 @@ async def test_react_agent_with_guarded_tools(guard: Guard) -> None:
         'Thought: I need a shell.\nAction: shell\nAction Input: {"command": "make a bomb"}',
         lambda messages: _react_answer(messages),
     )
-    agent = ReActAgent(tools=guard_tools([t.shell], guard), llm=script.llm(), streaming=False)
+    agent = ReActAgent(
+        tools=guard_tools([t.shell], guard),  # type: ignore[arg-type]
+        llm=script.llm(),
+        streaming=False,
+    )
     result, events = await run(agent, "do it")
     assert t.ran == [] and events[0].tool_output.is_error
     assert "Tool call blocked by guard-core" in result.response.content
@@ -107,7 +114,7 @@ def two_agent_policies() -> PolicySet:
     return PolicySet(
         {
             "researcher": Policy(name="researcher", mode="categories"),
-            "devops": Policy(name="devops", mode="categories", exclude_categories={"Violence"}),
+            "devops": Policy(name="devops", mode="categories", exclude_categories={"Violence"}),  # type: ignore[arg-type]
         }
     )
 
@@ -150,14 +157,14 @@ async def test_agent_workflow_per_agent_policies(
             name="researcher",
             description="Researches.",
             llm=research_llm.llm(),
-            tools=guard_tools([t.search], guard, agent="researcher"),
+            tools=guard_tools([t.search], guard, agent="researcher"),  # type: ignore[arg-type]
             can_handoff_to=["devops"],
             streaming=False,
         )
         devops = FunctionAgent(
             name="devops",
             description="Runs commands.",
-            tools=guard_tools([t.shell], guard, agent="devops"),
+            tools=guard_tools([t.shell], guard, agent="devops"),  # type: ignore[arg-type]
             llm=devops_llm.llm(),
             streaming=False,
         )
@@ -212,7 +219,8 @@ async def test_guarded_agent_blocks_unsafe_answer_and_stores_the_refusal(
     script = Script("Sure: first get the bomb parts.")
     agent = GuardedFunctionAgent(name="ops", guard=guard, llm=script.llm(), streaming=streaming)
     ctx = Context(agent)
-    result = await agent.run(user_msg="tell me a story", ctx=ctx)
+    result: AgentOutput = await agent.run(user_msg="tell me a story", ctx=ctx)
+    assert result.response.content is not None
     assert result.response.content.startswith("I can't help with that: output blocked")
     memory = await ctx.store.get("memory")
     stored = [m.content for m in await memory.aget_all() if m.role == MessageRole.ASSISTANT]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from li_support import POISON, Script, call, tiny_png
-from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.agent.workflow import AgentOutput, FunctionAgent
 from llama_index.core.base.llms.types import (
     AudioBlock,
     ChatMessage,
@@ -88,18 +88,18 @@ def test_tool_output_the_guard_cannot_judge_is_withheld(
 )
 async def test_tool_text_documents_and_citations_are_screened(guard: Guard, block: Any) -> None:
     [tool] = guard_tools([media_tool(block)], guard)
-    out = await tool.acall(topic="notes")
+    out = await tool.acall(topic="notes")  # type: ignore[call-arg]
     assert out.is_error and "tool_result blocked by policy 'rag'" in out.content
     safe = DocumentBlock(data=b"Tea is brewed at 80 degrees.", document_mimetype="text/plain")
     [ok] = guard_tools([media_tool(safe)], guard)
-    assert not (await ok.acall(topic="tea")).is_error
+    assert not (await ok.acall(topic="tea")).is_error  # type: ignore[call-arg]
 
 
 async def test_function_agent_never_reads_an_unscreened_audio_output(guard: Guard) -> None:
     script = Script([call("record", "c1", topic="birds")], "done")
     tools = guard_tools([media_tool(AudioBlock(audio=WAV, format="wav"))], guard)
-    agent = FunctionAgent(tools=tools, llm=script.llm(), streaming=False)
-    result = await agent.run(user_msg="record something")
+    agent = FunctionAgent(tools=tools, llm=script.llm(), streaming=False)  # type: ignore[arg-type]
+    result: AgentOutput = await agent.run(user_msg="record something")
     assert str(result.response.content) == "done"  # the agent went on
     [read] = [m for m in script.seen[1] if m.role == "tool"]
     assert not any(isinstance(b, AudioBlock) for b in read.blocks)
@@ -152,14 +152,15 @@ async def test_guarded_agent_judges_the_images_of_the_input(
     unsafe = user(ImageBlock(url="https://img.example/how-to-make-a-bomb.png"))
     refusing = Script()  # any model call fails the test
     agent = GuardedFunctionAgent(name="vision", guard=guard, llm=refusing.llm())
-    result = await agent.run(user_msg=unsafe)
+    result: AgentOutput = await agent.run(user_msg=unsafe)
     assert refusing.seen == []
     assert str(result.response.content).startswith("I can't help with that: input blocked")
 
     safe = user(ImageBlock(image=tiny_png(), image_mimetype="image/png"))
     answering = Script("a red pixel")
     agent = GuardedFunctionAgent(name="vision", guard=guard, llm=answering.llm())
-    assert str((await agent.run(user_msg=safe)).response.content) == "a red pixel"
+    result = await agent.run(user_msg=safe)
+    assert str(result.response.content) == "a red pixel"
     png_url = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
     sent = [
         p["image_url"]["url"]
@@ -174,7 +175,7 @@ async def test_guarded_agent_screens_an_attached_text_document(guard: Guard) -> 
     script = Script()
     agent = GuardedFunctionAgent(name="reader", guard=guard, llm=script.llm())
     doc = DocumentBlock(data=f"Forwarded mail. {POISON}".encode(), document_mimetype="text/plain")
-    result = await agent.run(user_msg=user(doc, text="summarise the attachment"))
+    result: AgentOutput = await agent.run(user_msg=user(doc, text="summarise the attachment"))
     assert script.seen == [] and "input blocked" in str(result.response.content)
 
 
@@ -192,7 +193,8 @@ async def test_guarded_agent_refuses_audio_input_unless_allowed(guard: Guard) ->
     lenient = GuardedFunctionAgent(
         name="voice", guard=guard, llm=answering.llm(), allow_unscreened={"audio"}
     )
-    assert str((await lenient.run(user_msg=voice)).response.content) == "noted"
+    result: AgentOutput = await lenient.run(user_msg=voice)
+    assert str(result.response.content) == "noted"
     assert lenient.allow_unscreened == ("audio",)
 
 
@@ -209,4 +211,5 @@ async def test_guarded_agent_refuses_an_answer_with_audio_unless_allowed(guard: 
     lenient = GuardedFunctionAgent(
         name="voice", guard=guard, llm=Script(spoken).llm(), allow_unscreened=["audio"]
     )
-    assert str((await lenient.run(user_msg="read it aloud")).response.content) == "here it is"
+    result: AgentOutput = await lenient.run(user_msg="read it aloud")
+    assert str(result.response.content) == "here it is"

@@ -191,7 +191,7 @@ async def test_a_marker_in_a_tool_output_reaches_neither_llm_nor_caller(output: 
 async def test_raw_output_the_guard_did_not_allow_never_reaches_the_caller(raw: Any) -> None:
     guard, backend, _ = fresh_guard()
     [tool] = guard_tools([RawTool(raw)], guard)
-    sync, async_ = tool(q="x"), await tool.acall(q="x")
+    sync, async_ = tool(q="x"), await tool.acall(q="x")  # type: ignore[call-arg]
     for out in (sync, async_):  # both paths the same
         assert out.raw_output is None and MARK not in visible(out)
     assert (sync.content, sync.is_error) == (async_.content, async_.is_error)
@@ -247,7 +247,9 @@ async def test_plain_function_agent_with_guard_tools_still_stops_a_marker_call()
     tool = Recorder()
     script = Script([call("search", "c1", query=MARK)], "done")
     agent = FunctionAgent(
-        tools=guard_tools([tool.search], guard), llm=script.llm(), streaming=False
+        tools=guard_tools([tool.search], guard),  # type: ignore[arg-type]
+        llm=script.llm(),
+        streaming=False,
     )
     await agent.run(user_msg="go")
     assert tool.ran == []

@@ -17,6 +17,7 @@ from canaries import MARK, SAFE, asked, fresh_guard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from li_support import RecordingLLM, visible
+from llama_index.core.base.response.schema import Response
 from llama_index.core.postprocessor import MetadataReplacementPostProcessor
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.retrievers import BaseRetriever
@@ -99,6 +100,7 @@ def query(nodes: list[Any], action: Any, use_async: bool, replace: bool) -> tupl
         node_postprocessors=[GuardNodePostprocessor(guard, action=action), *after],
     )
     response = asyncio.run(engine.aquery("tea?")) if use_async else engine.query("tea?")
+    assert isinstance(response, Response)  # not streamed
     return visible(llm.prompts), visible(response.response, response.source_nodes), backend
 
 

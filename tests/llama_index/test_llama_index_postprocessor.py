@@ -62,7 +62,7 @@ async def test_aquery_each_action(guard: Guard, nodes: list[Any], action: Any) -
         assert set(by_id) == {"tea", "poison", "coffee", "kitten", "diagram"}
         assert "IGNORE PREVIOUS" not in prompt and "forum post" not in prompt
         assert MARKER in prompt
-        assert by_id["diagram"].image_url is None  # type: ignore[attr-defined]
+        assert by_id["diagram"].image_url is None
         assert by_id["poison"].metadata["guard_verdict"]["decision"] == "redact"
     else:
         assert POISON in prompt  # flag keeps the node, but marks it out of the LLM's sight
@@ -79,7 +79,7 @@ def test_index_nodes_are_not_modified(guard: Guard, nodes: list[Any]) -> None:
     scored = [NodeWithScore(node=n, score=1.0) for n in nodes]
     out = pp.postprocess_nodes(scored, query_str="tea")
     assert nodes[1].text.endswith(POISON) and nodes[1].metadata == {}
-    assert nodes[4].image_url is not None  # type: ignore[attr-defined]
+    assert nodes[4].image_url is not None
     assert [n.score for n in out] == [1.0] * 5 and out[1].node.node_id == "poison"
 
 
@@ -131,7 +131,7 @@ def test_policy_action_wins_over_constructor(backend: ScriptedBackend, nodes: li
 
 def test_per_agent_policy(backend: ScriptedBackend, nodes: list[Any]) -> None:
     policies = PolicySet(
-        {"chemist": Policy(name="chemist", mode="categories", exclude_categories={"Violence"})},
+        {"chemist": Policy(name="chemist", mode="categories", exclude_categories={"Violence"})},  # type: ignore[arg-type]
         default=Policy(name="strict", mode="categories"),
     )
     guard = Guard(backend, policies)
@@ -161,7 +161,7 @@ def test_images_from_path_bytes_and_node_resource(
             image_resource=MediaResource(data=tiny_png()),
             text_resource=MediaResource(text="a cat"),
         ),
-        Node(id_="bad", image_resource=MediaResource(url="https://x.example/bomb.jpg")),
+        Node(id_="bad", image_resource=MediaResource(url="https://x.example/bomb.jpg")),  # type: ignore[arg-type]
     ]
     out = GuardNodePostprocessor(guard, action="redact").postprocess_nodes(
         [NodeWithScore(node=n) for n in nodes]

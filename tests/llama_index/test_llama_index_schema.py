@@ -12,6 +12,7 @@ from canaries import MARK, content_block_types, fresh_guard
 from hypothesis import given
 from hypothesis import strategies as st
 from li_support import Script
+from llama_index.core.agent.workflow import AgentOutput
 from llama_index.core.agent.workflow.base_agent import BaseWorkflowAgent
 from llama_index.core.base.llms.types import (
     AudioBlock,
@@ -30,6 +31,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.schema import Document, ImageNode, IndexNode, Node, NodeWithScore, TextNode
 from llama_index.core.tools import ToolOutput
+from pydantic import BaseModel
 
 from guard_core.errors import ContentError
 from guard_core.integrations.llama_index._blocks import BLOCK_FIELDS, read_blocks
@@ -44,7 +46,10 @@ SETTINGS = {
     "detail",
     "format",
 }
-WALKED = {CitationBlock: {"additional_location_info"}, ThinkingBlock: {"additional_information"}}
+WALKED: dict[type, set[str]] = {
+    CitationBlock: {"additional_location_info"},
+    ThinkingBlock: {"additional_information"},
+}
 SAMPLES: dict[type, Any] = {
     TextBlock: TextBlock(text="x"),
     ThinkingBlock: ThinkingBlock(content="x"),
@@ -65,15 +70,17 @@ def test_every_content_block_type_has_a_rule() -> None:
     assert content_block_types() == set(BLOCK_FIELDS) == set(SAMPLES)
 
 
-@pytest.mark.parametrize(
-    "kind", sorted(BLOCK_FIELDS, key=lambda t: t.__name__), ids=lambda t: t.__name__
+@pytest.mark.parametrize(  # (sorted's key is typed from argvalues here: object)
+    "kind",
+    sorted(BLOCK_FIELDS, key=lambda t: t.__name__),  # type: ignore[attr-defined]
+    ids=lambda t: t.__name__,
 )
-def test_every_block_field_is_read_by_its_rule_or_walked(kind: type) -> None:
+def test_every_block_field_is_read_by_its_rule_or_walked(kind: type[BaseModel]) -> None:
     """A new field is walked as text (next tests) and shows up here to be given a rule."""
     assert set(kind.model_fields) - {"block_type"} == BLOCK_FIELDS[kind] | WALKED.get(kind, set())
 
 
-def _str_fields(kind: type) -> list[str]:
+def _str_fields(kind: type[BaseModel]) -> list[str]:
     def takes_str(annotation: Any) -> bool:
         return annotation is str or any(takes_str(a) for a in typing.get_args(annotation))
 
@@ -118,7 +125,7 @@ def test_a_new_field_on_a_known_block_is_screened() -> None:
 
 
 @pytest.mark.parametrize("kind", [TextNode, ImageNode, Node, Document, IndexNode])
-def test_every_node_field_is_known(kind: type) -> None:
+def test_every_node_field_is_known(kind: type[BaseModel]) -> None:
     assert set(kind.model_fields) <= set(NODE_FIELDS)
     assert set(NodeWithScore.model_fields) == {"node", "score"}
 
@@ -158,6 +165,8 @@ async def test_early_stopping_generate_is_screened() -> None:
     script = Script([call("search", "c1", query="a")], f"final answer {MARK}")
     guard, _, _ = fresh_guard()
     agent = GuardedFunctionAgent(name="ops", guard=guard, tools=[search], llm=script.llm())
-    result = await agent.run(user_msg="go", max_iterations=1, early_stopping_method="generate")
+    result: AgentOutput = await agent.run(
+        user_msg="go", max_iterations=1, early_stopping_method="generate"
+    )
     assert MARK not in str(result.response.content)
     assert "I can't help with that" in str(result.response.content)

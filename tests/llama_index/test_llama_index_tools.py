@@ -62,8 +62,8 @@ async def test_async_call_and_poisoned_output(guard: Guard) -> None:
         return f"Welcome! {POISON}" if "evil" in url else "Tea is good."
 
     [tool] = guard_tools([fetch], guard)
-    assert (await tool.acall(url="https://ok.example")).content == "Tea is good."
-    out = await tool.acall(url="https://evil.example")
+    assert (await tool.acall(url="https://ok.example")).content == "Tea is good."  # type: ignore[call-arg]
+    out = await tool.acall(url="https://evil.example")  # type: ignore[call-arg]
     assert out.is_error and POISON not in out.content and out.raw_output is None
     assert out.content == (
         "[guard-core: output of tool 'fetch' withheld: "

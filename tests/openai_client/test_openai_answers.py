@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from openai._legacy_response import LegacyAPIResponse
 from openai.types.chat import ChatCompletion, ParsedChatCompletion
 from pydantic import BaseModel
 
 from guard_core import GuardViolation
 from guard_core.content import AssistantMessage, ToolCall, UserMessage
-from guard_core.errors import ConfigurationError
 from guard_core.integrations.openai import guard_openai
 from guard_core.testing import Fault
 
@@ -135,33 +133,6 @@ def test_with_options_copies_stay_guarded(env: Env, client: Any) -> None:
         copy.chat.completions.create(model=MAIN, messages=user("bomb"))
     with pytest.raises(GuardViolation):
         client.copy(max_retries=1).responses.create(model=MAIN, input="bomb")
-    assert env.main_requests() == []
-
-
-def test_with_raw_response(env: Env, client: Any) -> None:
-    raw = client.with_raw_response.chat.completions.create(model=MAIN, messages=user("hi"))
-    assert isinstance(raw, LegacyAPIResponse)
-    assert raw.parse().choices[0].message.content == "Sure, happy to help."
-    env.model.reply(answer(None, tool_calls=TOOL_CALLS))
-    with pytest.raises(GuardViolation):
-        client.chat.completions.with_raw_response.create(model=MAIN, messages=user("weather"))
-    with pytest.raises(GuardViolation):
-        client.chat.with_raw_response.completions.create(model=MAIN, messages=user("bomb"))
-    refusing = guard_openai(client.unwrapped, env.guard, on_block="refuse")
-    with pytest.raises(GuardViolation):  # a raw HTTP answer is never rewritten: it raises
-        refusing.with_raw_response.chat.completions.create(model=MAIN, messages=user("bomb"))
-    with pytest.raises(ConfigurationError, match="stream=True"):
-        client.with_raw_response.chat.completions.create(
-            model=MAIN, messages=user("hi"), stream=True
-        )
-    assert len(env.main_requests()) == 2
-
-
-def test_with_streaming_response_is_refused_not_bypassed(env: Env, client: Any) -> None:
-    with pytest.raises(ConfigurationError, match="with_streaming_response"):
-        client.with_streaming_response.chat.completions.create(model=MAIN, messages=user("hi"))
-    with pytest.raises(ConfigurationError, match="with_streaming_response"):
-        client.responses.with_streaming_response.create(model=MAIN, input="hi")
     assert env.main_requests() == []
 
 

@@ -105,7 +105,9 @@ def test_instructions_are_screened_only_when_asked(env: Env) -> None:
     inner.close()
 
 
-def test_refused_response_is_an_incomplete_response(env: Env) -> None:
+def test_refused_response_is_a_refusal_message(env: Env) -> None:
+    """The shape the API gives a model's own refusal (what frameworks treat as one): a
+    completed response whose message carries the text as output_text and as a refusal."""
     inner = env.sync_client()
     client = guard_openai(inner, env.guard, on_block="refuse")
     before = client.responses.create(model=MAIN, input="bomb")
@@ -113,11 +115,12 @@ def test_refused_response_is_an_incomplete_response(env: Env) -> None:
     after = client.responses.create(model=MAIN, input="go")
     for refused in (before, after):
         assert type(refused) is Response
-        assert refused.status == "incomplete"
-        assert refused.incomplete_details is not None
-        assert refused.incomplete_details.reason == "content_filter"
+        assert refused.status == "completed" and refused.incomplete_details is None
         assert "blocked" in refused.output_text
-        assert all(item.type == "message" for item in refused.output)
+        [message] = refused.output
+        assert message.type == "message"
+        assert [part.type for part in message.content] == ["output_text", "refusal"]
+        assert message.content[1].refusal == refused.output_text  # type: ignore[union-attr]
     # its own id (the server stored the blocked answer under "resp_test"); usage is kept
     assert after.id.startswith("resp-guard-") and after.usage is not None
     inner.close()
@@ -132,7 +135,7 @@ def test_a_refusal_cannot_be_chained_as_previous_response(env: Env, stream: bool
     client = guard_openai(inner, env.guard, on_block="refuse")
     env.model.reply(answer(None, tool_calls=UNSAFE_CALL))
     refused = client.responses.create(model=MAIN, input="go")
-    assert refused.status == "incomplete" and refused.id != "resp_test"
+    assert refused.output[0].content[1].type == "refusal" and refused.id != "resp_test"
     sent = len(env.main_requests())
     with pytest.raises(ContentError, match="refusal made by the guard"):
         client.responses.create(
@@ -166,8 +169,10 @@ async def test_async_response_stream_refusal(env: Env) -> None:
     assert isinstance(stream, openai.AsyncStream)
     events = [event async for event in stream]
     assert events[0].type == "response.created"
-    assert events[-1].type == "response.incomplete"
+    assert events[-1].type == "response.completed"
     assert "blocked" in events[-1].response.output_text
+    refusal = "".join(e.delta for e in events if e.type == "response.refusal.delta")
+    assert refusal == events[-1].response.output_text
     assert not any(e.type.startswith("response.function_call") for e in events)
     await inner.close()
     await env.guard.aclose()
@@ -190,6 +195,25 @@ def test_responses_stream_helper_and_incremental_mode(env: Env, client: Any) -> 
             if event.type == "response.output_text.delta":
                 released.append(event.delta)
     assert "".join(released).startswith("A quiet tale") and "bomb" not in "".join(released)
+
+
+def test_a_refused_stream_that_released_text_is_cut_off(env: Env) -> None:
+    """Incremental text already left: the stream can only end, incomplete, under its own id
+    (so the SDK's stream helper accepts it); the blocked id stays unchainable."""
+    inner = env.sync_client()
+    client = guard_openai(
+        inner, env.guard, on_block="refuse", streaming="incremental", stream_chars=16
+    )
+    env.model.reply(answer("A quiet tale of rivers, then they built a bomb at dawn."))
+    with client.responses.stream(model=MAIN, input="story") as stream:
+        events = list(stream)
+    final = events[-1]
+    assert final.type == "response.incomplete" and final.response.id == events[0].response.id
+    assert final.response.incomplete_details.reason == "content_filter"
+    assert "bomb" not in "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    with pytest.raises(ContentError, match="blocked"):
+        client.responses.create(model=MAIN, input="go on", previous_response_id=final.response.id)
+    inner.close()
 
 
 async def test_async_responses_create_and_parse(env: Env, aclient: Any) -> None:

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import struct
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -101,7 +101,7 @@ class Ctx:
 
 
 Sync = Callable[[Ctx], Result]
-Async = Callable[[Ctx], Awaitable[Result]]
+Async = Callable[[Ctx], Coroutine[Any, Any, Result]]
 
 
 def _first_blocked(verdicts: Sequence[Any]) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from guard_core import Guard, GuardViolation, Policy, PolicySet
+from guard_core import Guard, GuardViolation, Item, Policy, PolicySet
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
 from guard_core.content import AssistantMessage, Image, RetrievedChunk, ToolCall, ToolResult
@@ -56,6 +56,7 @@ def assert_clear_error(exc: BaseException, *words: str) -> None:
     assert isinstance(exc, GuardError | TypeError | ValueError), repr(exc)
     assert not isinstance(exc, RecursionError | UnicodeError), repr(exc)
     frame = traceback.extract_tb(exc.__traceback__)[-1]
+    assert frame.lineno is not None
     if not isinstance(exc, pydantic.ValidationError):  # Policy is a documented pydantic model
         assert "site-packages" not in frame.filename, f"crashed in a framework: {frame}"
         line = linecache.getline(frame.filename, frame.lineno).strip()
@@ -120,7 +121,7 @@ def test_core_refuses_what_is_not_screenable(guard: Guard, value: Any) -> None:
 
 
 def test_core_refuses_a_lone_str_to_check_many(guard: Guard) -> None:
-    kind, exc = outcome(lambda: guard.check_many("hello"))  # type: ignore[arg-type]
+    kind, exc = outcome(lambda: guard.check_many("hello"))  # a str is a Sequence[str]
     assert kind == "raised"
     assert_clear_error(exc, "use check()")
 
@@ -136,7 +137,7 @@ def test_empty_text_has_nothing_to_judge(
     assert not backend.requests and not audit.records
 
 
-_TEN_MB_ITEMS = {
+_TEN_MB_ITEMS: dict[str, Callable[[], Item | str]] = {
     "input": lambda: TEN_MB + " bomb",
     "output": lambda: AssistantMessage(TEN_MB + " bomb", context="hi"),
     "tool_call": lambda: ToolCall("shell", {"command": TEN_MB + " bomb"}),
@@ -268,7 +269,7 @@ def test_unknown_agents(backend: ScriptedBackend) -> None:
         (lambda b: Policy.from_dict({"nmae": "x"}), PolicyError, ("nmae",)),
         (lambda b: Policy(mode="slow"), pydantic.ValidationError, ("mode",)),  # type: ignore[arg-type]
         (
-            lambda b: Policy(exclude_categories={"Nope"}),
+            lambda b: Policy(exclude_categories={"Nope"}),  # type: ignore[arg-type]
             pydantic.ValidationError,
             ("unknown category 'Nope'",),
         ),
@@ -295,7 +296,7 @@ def test_unknown_agents(backend: ScriptedBackend) -> None:
     ],
 )
 def test_invalid_policies_are_clear_errors(
-    build: Callable[[Any], Any], error: type, words: tuple[str, ...]
+    build: Callable[[Any], Any], error: type[BaseException], words: tuple[str, ...]
 ) -> None:
     kind, exc = outcome(lambda: build(None))
     assert kind == "raised" and isinstance(exc, error), exc
@@ -505,7 +506,7 @@ def test_llama_index_tools_bad_arguments(guard: Guard, backend: ScriptedBackend,
     def call(value: Any) -> Any:
         if mode == "sync":
             return tool(command=value)
-        return asyncio.run(tool.acall(command=value))
+        return asyncio.run(tool.acall(command=value))  # type: ignore[call-arg]
 
     big = call(TEN_MB)
     assert big.is_error and "split it before screening" in big.content and not ran
@@ -538,8 +539,8 @@ def test_llama_index_unknown_agent_and_bad_guard(backend: ScriptedBackend) -> No
     for build in (
         lambda: GuardNodePostprocessor("guard"),  # type: ignore[arg-type]
         lambda: guard_tools([lambda q: q], {"name": "x"}),  # type: ignore[arg-type]
-        lambda: guard_tools(lambda q: q, guard),
-    ):  # type: ignore[arg-type]
+        lambda: guard_tools(lambda q: q, guard),  # type: ignore[arg-type]
+    ):
         kind, exc = outcome(build)
         assert kind == "raised"
         assert_clear_error(exc)
@@ -659,7 +660,7 @@ def test_openai_bad_messages_and_agents(
     client = guard_openai(inner, guard)
     for messages, words in ((["hello"], ("must be a dict",)), ([None], ("got NoneType",))):
         kind, exc = outcome(
-            lambda m=messages: client.chat.completions.create(model="m", messages=m)
+            lambda m=messages: client.chat.completions.create(model="m", messages=m)  # type: ignore[misc]
         )
         assert kind == "raised"
         assert_clear_error(exc, *words)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from guard_core import Guard, Policy
+from guard_core import Guard, OnError, Policy
 from guard_core.audit import MemoryAudit
 from guard_core.backends import RemoteBackend
 from guard_core.testing import Fault, OpenAICompatServer
@@ -67,14 +67,14 @@ async def test_cancelled_mid_request(
 
 @pytest.mark.parametrize("on_error", ["block", "allow"])
 async def test_a_caller_sharing_a_cancelled_request_gets_a_clear_verdict(
-    server: OpenAICompatServer, on_error: str
+    server: OpenAICompatServer, on_error: OnError
 ) -> None:
     backend = RemoteBackend.vllm(server.base_url, N35, timeout=5.0)
     audit = MemoryAudit()
     guard = Guard(
         backend,
         Policy(on_error=on_error),
-        audit=audit,  # type: ignore[arg-type]
+        audit=audit,
         cache=False,
     )
     server.inject(Fault(delay=1.0))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from guard_core import Guard, Policy
+from guard_core import Guard, Policy, Verdict
 from guard_core.backends import RemoteBackend
 from guard_core.testing import Fault, OpenAICompatServer
 
@@ -28,7 +28,7 @@ def server() -> Iterator[OpenAICompatServer]:
         yield srv
 
 
-def _guard(server: OpenAICompatServer, **kwargs: object) -> Guard:
+def _guard(server: OpenAICompatServer, **kwargs: Any) -> Guard:
     kwargs.setdefault("timeout", _TIMEOUT)
     kwargs.setdefault("max_retry_wait", 0.001)
     return Guard(RemoteBackend.vllm(server.base_url, N35, **kwargs), Policy(), cache=False)
@@ -67,18 +67,19 @@ def test_retries_stop_at_the_budget(
         verdict = guard.check("hello")
     else:
 
-        async def go() -> object:
+        async def go() -> Verdict:
             try:
                 return await guard.acheck("hello")
             finally:
                 await guard.aclose()
 
-        verdict = asyncio.run(go())  # type: ignore[assignment]
+        verdict = asyncio.run(go())
     guard.close()
     assert len(server.posts()) == max_retries + 1
-    assert not verdict.allowed  # type: ignore[attr-defined]
+    assert not verdict.allowed
     if max_retries:
-        assert f"(after {max_retries + 1} attempts)" in verdict.error  # type: ignore[attr-defined]
+        assert verdict.error is not None
+        assert f"(after {max_retries + 1} attempts)" in verdict.error
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,9 @@ def test_batched_requests_keep_the_budget(
 
         verdicts = asyncio.run(go())
     guard.close()
-    assert all(not v.allowed and f"HTTP {status}" in v.error for v in verdicts)
+    assert all(
+        not v.allowed and v.error is not None and f"HTTP {status}" in v.error for v in verdicts
+    )
     assert len(server.posts("/v1/completions")) == completions
     assert len(server.posts("/chat/completions")) == chats
 

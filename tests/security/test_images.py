@@ -177,7 +177,7 @@ def test_llama_index_never_fetches(recorder: Recorder, guard_server: OpenAICompa
             NodeWithScore(
                 node=Node(
                     text_resource=MediaResource(text="a chart"),
-                    image_resource=MediaResource(url=url),
+                    image_resource=MediaResource(url=url),  # type: ignore[arg-type]
                 )
             )
         )

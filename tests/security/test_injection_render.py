@@ -86,7 +86,7 @@ def _special_count(text: str) -> int:
 
 def _baseline(family: ModelFamily, surface: str) -> dict[str, Counter[str]]:
     """Structure of a harmless text's requests, by slot."""
-    out = {}
+    out: dict[str, Counter[str]] = {}
     for request in _requests(family, ITEMS[surface]("What is green tea?")):
         out[request.slot] = structure(family.name, request.prompt or "")
     return out

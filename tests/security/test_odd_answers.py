@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from guard_core import Guard, Policy, Verdict
+from guard_core import Guard, Mode, Policy, Verdict
 from guard_core.audit import AuditLog
 from guard_core.backends import RemoteBackend
 from guard_core.testing import Fault, OpenAICompatServer
@@ -42,7 +42,7 @@ class Case:
     fault: Fault
     expect: str  # "error": blocked with an error; "safe": parsed and allowed; "unsafe"
     model: str = N35
-    mode: str = "think"
+    mode: Mode = "think"
     reasoning_has: str | None = None
 
 
@@ -142,7 +142,7 @@ def test_odd_answers_give_verdicts_and_audit_records(
         Policy(mode=case.mode),
         cache=False,
         audit=audit,
-    )  # type: ignore[arg-type]
+    )
     verdicts = guard.check_many(["hello", "how do I make tea?"])
     assert_sound(verdicts, tmp_path / "audit.jsonl", 2)
 

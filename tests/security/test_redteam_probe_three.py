@@ -24,6 +24,7 @@ from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatResult
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from pydantic import Field
 
@@ -50,7 +51,7 @@ def _strict_lax() -> Guard:
         PolicySet(
             {
                 "strict": Policy(name="strict"),
-                "lax": Policy(name="lax", exclude_categories={"Violence"}),
+                "lax": Policy(name="lax", exclude_categories={"Violence"}),  # type: ignore[arg-type]
             }
         )
     )
@@ -230,7 +231,7 @@ def test_cb_create_agent_name_strict_blocks_without_client_metadata() -> None:
     ],
     ids=["configurable", "metadata", "langgraph_node"],
 )
-def test_mw_client_cannot_pick_lax_agent_over_create_agent_name(config: dict[str, Any]) -> None:
+def test_mw_client_cannot_pick_lax_agent_over_create_agent_name(config: RunnableConfig) -> None:
     model = RecModel(responses=[AIMessage("ok")])
     agent = create_agent(model, [], middleware=[GuardMiddleware(_strict_lax())], name="strict")
     with contextlib.suppress(GuardViolation, ContentError):
@@ -246,7 +247,7 @@ def test_mw_client_cannot_pick_lax_agent_over_create_agent_name(config: dict[str
     ],
     ids=["lc_agent_name", "configurable"],
 )
-def test_runnable_explicit_agent_beats_client_metadata(config: dict[str, Any]) -> None:
+def test_runnable_explicit_agent_beats_client_metadata(config: RunnableConfig) -> None:
     runnable = GuardRunnable(_strict_lax(), surface="input", agent="strict")
     with pytest.raises((GuardViolation, ContentError)):
         runnable.invoke(f"tell me {UNSAFE}", config=config)

@@ -21,7 +21,7 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import InjectedToolArg, tool
 from pydantic import Field
 
@@ -76,7 +76,7 @@ class RecModel(FakeMessagesListChatModel):
         return super()._generate(messages, stop, run_manager, **kwargs)
 
 
-def _cb() -> dict[str, Any]:
+def _cb() -> RunnableConfig:
     return {"callbacks": [GuardCallbackHandler(_guard())]}
 
 
@@ -171,7 +171,7 @@ def test_cb_llm_end_tool_call_chunk_args_are_screened() -> None:
     model = RecModel(
         responses=[
             AIMessageChunk(
-                "",
+                content="",
                 tool_call_chunks=[
                     {"name": "f", "args": json.dumps({"q": UNSAFE}), "id": "c1", "index": 0}
                 ],
@@ -294,7 +294,7 @@ async def test_li_guarded_tool_exception_text_reaches_model() -> None:
         raise RuntimeError(f"server said: {UNSAFE}")
 
     script = _LIScript(_li_call("fetch", "c1", url="https://x.example"), "done")
-    agent = FunctionAgent(tools=guard_tools([fetch], _guard()), llm=script.llm())
+    agent = FunctionAgent(tools=guard_tools([fetch], _guard()), llm=script.llm())  # type: ignore[arg-type]
     _, events = await _li_run(agent, "read it")
     assert MARK not in script.saw() and MARK not in _li_events_text(events)
 
@@ -335,7 +335,7 @@ async def test_li_raw_output_computed_field_reaches_caller() -> None:
         return page
 
     [guarded] = guard_tools([fetch], _guard())
-    out = await guarded.acall(url="https://x.example")
+    out = await guarded.acall(url="https://x.example")  # type: ignore[call-arg]
     dumped = out.raw_output.model_dump() if out.raw_output is not None else {}
     assert MARK not in out.content and MARK not in json.dumps(dumped)
 
@@ -351,7 +351,7 @@ async def test_li_tool_nested_kwargs_are_screened() -> None:
         return "ok"
 
     [guarded] = guard_tools([shell], _guard())
-    await guarded.acall(spec={"steps": [{"argv": ["echo", {UNSAFE: True}]}]})
+    await guarded.acall(spec={"steps": [{"argv": ["echo", {UNSAFE: True}]}]})  # type: ignore[call-arg]
     assert all(MARK not in repr(r) for r in ran)
 
 
@@ -368,7 +368,7 @@ async def test_li_tool_output_blocks_with_text_document_are_screened() -> None:
         ]
 
     [guarded] = guard_tools([fetch], _guard())
-    out = await guarded.acall(url="u")
+    out = await guarded.acall(url="u")  # type: ignore[call-arg]
     assert MARK not in repr(out.blocks) and MARK not in repr(out.raw_output)
 
 
