@@ -72,7 +72,7 @@ BUILDERS: dict[str, Callable[[Any], Any]] = {
 # the adapters of the co-install tier's clients (openai-agents, langchain-openai,
 # llama-index-llms-openai), where those are installed
 if importlib.util.find_spec("agents") is not None:
-    import agents as sdk
+    import agents as sdk  # type: ignore[import-not-found, unused-ignore]
 
     from guard_core.integrations import openai_agents as oa
 
@@ -89,9 +89,10 @@ if importlib.util.find_spec("langchain_openai") is not None:
     from guard_core.integrations.langchain import guard_chat_openai
 
     def _chat_openai() -> Any:
-        from langchain_openai import ChatOpenAI
+        from langchain_openai import ChatOpenAI  # type: ignore[import-not-found, unused-ignore]
+        from pydantic import SecretStr
 
-        return ChatOpenAI(model="m", base_url="http://127.0.0.1:9/v1", api_key="k")
+        return ChatOpenAI(model="m", base_url="http://127.0.0.1:9/v1", api_key=SecretStr("k"))
 
     BUILDERS["guard_chat_openai"] = lambda g: guard_chat_openai(_chat_openai(), g)
 if importlib.util.find_spec("llama_index.llms") is not None and (
@@ -145,7 +146,7 @@ if "with_guardrails" in BUILDERS:
     BAD_SETTINGS += [
         ("agent on_block", lambda g: oa.guard_tool_input(g, on_block="x"), "on_block"),  # type: ignore[arg-type]
         ("agent refusal", lambda g: oa.guard_tool_output(g, refusal=b"no"), "refusal"),  # type: ignore[arg-type]
-        ("agent parallel", lambda g: oa.guard_input(g, run_in_parallel=1), "run_in_parallel"),
+        ("agent parallel", lambda g: oa.guard_input(g, run_in_parallel=1), "parallel"),  # type: ignore[arg-type]
         ("agent unscreened", lambda g: oa.guard_tool_output(g, allow_unscreened="file"), "allow"),
         ("agent override", lambda g: oa.guard_output(g, allow_agent_override="y"), "override"),  # type: ignore[arg-type]
     ]

@@ -10,6 +10,7 @@ import pytest
 
 import guard_core
 import guard_core.integrations
+from guard_core.errors import MissingDependencyError
 
 # Deprecated aliases warn on import (tests/test_old_import_paths.py checks them); a __main__
 # module runs its command when imported.
@@ -31,6 +32,9 @@ MODULES = sorted(
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name: str) -> None:
-    module = importlib.import_module(name)
+    try:
+        module = importlib.import_module(name)
+    except MissingDependencyError as missing:  # an adapter whose framework this tier lacks
+        pytest.skip(str(missing))
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {name}"

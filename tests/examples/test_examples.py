@@ -13,6 +13,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 # Lines (or parts of lines) each example must print: the verdicts that show it works.
 EXPECTED: dict[str, list[str]] = {
+    "openai_agents_guardrails.py": [
+        "[ALLOWED] agent=devops   tool_call",
+        "tripwire: input blocked by policy 'support' (Violence)",
+        "final output: 'I will not run that; the disk is left as it is.'",
+        "(refused) I can't help with that: output blocked by policy 'support' (Violence).",
+    ],
     "custom_policies.py": [
         "input      BLOCKED (block)      'Do a sim swap on 555-0199",
         "input      allowed              'Which hunting knife is best for a beginner?'",
@@ -60,8 +66,13 @@ def test_every_example_is_checked() -> None:
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
 
 
+NEEDS = {"openai_agents_guardrails.py": "agents"}
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs_offline_and_prints_its_verdicts(name: str) -> None:
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name])  # the co-install tier has it
     env = {
         k: v
         for k, v in os.environ.items()

@@ -253,3 +253,11 @@ async def test_the_run_context_may_name_the_agent_only_when_allowed(env: Env) ->
         open_agent, "kill the stuck process", streamed=False, context={"guard_agent": "devops"}
     )
     assert seen and set(seen) == {"devops"}
+
+
+async def test_unreadable_input_stops_the_run_before_the_model(env: Env) -> None:
+    agent = with_guardrails(agents.Agent(name="support", model=env.sdk_model("chat")), env.guard)
+    audio = {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+    with pytest.raises(ContentError, match="input_audio"):
+        await run(agent, [{"role": "user", "content": [audio]}], streamed=False)
+    assert env.model.bodies == []
