@@ -2,7 +2,7 @@
 
 - the default tier (``scripts/test``): the core, the CLI, the three adapters, the API
   snapshot and the security canaries: everything a change to the library can break, in
-  about two minutes on two cores;
+  about three minutes of CPU (2,700 tests);
 - ``extended`` (added by ``scripts/test --all``, which CI runs): the local backend on real
   tiny transformers models, the notebooks and examples executed end to end, the fault and
   load suites;

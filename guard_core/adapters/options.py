@@ -22,7 +22,7 @@ guard_core.errors.ConfigurationError: GuardRunnable: streaming must be one of 'b
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 from guard_core.adapters.decisions import Refusal
@@ -130,7 +130,6 @@ def renamed(
     current: Mapping[str, Any],
     *,
     defaults: Mapping[str, Any] | None = None,
-    convert: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> dict[str, Any]:
     """The settings ``current`` with the deprecated names in ``given`` (old -> new in
     ``aliases``) moved onto their new names, each with a ``DeprecationWarning``.
@@ -152,5 +151,5 @@ def renamed(
             DeprecationWarning,
             stacklevel=3,
         )
-        out[new] = (convert or {}).get(old, lambda v: v)(value)
+        out[new] = value
     return out

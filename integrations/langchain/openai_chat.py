@@ -18,15 +18,14 @@ its ``OpenAIRefusalError``).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from guard_core.adapters.decisions import Refusal, default_refusal
-from guard_core.adapters.options import OnBlock, Streaming, require_guard
+from guard_core.adapters.options import require_guard
 from guard_core.errors import ConfigurationError, MissingDependencyError
 from guard_core.guard import Guard
 
 if TYPE_CHECKING:
-    from ..openai._screen import OnVerdict  # noqa: TID252
+    from ..openai import GuardSettings  # noqa: TID252
 
 __all__ = ["CLIENT_FIELDS", "check_chat_openai", "guard_chat_openai"]
 
@@ -55,16 +54,7 @@ def _guarded(value: Any) -> bool:
 def guard_chat_openai(
     llm: _L,
     guard: Guard,
-    agent: str | None = None,
-    on_block: OnBlock = "raise",
-    *,
-    screen_system: bool = False,
-    streaming: Streaming = "buffer",
-    stream_chars: int = 400,
-    stream_context: int | None = None,
-    refusal: Refusal = default_refusal,
-    on_verdict: OnVerdict | None = None,
-    allow_agent_override: bool = False,
+    **settings: Unpack[GuardSettings],
 ) -> _L:
     """A copy of ``llm`` (a ``ChatOpenAI``, or a subclass such as ``AzureChatOpenAI``) whose
     four clients are ``guard_openai`` wrappers of its own; ``llm`` itself stays unguarded.
@@ -85,24 +75,13 @@ def guard_chat_openai(
             "this ChatOpenAI already holds a guarded client; build it without one and pass "
             "it to guard_chat_openai, which guards all four of its clients"
         )
-    options: dict[str, Any] = {
-        "agent": agent,
-        "on_block": on_block,
-        "screen_system": screen_system,
-        "streaming": streaming,
-        "stream_chars": stream_chars,
-        "stream_context": stream_context,
-        "refusal": refusal,
-        "on_verdict": on_verdict,
-        "allow_agent_override": allow_agent_override,
-    }
     update: dict[str, Any] = {}
     for root, leaf in (("root_client", "client"), ("root_async_client", "async_client")):
         inner = getattr(target, root, None)
         if inner is None:  # no API key: ChatOpenAI refuses such calls itself
             update[leaf] = None
             continue
-        wrapped = guard_openai(inner, guard, **options)
+        wrapped = guard_openai(inner, guard, **settings)
         update[root], update[leaf] = wrapped, wrapped.chat.completions
     return target.model_copy(update=update)  # type: ignore[no-any-return]
 

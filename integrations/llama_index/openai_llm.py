@@ -16,15 +16,14 @@ completion's ``finish_reason`` is ``content_filter``, in ``response.raw``).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from guard_core.adapters.decisions import Refusal, default_refusal
-from guard_core.adapters.options import OnBlock, Streaming, require_guard
+from guard_core.adapters.options import require_guard
 from guard_core.errors import ConfigurationError, MissingDependencyError
 from guard_core.guard import Guard
 
 if TYPE_CHECKING:
-    from ..openai._screen import OnVerdict  # noqa: TID252
+    from ..openai import GuardSettings  # noqa: TID252
 
 __all__ = ["check_openai_llm", "guard_openai_llm"]
 
@@ -56,16 +55,7 @@ def _bypass(llm: Any) -> str | None:
 def guard_openai_llm(
     llm: _L,
     guard: Guard,
-    agent: str | None = None,
-    on_block: OnBlock = "raise",
-    *,
-    screen_system: bool = False,
-    streaming: Streaming = "buffer",
-    stream_chars: int = 400,
-    stream_context: int | None = None,
-    refusal: Refusal = default_refusal,
-    on_verdict: OnVerdict | None = None,
-    allow_agent_override: bool = False,
+    **settings: Unpack[GuardSettings],
 ) -> _L:
     """A copy of ``llm`` (``llama_index.llms.openai.OpenAI`` or ``OpenAIResponses``) whose
     sync and async clients are ``guard_openai`` wrappers of its own; ``llm`` stays unguarded.
@@ -91,20 +81,9 @@ def guard_openai_llm(
         )
     sync = target._client if target._client is not None else target._get_client()
     async_ = target._aclient if target._aclient is not None else target._get_aclient()
-    options: dict[str, Any] = {
-        "agent": agent,
-        "on_block": on_block,
-        "screen_system": screen_system,
-        "streaming": streaming,
-        "stream_chars": stream_chars,
-        "stream_context": stream_context,
-        "refusal": refusal,
-        "on_verdict": on_verdict,
-        "allow_agent_override": allow_agent_override,
-    }
     guarded = target.model_copy()
-    guarded._client = guard_openai(sync, guard, **options)
-    guarded._aclient = guard_openai(async_, guard, **options)
+    guarded._client = guard_openai(sync, guard, **settings)
+    guarded._aclient = guard_openai(async_, guard, **settings)
     return guarded  # type: ignore[no-any-return]
 
 

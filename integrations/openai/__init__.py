@@ -81,7 +81,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise MissingDependencyError("openai", "openai") from exc
 
-from ._screen import OnVerdict, Options
+from ._screen import GuardSettings, OnVerdict, Options
 from .client import AsyncGuardedOpenAI, GuardedOpenAI, wrap
 from .streams import AsyncGuardedStream, GuardedStream
 
@@ -89,6 +89,7 @@ __all__ = [
     "AGENT_KEY",
     "AsyncGuardedOpenAI",
     "AsyncGuardedStream",
+    "GuardSettings",
     "GuardedOpenAI",
     "GuardedStream",
     "guard_openai",

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from guard_core.adapters.boundary import AGENT_KEY, agent_choice, joined
 from guard_core.adapters.decisions import Refusal, default_refusal, refusal_text
@@ -25,13 +25,28 @@ from . import _body, _convert, _refusal, _request
 from ._body import given
 from ._state import Tainted
 
-__all__ = ["AGENT_KEY", "Call", "OnVerdict", "Options", "given"]
+__all__ = ["AGENT_KEY", "Call", "GuardSettings", "OnVerdict", "Options", "given"]
 
 Api = Literal["chat", "responses"]
 UNREADABLE = ContentError(
     "the answer carries a field the guard cannot read (nested too deep); it is withheld"
 )  # never quotes the answer: callers read it
 OnVerdict = Callable[[Item | None, Verdict], None]
+
+
+class GuardSettings(TypedDict, total=False):
+    """:func:`guard_openai`'s settings by name: what the helpers that guard a framework's
+    clients (``guard_chat_openai``, ``guard_openai_llm``) take and pass on unchanged."""
+
+    agent: str | None
+    on_block: OnBlock
+    screen_system: bool
+    streaming: Streaming
+    stream_chars: int
+    stream_context: int | None
+    refusal: Refusal
+    on_verdict: OnVerdict | None
+    allow_agent_override: bool
 
 
 @dataclass(frozen=True, slots=True)
