@@ -30,7 +30,7 @@ EXPECTED: dict[str, list[str]] = {
     "langchain.ipynb": [
         "Refunds take 5 days.",
         "blocked: output blocked by policy 'shop'",
-        "\"I can't help with that request.\"",
+        '"I can\'t help with that request."',
         "['The shop opens at nine.']",
     ],
     "llama_index.ipynb": [
@@ -50,17 +50,25 @@ EXPECTED: dict[str, list[str]] = {
 def _outputs_text(book: nbformat.NotebookNode) -> str:
     parts: list[str] = []
     for cell in book.cells:
+        streams: dict[str, str] = {}
         for output in cell.get("outputs", ()):
             if output.output_type == "stream":
-                parts.append(output.text)
+                # one print can arrive as several stream messages (the kernel flushes on a
+                # timer): joined as the notebook shows them, not line by line
+                streams[output.name] = streams.get(output.name, "") + output.text
             elif output.output_type in ("execute_result", "display_data"):
                 parts += [str(v) for v in output.data.values()]
+        parts += streams.values()
     return "\n".join(parts)
 
 
 def _stderr_text(book: nbformat.NotebookNode) -> str:
-    return "".join(output.text for cell in book.cells for output in cell.get("outputs", ())
-                   if output.output_type == "stream" and output.name == "stderr")
+    return "".join(
+        output.text
+        for cell in book.cells
+        for output in cell.get("outputs", ())
+        if output.output_type == "stream" and output.name == "stderr"
+    )
 
 
 def test_every_notebook_is_checked_and_committed_without_outputs() -> None:
@@ -70,7 +78,8 @@ def test_every_notebook_is_checked_and_committed_without_outputs() -> None:
         for cell in book.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, (
-                    f"{path.name}: strip outputs before committing")
+                    f"{path.name}: strip outputs before committing"
+                )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -80,8 +89,9 @@ def test_notebook_executes_offline(name: str, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(book, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        book, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     text = _outputs_text(book)
     assert "Traceback" not in text
