@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -29,9 +30,18 @@ METHODS = ["invoke", "stream", "ainvoke", "astream"]
 
 
 def _llm(env: Env, **kwargs: Any) -> Any:
+    # Its own HTTP clients: ChatOpenAI's default ones are cached per base URL for the whole
+    # process, so closing them here would hand a closed client to a later test whose server
+    # got the same port back ("Connection error", 1 run in a few).
     return env.built(
         langchain_openai.ChatOpenAI(
-            model=MODEL, base_url=env.url, api_key="sk-test", max_retries=0, **kwargs
+            model=MODEL,
+            base_url=env.url,
+            api_key="sk-test",
+            max_retries=0,
+            http_client=httpx.Client(),
+            http_async_client=httpx.AsyncClient(),
+            **kwargs,
         )
     )
 
