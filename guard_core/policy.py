@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from guard_core.content import SURFACES, Surface
 from guard_core.errors import ConfigurationError, PolicyError
-from guard_core.taxonomy import CATEGORIES, canonical_category
+from guard_core.taxonomy import CATEGORIES, Category, canonical_category
 
-__all__ = ["Action", "CustomPolicy", "Mode", "OnError", "Policy", "PolicySet"]
+__all__ = ["Action", "Category", "CustomPolicy", "Mode", "OnError", "Policy", "PolicySet"]
 
 Mode: TypeAlias = Literal["fast", "categories", "think"]
 Action: TypeAlias = Literal["block", "redact", "drop", "flag"]
@@ -32,7 +32,7 @@ OnError: TypeAlias = Literal["block", "allow"]
 
 
 class CustomPolicy(BaseModel):
-    """A natural-language policy that replaces the standard taxonomy.
+    """A natural-language policy that replaces the model's introduction and taxonomy.
 
     >>> print(CustomPolicy(text="A telco bot.", disallowed=["talk about competitors"]).render())
     A telco bot.
@@ -56,7 +56,7 @@ class CustomPolicy(BaseModel):
         return self
 
     def render(self) -> str:
-        """The policy text the guard model reads in place of the taxonomy."""
+        """The policy text the guard model reads in place of its introduction and taxonomy."""
         parts = [self.text.strip()] if self.text.strip() else []
         if self.allowed:
             parts.append("Allowed:\n" + "\n".join(f"- {rule}" for rule in self.allowed))
@@ -71,8 +71,14 @@ class Policy(BaseModel):
 
     - ``mode``: ``fast`` (verdict only), ``categories`` (+ violated categories),
       ``think`` (+ a reasoning trace kept as audit evidence).
-    - ``exclude_categories``: standard categories this agent does not care about.
-    - ``custom``: a natural-language policy instead of the standard taxonomy.
+    - ``exclude_categories``: standard categories this agent does not care about (any
+      family's name, ``Economic Harm`` included; a family without it is unaffected).
+    - ``extra_categories``: names appended to the model's own taxonomy.
+    - ``categories``: a taxonomy of the policy's own (names and descriptions) in place of
+      the model's list, under the model's standard instructions ("custom taxonomy").
+    - ``custom``: a natural-language policy in place of the model's introduction *and*
+      taxonomy ("custom policy"). ``categories`` and ``custom`` exclude each other and the
+      two category fields above.
     - ``surfaces``: what this policy screens; ``actions``: per surface, what adapters do on
       a block (``block`` by default).
     - ``on_error``: ``block`` (default; a guard failure never lets content through) or
@@ -85,6 +91,7 @@ class Policy(BaseModel):
     mode: Mode = "fast"
     exclude_categories: frozenset[str] = frozenset()
     extra_categories: tuple[str, ...] = ()
+    categories: tuple[Category, ...] | None = None
     custom: CustomPolicy | None = None
     surfaces: frozenset[Surface] = frozenset(SURFACES)
     actions: Mapping[Surface, Action] = Field(default_factory=dict)
@@ -102,18 +109,51 @@ class Policy(BaseModel):
             out.add(canonical)
         return frozenset(out)
 
+    @field_validator("extra_categories", mode="after")
+    @classmethod
+    def _listable(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.strip().rstrip(".").strip() for name in value)
+        for name in names:
+            if not name or any(c in name for c in ",;\n\r"):
+                raise ValueError(
+                    f"extra category {name!r}: give a one-line name without ',' or ';'"
+                )
+        return names
+
     @field_validator("custom", mode="before")
     @classmethod
     def _custom_from_text(cls, value: object) -> object:
         return {"text": value} if isinstance(value, str) else value
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_from_names(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
-        if self.custom is not None and (self.exclude_categories or self.extra_categories):
+        narrowed = self.exclude_categories or self.extra_categories
+        if self.custom is not None and (narrowed or self.categories is not None):
             raise ValueError(
-                "custom replaces the taxonomy: drop exclude_categories/extra_categories, "
-                "or write them into the custom policy"
+                "custom replaces the instructions and the taxonomy: drop "
+                "exclude_categories/extra_categories/categories, or write them into the "
+                "custom policy"
             )
+        if self.categories is not None:
+            if narrowed:
+                raise ValueError(
+                    "categories replaces the taxonomy: drop exclude_categories/"
+                    "extra_categories and list exactly the categories to judge by"
+                )
+            if not self.categories:
+                raise ValueError("categories is empty: list at least one, or leave it out")
+            seen: set[str] = set()
+            for category in self.categories:
+                if category.name.lower() in seen:
+                    raise ValueError(f"category {category.name!r} is listed twice")
+                seen.add(category.name.lower())
         return self
 
     @cached_property
@@ -154,6 +194,7 @@ class PolicySet:
         agents:
           devops: {exclude_categories: [Violence]}
           support: {custom: {disallowed: ["discuss competitors"]}, mode: think}
+          sales: {categories: [{name: Competitors, description: "Other carriers."}]}
     """
 
     def __init__(self, policies: Mapping[str, Policy], default: Policy | None = None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from guard_core.cli.common import (
@@ -35,8 +36,9 @@ from guard_core.cli.common import (
 from guard_core.content import SURFACES
 from guard_core.errors import ConfigurationError, ContentError
 from guard_core.guard import Guard
-from guard_core.models import family_for_model
+from guard_core.models import FAMILIES, ModelFamily, family_for_model
 from guard_core.policy import Policy, PolicySet
+from guard_core.taxonomy import render_taxonomy
 
 __all__ = ["build_parser", "main"]
 
@@ -221,10 +223,11 @@ def _policy_check(args: argparse.Namespace) -> int:
     policies = PolicySet.from_file(args.file)
     named = [("default", policies.default)] if policies.default else []
     named += [(f"agent {agent}", policy) for agent, policy in policies]
+    families = [cls() for cls in FAMILIES.values()]
     if args.model:
-        family = family_for_model(args.model)
+        families = [family_for_model(args.model)]
         for _, policy in named:
-            family.check_policy(policy)
+            families[0].check_policy(policy)
     out(
         f"{args.file}: valid; agents: {', '.join(policies.agents) or '(none)'}; "
         + (
@@ -234,17 +237,19 @@ def _policy_check(args: argparse.Namespace) -> int:
         )
     )
     for label, policy in named:
-        out("\n" + _describe(label, policy))
+        out("\n" + _describe(label, policy, families))
     if args.model:
         out(f"\nevery policy works with {args.model}")
     return 0
 
 
-def _describe(label: str, policy: Policy) -> str:
+def _describe(label: str, policy: Policy, families: Sequence[ModelFamily]) -> str:
     if policy.custom is not None:
-        judge = "a custom policy (replaces the taxonomy):\n" + "\n".join(
+        judge = "a custom policy (replaces the model's instructions and taxonomy):\n" + "\n".join(
             f"    | {line}".rstrip() for line in policy.custom.render().splitlines()
         )
+    elif policy.categories is not None:
+        judge = "its own categories (a custom taxonomy, under the model's instructions)"
     elif policy.exclude_categories:
         judge = "the standard taxonomy, except: " + ", ".join(sorted(policy.exclude_categories))
     else:
@@ -259,6 +264,7 @@ def _describe(label: str, policy: Policy) -> str:
         f"{label}: policy {policy.name!r} (version {policy.version})",
         f"  mode:      {policy.mode}",
         f"  judges by: {judge}",
+        *_category_lists(policy, families),
         f"  surfaces:  {', '.join(s for s in SURFACES if s in policy.surfaces)}",
         f"  actions:   {actions}" + (" (block elsewhere)" if policy.actions else ""),
         f"  on_error:  {policy.on_error}"
@@ -267,6 +273,31 @@ def _describe(label: str, policy: Policy) -> str:
     if policy.description:
         lines.append(f"  about:     {policy.description}")
     return "\n".join(lines)
+
+
+def _category_lists(policy: Policy, families: Sequence[ModelFamily]) -> list[str]:
+    """The category list each family's model reads under ``policy``, one entry each."""
+    if policy.custom is not None:
+        return ["  categories: named by the custom policy's text"]
+    if policy.categories is not None:
+        own = render_taxonomy(policy.categories).splitlines()
+        return ["  categories, the same on every model:", *(f"    | {line}" for line in own)]
+    lines = ["  categories, as each model reads them:"]
+    for family in families:
+        taxonomy = family.taxonomy(policy) or {}
+        # no-break spaces keep each "S1 Name" on one line when wrapped
+        shown = ", ".join(f"{code} {name}".replace(" ", "\xa0") for code, name in taxonomy.items())
+        absent = sorted(set(policy.exclude_categories) - set(family.categories.values()))
+        if absent:
+            shown += f" (not in its list, so no effect: {', '.join(absent)})"
+        wrapped = textwrap.wrap(
+            f"{family.name} ({len(taxonomy)}): {shown}",
+            width=96,
+            initial_indent="    ",
+            subsequent_indent="      ",
+        )
+        lines += [line.replace("\xa0", " ") for line in wrapped]
+    return lines
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from guard_core.content import Image
 from guard_core.errors import ConfigurationError, ModelOutputError
 from guard_core.policy import Mode, Policy
+from guard_core.taxonomy import render_taxonomy
 
 __all__ = [
     "Completion",
@@ -24,14 +25,27 @@ __all__ = [
     "GuardRequest",
     "Judgement",
     "ModelFamily",
+    "PolicyForm",
     "Slot",
     "VerdictLine",
     "neutralize",
+    "policy_form",
     "split_think",
 ]
 
 Slot: TypeAlias = Literal["prompt", "response"]
 Message: TypeAlias = dict[str, Any]
+PolicyForm: TypeAlias = Literal["taxonomy", "custom_taxonomy", "custom_policy"]
+"""What the model reads besides the turns: its own instructions and taxonomy (perhaps
+narrowed or extended), its instructions with the policy's taxonomy, or a custom policy."""
+
+
+def policy_form(policy: Policy) -> PolicyForm:
+    """The form a client-rendered family gives ``policy`` (extras stay in its template)."""
+    if policy.custom is not None:
+        return "custom_policy"
+    return "custom_taxonomy" if policy.categories is not None else "taxonomy"
+
 
 # A word joiner after "<" keeps a control-token look-alike readable to the model while no
 # tokenizer can match it as the special token. Applied to untrusted text only.
@@ -78,8 +92,11 @@ class GuardRequest:
     """One call to the guard model, as an OpenAI-style chat request.
 
     ``prompt`` is the filled template for client-rendered families (the one user message),
-    None where the server's chat template renders the safety prompt. ``key`` identifies
-    the request for the cache and for coalescing identical in-flight calls.
+    None where the server's chat template renders the safety prompt. ``form`` says which
+    instructions the model reads (a model may answer each in its own way); ``codes`` is the
+    taxonomy sent, code -> name (None under a custom policy), for reading ``S1``-style
+    answers. ``key`` identifies the request for the cache and for coalescing identical
+    in-flight calls.
     """
 
     family: str
@@ -90,6 +107,8 @@ class GuardRequest:
     chat_template_kwargs: Mapping[str, Any] | None = None
     prompt: str | None = None
     image: Image | None = None
+    form: PolicyForm = "taxonomy"
+    codes: Mapping[str, str] | None = field(default=None, compare=False)
     key: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -167,8 +186,12 @@ class ModelFamily(ABC):
 
     name: ClassVar[str]
     modes: ClassVar[frozenset[Mode]]
+    categories: ClassVar[dict[str, str]]
+    """The model's own taxonomy, code -> name."""
     supports_images: ClassVar[bool] = False
     renders_prompt: ClassVar[bool] = True
+    absent_response: ClassVar[str | None] = None
+    """What the model writes as the response verdict of a prompt-only check, if anything."""
 
     def check_policy(self, policy: Policy) -> None:
         """Raise :class:`ConfigurationError` if this family cannot apply ``policy``."""
@@ -177,6 +200,27 @@ class ModelFamily(ABC):
                 f"policy {policy.name!r}: mode {policy.mode!r} is not supported by {self.name} "
                 f"(supported: {', '.join(sorted(self.modes))})"
             )
+
+    def taxonomy(self, policy: Policy) -> dict[str, str] | None:
+        """Code -> name of the categories the model judges by under ``policy``: its own
+        list less the excluded names plus the extra ones (numbered on), or the policy's
+        own list; None under a custom policy (its text names what is harmful)."""
+        if policy.custom is not None:
+            return None
+        if policy.categories is not None:
+            return {f"S{i}": c.name for i, c in enumerate(policy.categories, 1)}
+        kept = {c: n for c, n in self.categories.items() if n not in policy.exclude_categories}
+        first = len(self.categories) + 1
+        kept.update({f"S{first + i}": name for i, name in enumerate(policy.extra_categories)})
+        return kept
+
+    def taxonomy_text(self, policy: Policy) -> str | None:
+        """The taxonomy lines the model reads under ``policy`` (None: a custom policy)."""
+        if policy.custom is not None:
+            return None
+        if policy.categories is not None:
+            return render_taxonomy(policy.categories)
+        return "\n".join(f"{code}: {name}." for code, name in (self.taxonomy(policy) or {}).items())
 
     @abstractmethod
     def render(self, exchange: Exchange, policy: Policy) -> GuardRequest:

@@ -1,8 +1,10 @@
 """Nemotron Content Safety Reasoning 4B: the client renders the whole safety prompt.
 
 The filled ``csr4b_template.txt`` is sent as ONE user message ending in ``/think`` or
-``/no_think``. The answer is ``Prompt harm: harmful|unharmful`` and
-``Response harm: harmful|unharmful|None``, optionally after a ``<think>`` block.
+``/no_think``. A policy's own categories take the taxonomy's place under the template's
+instructions; a custom policy replaces the introduction and the taxonomy. The answer is
+``Prompt harm: harmful|unharmful`` and ``Response harm: harmful|unharmful|None`` (any case:
+the model card writes ``Response Harm``), optionally after a ``<think>`` block.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from importlib.resources import files
 from typing import ClassVar
 
 from guard_core.errors import ConfigurationError, ModelOutputError
+from guard_core.models.answers import read_verdict
 from guard_core.models.base import (
     Completion,
     Exchange,
@@ -21,6 +24,7 @@ from guard_core.models.base import (
     Slot,
     VerdictLine,
     neutralize,
+    policy_form,
     split_think,
 )
 from guard_core.policy import Mode, Policy
@@ -35,32 +39,20 @@ assert _SEP, "csr4b template lost its 'Human user:' block"
 _PLACEHOLDER = re.compile(r"\{(user_input|assistant_response_or_None|mode)\}")
 # Any case, any indentation: a model may read "  human user :" as the template's own.
 _ROLE_MARKER = re.compile(r"(?mi)^(?=[ \t]*(?:Human user|AI assistant)[ \t]*:)")
-_LINE = re.compile(r"^(prompt|response) harm:[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
+_LINE = re.compile(r"^(prompt|response)[ \t]+harm[ \t]*:[ \t]*([A-Za-z]+)(.*)$", re.IGNORECASE)
 _LEGAL = {"prompt": ("harmful", "unharmful"), "response": ("harmful", "unharmful", "none")}
-_LAST_CODE = len(CSR4B_CATEGORIES)
 _PROMPT_LINE = VerdictLine("Prompt harm:", "unharmful", "harmful")
 _RESPONSE_LINE = VerdictLine("Response harm:", "unharmful", "harmful")
+# The taxonomy is the last block of the head: the intro, then "S1: ..." to "S22: ...".
+_INTRO, _, _ = _HEAD.partition("\nS1: ")
+_INTRO += "\n"
+assert _INTRO + "\n".join(f"{c}: {n}." for c, n in CSR4B_CATEGORIES.items()) == _HEAD
 
 
-def _head(policy: Policy) -> str:
+def _head(family: ModelFamily, policy: Policy) -> str:
     if policy.custom is not None:
         return policy.custom.render()
-    if not policy.exclude_categories and not policy.extra_categories:
-        return _HEAD
-    lines = [
-        line
-        for line in _HEAD.split("\n")
-        if not (
-            line.startswith("S")
-            and line.partition(": ")[2].rstrip(".") in policy.exclude_categories
-        )
-    ]
-    last = max(i for i, line in enumerate(lines) if line.startswith("S"))
-    extra = [
-        f"S{_LAST_CODE + i}: {name.rstrip('.')}."
-        for i, name in enumerate(policy.extra_categories, 1)
-    ]
-    return "\n".join(lines[: last + 1] + extra + lines[last + 1 :])
+    return _INTRO + (family.taxonomy_text(policy) or "")
 
 
 class ContentSafetyReasoning4B(ModelFamily):
@@ -68,6 +60,8 @@ class ContentSafetyReasoning4B(ModelFamily):
 
     name: ClassVar[str] = "csr4b"
     modes: ClassVar[frozenset[Mode]] = frozenset({"fast", "think"})
+    categories: ClassVar[dict[str, str]] = CSR4B_CATEGORIES
+    absent_response: ClassVar[str | None] = "None"
     max_tokens: ClassVar[dict[str, int]] = {"fast": 32, "think": 512}
 
     def check_policy(self, policy: Policy) -> None:
@@ -94,7 +88,7 @@ class ContentSafetyReasoning4B(ModelFamily):
         }
         # Placeholders are filled in the conversation part only: a custom policy's text is
         # trusted verbatim, even where it happens to contain "{user_input}".
-        prompt = _head(policy) + _PLACEHOLDER.sub(
+        prompt = _head(self, policy) + _PLACEHOLDER.sub(
             lambda m: values[m.group(1)], _CONVERSATION + _TAIL
         )
         return GuardRequest(
@@ -104,6 +98,8 @@ class ContentSafetyReasoning4B(ModelFamily):
             slot=exchange.slot,
             mode=policy.mode,
             prompt=prompt,
+            form=policy_form(policy),
+            codes=self.taxonomy(policy),
         )
 
     def verdict_lines(self, slot: Slot) -> tuple[VerdictLine, ...]:
@@ -111,7 +107,7 @@ class ContentSafetyReasoning4B(ModelFamily):
 
     def fast_answer(self, slot: Slot, unsafe: tuple[bool, ...]) -> str:
         answer = super().fast_answer(slot, unsafe)
-        return answer + "\nResponse harm: None" if slot == "prompt" else answer
+        return answer + f"\nResponse harm: {self.absent_response}" if slot == "prompt" else answer
 
     def shared_prefix(self, request: GuardRequest) -> str | None:
         # The last "Human user:" block is the conversation: untrusted text cannot write one
@@ -131,14 +127,12 @@ class ContentSafetyReasoning4B(ModelFamily):
             line = raw.strip()
             if not line:
                 continue
-            match = _LINE.match(line)
-            if match is None:
+            verdict = read_verdict(line, _LINE, _LEGAL, "harm")
+            if verdict is None:
                 raise ModelOutputError(f"unexpected line in the guard's answer: {line[:80]!r}")
-            key, value = match.group(1).lower(), match.group(2).lower()
+            key, value = verdict
             if key in found:
                 raise ModelOutputError(f"two '{key} harm' lines in the guard's answer")
-            if value not in _LEGAL[key]:
-                raise ModelOutputError(f"illegal value for '{key} harm': {match.group(2)!r}")
             found[key] = value
         if "prompt" not in found:
             raise ModelOutputError("the guard's answer has no 'Prompt harm' line")

@@ -1,7 +1,8 @@
 """Llama 3.1 NemoGuard 8B content safety (Aegis 2.0, S1-S23): client-rendered, JSON answer.
 
 The filled ``nemoguard8b_template.txt`` goes as one user message; an output check extends
-the conversation block to ``user: ...\\n\\nresponse: agent: ...``. The answer is one JSON
+the conversation block to ``user: ...\\n\\nresponse: agent: ...``. A policy's own categories,
+or a custom policy's text, fill the category block. The answer is one JSON
 object with ``User Safety``, ``Response Safety`` and ``Safety Categories`` (some
 deployments say ``Violated Categories``).
 """
@@ -21,6 +22,7 @@ from guard_core.models.base import (
     Judgement,
     ModelFamily,
     neutralize,
+    policy_form,
 )
 from guard_core.policy import Mode, Policy
 from guard_core.taxonomy import NEMOGUARD_CATEGORIES, normalize_categories
@@ -34,6 +36,7 @@ _BEGIN, _END = "<BEGIN UNSAFE CONTENT CATEGORIES>\n", "\n<END UNSAFE CONTENT CAT
 _PRE, _, _after = TEMPLATE.partition(_BEGIN)
 _CATEGORY_BLOCK, _, _POST = _after.partition(_END)
 assert _POST, "nemoguard template lost its category block"
+assert "\n".join(f"{c}: {n}." for c, n in NEMOGUARD_CATEGORIES.items()) == _CATEGORY_BLOCK
 _PLACEHOLDER = re.compile(r"\{user_input\}")
 TEMPLATE_DELIMITERS = _DELIMITERS = re.compile(
     r"(?<=<)(?=(?:BEGIN|END) (?:CONVERSATION|UNSAFE CONTENT CATEGORIES)>)"
@@ -52,26 +55,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _categories_block(policy: Policy) -> str:
-    if policy.custom is not None:
-        return policy.custom.render()
-    lines = [
-        line
-        for line in _CATEGORY_BLOCK.split("\n")
-        if line.partition(": ")[2].rstrip(".") not in policy.exclude_categories
-    ]
-    first_free = len(NEMOGUARD_CATEGORIES) + 1
-    lines += [
-        f"S{first_free + i}: {name.rstrip('.')}." for i, name in enumerate(policy.extra_categories)
-    ]
-    return "\n".join(lines)
-
-
 class NemoGuard8B(ModelFamily):
     """``nvidia/llama-3.1-nemoguard-8b-content-safety``: fast and categories (same request)."""
 
     name: ClassVar[str] = "nemoguard8b"
     modes: ClassVar[frozenset[Mode]] = frozenset({"fast", "categories"})
+    categories: ClassVar[dict[str, str]] = NEMOGUARD_CATEGORIES
     max_tokens: ClassVar[int] = 96
 
     def render(self, exchange: Exchange, policy: Policy) -> GuardRequest:
@@ -83,9 +72,7 @@ class NemoGuard8B(ModelFamily):
         conversation = neutralize(exchange.user, _DELIMITERS)
         if exchange.assistant is not None:
             conversation += "\n\nresponse: agent: " + neutralize(exchange.assistant, _DELIMITERS)
-        block = _CATEGORY_BLOCK
-        if policy.custom is not None or policy.exclude_categories or policy.extra_categories:
-            block = _categories_block(policy)
+        block = policy.custom.render() if policy.custom else self.taxonomy_text(policy) or ""
         # Only the conversation part holds the placeholder; policy text is kept verbatim.
         prompt = _PRE + _BEGIN + block + _END + _PLACEHOLDER.sub(lambda _: conversation, _POST)
         return GuardRequest(
@@ -95,6 +82,8 @@ class NemoGuard8B(ModelFamily):
             slot=exchange.slot,
             mode=policy.mode,
             prompt=prompt,
+            form=policy_form(policy),
+            codes=self.taxonomy(policy),
         )
 
     def parse(self, completion: Completion, request: GuardRequest) -> Judgement:
@@ -127,7 +116,7 @@ class NemoGuard8B(ModelFamily):
         if not isinstance(raw, str):
             raise ModelOutputError(f"illegal categories value: {raw!r}")
         unsafe = verdicts[wanted]
-        categories = normalize_categories(raw, NEMOGUARD_CATEGORIES) if unsafe else ()
+        categories = normalize_categories(raw, request.codes) if unsafe else ()
         return Judgement(
             unsafe=unsafe, categories=categories, user_unsafe=verdicts.get("User Safety")
         )

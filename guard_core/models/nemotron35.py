@@ -1,7 +1,11 @@
 """Nemotron 3.5 Content Safety (text + image): the server's chat template renders the prompt.
 
 The client sends only the turns to classify (user [+ one image] [, assistant]) and the
-controls in ``chat_template_kwargs``. The answer is plain lines: ``User Safety: safe|unsafe``,
+controls in ``chat_template_kwargs``: ``request_categories``, ``enable_thinking``, and either
+``custom_taxonomy`` (a category list under the standard instructions: a policy's own
+``categories``, or the 24 standard ones with ``extra_categories``) or ``custom_policy`` (free
+text replacing instructions and taxonomy; sent without ``request_categories``, which the
+NVIDIA endpoint refuses beside it). The answer is plain lines: ``User Safety: safe|unsafe``,
 ``Response Safety: ...``, ``Safety Categories: a, b``; reasoning arrives in
 ``reasoning_content`` or inline as ``<think>``.
 """
@@ -11,13 +15,15 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from guard_core.errors import ConfigurationError, ModelOutputError
+from guard_core.errors import ModelOutputError
+from guard_core.models.answers import read_verdict
 from guard_core.models.base import (
     Completion,
     Exchange,
     GuardRequest,
     Judgement,
     ModelFamily,
+    PolicyForm,
     Slot,
     VerdictLine,
     neutralize,
@@ -25,12 +31,13 @@ from guard_core.models.base import (
 )
 from guard_core.models.nemoguard8b import TEMPLATE_DELIMITERS
 from guard_core.policy import Mode, Policy
-from guard_core.taxonomy import normalize_categories
+from guard_core.taxonomy import NEMOTRON35_CATEGORIES, normalize_categories
 
 __all__ = ["Nemotron35ContentSafety"]
 
-_SAFETY = re.compile(r"^(user|response) safety:[ \t]*(\S+)[ \t]*$", re.IGNORECASE)
-_CATEGORIES = re.compile(r"^safety categories:[ \t]*(.*)$", re.IGNORECASE)
+_SAFETY = re.compile(r"^(user|response)[ \t]+safety[ \t]*:[ \t]*([A-Za-z]+)(.*)$", re.IGNORECASE)
+_LEGAL = {"user": ("safe", "unsafe"), "response": ("safe", "unsafe")}
+_CATEGORIES = re.compile(r"^safety[ \t]+categories[ \t]*:[ \t]*(.*)$", re.IGNORECASE)
 _USER_LINE = VerdictLine("User Safety:", "safe", "unsafe")
 _RESPONSE_LINE = VerdictLine("Response Safety:", "safe", "unsafe")
 
@@ -42,26 +49,33 @@ class Nemotron35ContentSafety(ModelFamily):
     modes: ClassVar[frozenset[Mode]] = frozenset({"fast", "categories", "think"})
     supports_images: ClassVar[bool] = True
     renders_prompt: ClassVar[bool] = False
+    categories: ClassVar[dict[str, str]] = NEMOTRON35_CATEGORIES
     max_tokens: ClassVar[dict[str, int]] = {"fast": 32, "categories": 96, "think": 768}
 
-    def check_policy(self, policy: Policy) -> None:
-        super().check_policy(policy)
-        if policy.extra_categories:
-            raise ConfigurationError(
-                f"policy {policy.name!r}: Nemotron 3.5 renders its taxonomy server-side, so "
-                "extra_categories cannot be added; write them into a custom policy instead"
-            )
-
     @staticmethod
-    def template_kwargs(policy: Policy) -> dict[str, Any]:
+    def form(policy: Policy) -> PolicyForm:
+        """``custom_policy``, ``custom_taxonomy`` (own categories, or extra ones: the list
+        is then sent whole) or ``taxonomy`` (the template's own, exclusions applied after)."""
+        if policy.custom is not None:
+            return "custom_policy"
+        if policy.categories is not None or policy.extra_categories:
+            return "custom_taxonomy"
+        return "taxonomy"
+
+    def template_kwargs(self, policy: Policy) -> dict[str, Any]:
         """The ``chat_template_kwargs`` for ``policy`` (also ``apply_chat_template`` kwargs)."""
         kwargs: dict[str, Any] = {"enable_thinking": policy.mode == "think"}
-        if policy.custom is not None:
+        form = self.form(policy)
+        if form == "custom_policy":
+            assert policy.custom is not None
             # The NVIDIA endpoint rejects custom_policy together with request_categories.
             kwargs["custom_policy"] = policy.custom.render()
-        else:
-            wants = policy.mode != "fast" or bool(policy.exclude_categories)
-            kwargs["request_categories"] = "/categories" if wants else "/no_categories"
+            return kwargs
+        if form == "custom_taxonomy":
+            kwargs["custom_taxonomy"] = self.taxonomy_text(policy)
+        # Exclusions are applied to the answer's categories, so they must be asked for.
+        wants = policy.mode != "fast" or bool(policy.exclude_categories)
+        kwargs["request_categories"] = "/categories" if wants else "/no_categories"
         return kwargs
 
     def render(self, exchange: Exchange, policy: Policy) -> GuardRequest:
@@ -91,6 +105,8 @@ class Nemotron35ContentSafety(ModelFamily):
             mode=mode,
             chat_template_kwargs=self.template_kwargs(policy),
             image=exchange.image,
+            form=self.form(policy),
+            codes=self.taxonomy(policy),
         )
 
     def verdict_lines(self, slot: Slot) -> tuple[VerdictLine, ...]:
@@ -105,17 +121,15 @@ class Nemotron35ContentSafety(ModelFamily):
             line = raw.strip()
             if not line:
                 continue
-            if (match := _SAFETY.match(line)) is not None:
-                key, value = match.group(1).lower(), match.group(2).lower()
+            if (verdict := read_verdict(line, _SAFETY, _LEGAL, "safety")) is not None:
+                key, value = verdict
                 if key in found:
                     raise ModelOutputError(f"two '{key} safety' lines in the guard's answer")
-                if value not in ("safe", "unsafe"):
-                    raise ModelOutputError(f"illegal value for '{key} safety': {match.group(2)!r}")
                 found[key] = value == "unsafe"
             elif (cat := _CATEGORIES.match(line)) is not None:
                 if categories is not None:
                     raise ModelOutputError("two 'Safety Categories' lines in the guard's answer")
-                categories = normalize_categories(cat.group(1))
+                categories = normalize_categories(cat.group(1), request.codes)
             else:
                 raise ModelOutputError(f"unexpected line in the guard's answer: {line[:80]!r}")
         key = "user" if request.slot == "prompt" else "response"

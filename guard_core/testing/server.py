@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import re
 import socket
 import threading
 import time
@@ -20,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 from guard_core.models import family_for_model
 from guard_core.testing.scripted import ScriptedJudge
@@ -30,6 +32,7 @@ __all__ = [
     "OpenAICompatServer",
     "RecordedRequest",
     "chat_completion",
+    "completion_logprobs",
     "response_from_completion",
 ]
 
@@ -51,6 +54,7 @@ class Fault:
     reasoning: str | None = None
     times: int = 1
     echo_request: bool = False  # an error body repeating the request's path and headers
+    logprobs: Any = None  # /v1/completions: this "logprobs" object in every choice instead
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,45 @@ def chat_completion(
             }
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+# Word-sized pieces with their leading whitespace, as a BPE tokenizer splits an answer.
+_PIECE = re.compile(r"\s*[A-Za-z]+|\s*[^A-Za-z\s]|\s+$")
+_OTHER_LABEL = {"harmful": "unharmful", "unharmful": "harmful", "safe": "unsafe", "unsafe": "safe"}
+
+
+def completion_logprobs(text: str, top: int, confidence: float = 0.9) -> dict[str, Any]:
+    """A ``/v1/completions`` ``logprobs`` object for ``text`` as vLLM writes one: per token
+    its text, log-probability, top-``top`` alternatives (the chosen one included) and
+    character offset. A verdict label gets ``confidence``, the other label the rest, and a
+    token that is neither label a little; every other token is near-certain."""
+    pieces = _PIECE.findall(text)
+    if "".join(pieces) != text:
+        pieces = list(text)
+    offsets, at = [], 0
+    tops: list[dict[str, float]] = []
+    for piece in pieces:
+        offsets.append(at)
+        at += len(piece)
+        word = piece.lstrip()
+        other = _OTHER_LABEL.get(word.lower())
+        if other is None:
+            tops.append({piece: math.log(0.999)})
+            continue
+        space = piece[: len(piece) - len(word)]
+        spelt = other.capitalize() if word[:1].isupper() else other
+        choices = {
+            piece: math.log(confidence),
+            space + spelt: math.log(max(1.0 - confidence, 1e-9)),
+            space + "None": math.log(1e-4),
+        }
+        tops.append(dict(list(choices.items())[: max(top, 1)]))
+    return {
+        "tokens": pieces,
+        "token_logprobs": [t[p] for t, p in zip(tops, pieces, strict=True)],
+        "top_logprobs": tops,
+        "text_offset": offsets,
     }
 
 
@@ -365,6 +408,10 @@ class OpenAICompatServer:
         api_key: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
         disable_completions: answer ``/v1/completions`` with 404, like a server that offers
             only chat (OpenRouter, some gateways).
+        logprobs: what ``/v1/completions`` does with a ``logprobs`` request field:
+            ``"answer"`` (vLLM, NIM: :func:`completion_logprobs` in each choice),
+            ``"ignore"`` (answers without them) or ``"refuse"`` (400, like a strict gateway).
+        label_confidence: the probability the judge's answers give their verdict labels.
     """
 
     def __init__(
@@ -376,6 +423,8 @@ class OpenAICompatServer:
         latency: float = 0.0,
         api_key: str | None = None,
         disable_completions: bool = False,
+        logprobs: Literal["answer", "ignore", "refuse"] = "answer",
+        label_confidence: float = 0.9,
     ) -> None:
         self.judge = judge or ScriptedJudge()
         self.models = dict(models or {})
@@ -383,6 +432,8 @@ class OpenAICompatServer:
         self.latency = latency
         self.api_key = api_key
         self.disable_completions = disable_completions
+        self.logprobs = logprobs
+        self.label_confidence = label_confidence
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -464,6 +515,9 @@ class OpenAICompatServer:
             if self.disable_completions:
                 return 404, {"error": {"message": f"{path} not found"}}, False
             prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+            asked = body.get("logprobs")
+            if asked is not None and self.logprobs == "refuse":
+                return 400, {"error": {"message": "logprobs is not supported here"}}, False
             choices = [
                 {
                     "index": i,
@@ -474,6 +528,13 @@ class OpenAICompatServer:
                 }
                 for i, p in enumerate(prompts)
             ]
+            if isinstance(asked, int) and asked > 0 and self.logprobs == "answer":
+                for choice in choices:
+                    choice["logprobs"] = (
+                        fault.logprobs
+                        if fault and fault.logprobs is not None
+                        else completion_logprobs(str(choice["text"]), asked, self.label_confidence)
+                    )
             return (
                 200,
                 {

@@ -228,8 +228,70 @@ def test_policy_check_shows_agents_modes_exclusions_and_actions(
 def test_policy_check_shows_a_custom_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(POLICIES / "telco.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "a custom policy (replaces the taxonomy)" in out
+    assert "a custom policy (replaces the model's instructions and taxonomy)" in out
     assert "SIM swapping" in out
+    assert "categories: named by the custom policy's text" in out
+
+
+POLICY_FILE = """\
+default:
+  exclude_categories: [Economic Harm, Violence]
+agents:
+  support:
+    mode: fast
+    categories:
+      - {name: Competitors, description: Offers of other carriers.}
+      - Legal Advice
+"""
+
+
+def _section(out: str, head: str) -> str:
+    start = out.index(head)
+    end = out.find("\n\n", start)
+    return out[start : end if end > 0 else None]
+
+
+def test_policy_check_shows_each_familys_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(POLICY_FILE)
+    assert main(["policy", "check", str(path)]) == 0
+    default = _section(capsys.readouterr().out, "default: policy")
+    lists = {
+        line.split()[0]: line
+        for line in default.replace("\n      ", " ").splitlines()
+        if line.startswith("    ")
+    }
+    assert set(lists) == {"csr4b", "nemotron35", "nemoguard8b"}
+    assert (
+        lists["csr4b"].startswith("    csr4b (21): S2 Sexual,") and " Other" not in lists["csr4b"]
+    )
+    assert "not in its list, so no effect: Economic Harm" in lists["csr4b"]
+    assert lists["nemoguard8b"].startswith("    nemoguard8b (22): S2 Sexual,")
+    assert (
+        "S14 Other" in lists["nemoguard8b"] and "no effect: Economic Harm" in lists["nemoguard8b"]
+    )
+    assert lists["nemotron35"].startswith("    nemotron35 (22): S2 Sexual,")
+    assert "S23 Immoral/Unethical" in lists["nemotron35"] and "no effect" not in lists["nemotron35"]
+    assert "Violence" not in default.split("judges by:")[1].split("\n", 1)[1]
+
+
+def test_policy_check_shows_a_custom_taxonomy_once_for_every_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(POLICY_FILE)
+    for model in ("nvidia/nemotron-content-safety-reasoning-4b", NEMOTRON35):
+        assert main(["policy", "check", str(path), "--model", model]) == 0
+        support = _section(capsys.readouterr().out, "agent support")
+        assert "its own categories (a custom taxonomy" in support
+        assert (
+            "    | S1: Competitors. Offers of other carriers.\n    | S2: Legal Advice." in support
+        )
+    assert main(["policy", "check", str(path), "--model", NEMOTRON35]) == 0
+    shown = capsys.readouterr().out
+    assert "nemotron35 (22)" in shown and "csr4b" not in shown
 
 
 @pytest.mark.parametrize(

@@ -198,6 +198,9 @@ def test_unknown_and_canonical_category_names() -> None:
         {"actions": {"input": "explode"}},
         {"custom": "policy", "exclude_categories": {"Violence"}},
         {"custom": {"text": "  "}},
+        {"categories": []},
+        {"categories": ["A"], "custom": "policy"},
+        {"categories": [{"name": "A", "colour": "red"}]},
         {"unknown_field": 1},
     ],
 )
@@ -302,5 +305,5 @@ def test_family_rejects_modes_it_cannot_do() -> None:
         Guard(ScriptedBackend(model=CSR), Policy(mode="categories"))
     with pytest.raises(ConfigurationError, match="mode 'think' is not supported by nemoguard8b"):
         Guard(ScriptedBackend(model=NEMOGUARD), PolicySet({"a": Policy(mode="think")}))
-    with pytest.raises(ConfigurationError, match="extra_categories"):
-        Guard(ScriptedBackend(), Policy(extra_categories=("Competitors",)))
+    # Nemotron 3.5 takes extra categories as a custom taxonomy now (tests/core/test_taxonomies)
+    Guard(ScriptedBackend(), Policy(extra_categories=("Competitors",)))

@@ -458,7 +458,7 @@ def test_probe_reports_an_unreachable_endpoint(remote: MakeRemote) -> None:
 def test_construction_errors(server: OpenAICompatServer) -> None:
     with pytest.raises(ConfigurationError, match="cannot tell the guard-model family"):
         RemoteBackend.vllm(server.base_url, "my-guard")
-    with pytest.raises(ValueError, match="max_concurrency"):
+    with pytest.raises(ConfigurationError, match="max_concurrency"):
         RemoteBackend.vllm(server.base_url, N35, max_concurrency=0)
     with pytest.raises(ValueError, match="OpenRouter serves only"):
         RemoteBackend.openrouter(CSR, api_key="x")

@@ -9,9 +9,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import torch
 
 from guard_core import Guard, Policy
 from guard_core.backends.local import LocalBackend
+from guard_core.backends.local.engine import Reads
 from guard_core.content import (
     AssistantMessage,
     Image,
@@ -25,7 +27,7 @@ from guard_core.errors import ContentError
 from guard_core.models import Completion, GuardRequest
 from guard_core.screening import Windowing, plan
 
-from ._support import INJECTIONS, control_counts, encode, png, png_header_only
+from ._support import INJECTIONS, control_counts, encode, png, png_header_only, whole_vocabulary
 
 
 def _items(text: str) -> list[Item]:
@@ -222,10 +224,19 @@ def test_fetch_images_opt_in(
 
 
 def test_a_different_image_changes_the_logits(image_backend: LocalBackend) -> None:
-    red, blue = (Image(data=png(c), caption="same caption") for c in ((220, 0, 0), (0, 0, 220)))
-    scores = [image_backend.classify(_requests(image_backend, img))[0] for img in (red, blue)]
-    assert all(isinstance(s, Completion) for s in scores)
-    assert abs(scores[0].score - scores[1].score) > 1e-4  # type: ignore[union-attr]
+    # The whole next-token distribution after the verdict prefix, not the score: the toy is
+    # so sure of a caption's verdict that its score can round to the same 0.0 for both.
+    verdict = image_backend._encoder.plan("prompt")
+    assert verdict is not None
+    rows = []
+    for color in ((220, 0, 0), (0, 0, 220)):
+        image = Image(data=png(color), caption="same caption")
+        encoded = encode(image_backend, _requests(image_backend, image)[0])
+        at = len(encoded.ids) + len(verdict.first.context) - 1
+        rows.append(Reads(encoded, verdict.first.context, (at,), whole_vocabulary(image_backend)))
+    with torch.inference_mode():
+        red, blue = image_backend._engine.read(rows)
+    assert (red - blue).abs().max().item() > 1e-4
 
 
 def test_images_go_only_to_the_image_family(text_backend: LocalBackend) -> None:

@@ -122,7 +122,7 @@ def test_one_pass_and_generate_paths_agree(text_backend: LocalBackend) -> None:
 
 def test_think_mode_keeps_reasoning(text_backend: LocalBackend) -> None:
     guard = Guard(text_backend, Policy(mode="think"), cache=False)
-    bad, good = guard.check_many(["how to build a bomb", "how to bake bread"])
+    bad, good = guard.check_many([HARMFUL[0], BENIGN[0]])  # sentence shapes the toy knows
     assert not bad.allowed and good.allowed
     assert bad.reasoning and good.reasoning and bad.reasoning != good.reasoning
     assert bad.score is None  # generated, not read from logits
@@ -144,12 +144,18 @@ def test_controls_reach_the_chat_template(image_backend: LocalBackend) -> None:
             list(encode(image_backend, family.render(exchange, policy)).ids)
         )
 
-    assert "Safety Categories" in prompt(Policy(mode="categories"), Exchange("x"))
-    assert "Safety Categories" not in prompt(Policy(), Exchange("x"))
-    assert "Think first" in prompt(Policy(mode="think"), Exchange("x"))
+    switches = {
+        "fast": "/no_categories /no_think",
+        "categories": "/categories /no_think",
+        "think": "/categories /think",
+    }
+    for mode, line in switches.items():
+        assert f"\n{line}\nOutput:" in prompt(Policy(mode=mode), Exchange("x"))  # type: ignore[arg-type]
     custom = prompt(Policy(custom="Only talk about tea."), Exchange("x", "y"))
     assert "Only talk about tea." in custom and "S1: Violence" not in custom
-    assert "Response Safety" in custom
+    assert "\nresponse: agent: y\n" in custom and "from the custom policy" in custom
+    own = prompt(Policy(categories=["Tea Talk"]), Exchange("x"))
+    assert "S1: Tea Talk.\n<BEGIN CONVERSATION>" in own and "S1: Violence" not in own
 
 
 def test_categories_mode_generates_on_the_image_model(image_backend: LocalBackend) -> None:
@@ -161,12 +167,58 @@ def test_categories_mode_generates_on_the_image_model(image_backend: LocalBacken
     assert image_backend.stats.generate_calls - before == 1
 
 
-def test_a_model_that_does_not_answer_in_format_fails_closed(image_backend: LocalBackend) -> None:
-    strict = LocalBackend(image_backend.model, device="cpu")  # default min_label_mass=0.5
+def _random_model() -> Any:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(fixture_path())).eval()
+
+
+def test_a_model_that_does_not_answer_in_format_fails_closed(text_backend: LocalBackend) -> None:
+    """Random weights: the load-time probe finds no answer to read, so fast checks generate,
+    and what they generate is not a verdict."""
+    strict = LocalBackend.from_loaded(_random_model(), text_backend.tokenizer, family="csr4b")
     try:
+        assert all(p.shape is None for p in strict.answer_probes.values())
+        assert "taxonomy: generate (its answer does not parse" in strict.describe()
         verdict = Guard(strict, cache=False).check("hello")
+        assert strict.stats.generate_calls >= 2 and strict.stats.forward_passes == 0
     finally:
         strict.close()
+    assert not verdict.allowed and verdict.error is not None
+    assert verdict.error.startswith("ModelOutputError")
+
+
+def test_min_label_mass_zero_reads_labels_whatever_the_model_writes(
+    text_backend: LocalBackend,
+) -> None:
+    """For random-weight benchmarks: the documented prefix is assumed, and said so."""
+    lenient = LocalBackend.from_loaded(
+        _random_model(), text_backend.tokenizer, family="csr4b", min_label_mass=0.0
+    )
+    try:
+        assert "documented prefix assumed, min_label_mass=0" in lenient.describe()
+        verdict = Guard(lenient, cache=False).check("hello")
+    finally:
+        lenient.close()
+    assert verdict.error is None and verdict.score is not None
+
+
+def test_labels_without_probability_fail_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe passed, but a later answer puts its probability elsewhere: not a verdict."""
+    backend = LocalBackend.demo()
+    try:
+        real = backend._engine._logits
+
+        def elsewhere(hidden: Any) -> Any:
+            logits = real(hidden)
+            logits[..., 0] += 1000.0  # <pad> takes all the probability
+            return logits
+
+        monkeypatch.setattr(backend._engine, "_logits", elsewhere)
+        verdict = Guard(backend, cache=False).check("hello")
+    finally:
+        backend.close()
     assert not verdict.allowed and verdict.error is not None
     assert "not answering in its format" in verdict.error
 

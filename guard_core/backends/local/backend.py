@@ -13,7 +13,9 @@ How it is fast:
   response check (the verdict is the *second* line) is read speculatively: the answer
   ``Prompt harm: unharmful\\nResponse harm:`` is appended and both lines are read in the same
   pass; only where the prompt line reads ``harmful`` is the response line read again with
-  that line instead, so every verdict equals greedy decoding restricted to the labels.
+  that line instead, so every verdict equals greedy decoding restricted to the labels. The
+  text appended is the model's own: learned at load from one greedy answer per policy form
+  (``answer_probes``; ``describe()`` says where fast checks generate instead and why).
 - **batching**: ``check_many`` and concurrent callers (threads, ``acheck`` fan-outs) become
   padded forward passes of many requests, sorted by length, at most ``max_batch_tokens``.
 - **prefix reuse**: the template intro and policy that every request under one policy shares
@@ -34,14 +36,17 @@ from importlib.resources import files
 from typing import Any
 
 from guard_core.backends.base import Backend, Outcome
+from guard_core.backends.local.answers import AnswerProbe
 from guard_core.backends.local.batcher import MicroBatcher
 from guard_core.backends.local.engine import Engine, Stats, cache_keyword
 from guard_core.backends.local.fast import FastItem, read_verdicts
 from guard_core.backends.local.images import ImageLoader
 from guard_core.backends.local.inputs import Encoded, Encoder
 from guard_core.backends.local.load import Loaded, check_tuning, load_model
+from guard_core.backends.local.probe import TRACE_TOKENS, probe_answers
 from guard_core.errors import BackendError, ConfigurationError, ContentError, GuardError
 from guard_core.models import Completion, GuardRequest, ModelFamily, family_for_model
+from guard_core.models.base import PolicyForm
 
 __all__ = ["DEFAULT_MODEL", "DEMO_MODEL", "LocalBackend", "fixture_path"]
 
@@ -225,6 +230,13 @@ class LocalBackend(Backend):
             loaded.processor,
             ImageLoader(max_pixels=max_image_pixels, fetch=fetch_images),
         )
+        self.answer_probes: dict[PolicyForm, AnswerProbe] = {}
+        """Per policy form, what the load-time probe learned (empty: single pass off)."""
+        if single_pass:
+            self.answer_probes = probe_answers(
+                family, self._encoder, self._engine, self.tokenizer, lenient=min_label_mass == 0
+            )
+            self._encoder.learned({f: p.shape for f, p in self.answer_probes.items()})
         self._batcher = MicroBatcher(
             self._run, wait_s=batch_wait_ms / 1000, on_stop=self._engine.clear
         )
@@ -251,7 +263,11 @@ class LocalBackend(Backend):
         return self._engine.stats
 
     def describe(self) -> str:
-        return f"LocalBackend(model={self.model!r}, device='{self.device}', dtype={self.dtype})"
+        probes = "; ".join(map(str, self.answer_probes.values())) or "single pass off"
+        return (
+            f"LocalBackend(model={self.model!r}, device='{self.device}', dtype={self.dtype}; "
+            f"fast mode: {probes})"
+        )
 
     __repr__ = describe
 
@@ -283,8 +299,12 @@ class LocalBackend(Backend):
         for i, request in enumerate(requests):
             try:
                 encoded = self._encoder.encode(request, with_prefix=self._engine.prefix_cache)
-                plan = self._encoder.plan(request.slot) if self._one_pass(request) else None
-                self._check_length(encoded, _ANSWER_ROOM if plan else request.max_tokens)
+                plan = (
+                    self._encoder.plan(request.slot, request.form)
+                    if self._one_pass(request)
+                    else None
+                )
+                self._check_length(encoded, _ANSWER_ROOM if plan else self._budget(request))
             except GuardError as exc:
                 outcomes[i] = exc
                 continue
@@ -339,6 +359,14 @@ class LocalBackend(Backend):
             and kwargs.get("request_categories") != "/categories"
         )
 
+    def _budget(self, request: GuardRequest) -> int:
+        """New tokens to generate: a fast check whose form the model answers with a
+        reasoning trace first gets a trace's room, not a verdict's."""
+        probe = self.answer_probes.get(request.form)
+        if request.mode == "fast" and probe is not None and probe.traced:
+            return max(request.max_tokens, TRACE_TOKENS)
+        return request.max_tokens
+
     def _check_length(self, encoded: Encoded, room: int) -> None:
         if len(encoded.ids) + room > self.max_input_tokens:
             raise ContentError(
@@ -354,7 +382,7 @@ class LocalBackend(Backend):
         outcomes: list[Outcome | None],
     ) -> None:
         results = self._engine.generate(
-            [e for _, e in items], [requests[i].max_tokens for i, _ in items]
+            [e for _, e in items], [self._budget(requests[i]) for i, _ in items]
         )
         for (i, _), (tokens, ended) in zip(items, results, strict=True):
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)

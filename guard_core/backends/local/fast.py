@@ -9,7 +9,9 @@ A response check is answered by the family's *second* line. Both lines are read 
 pass by appending ``Prompt harm: unharmful\\nResponse harm:`` (the prompt line's usual
 value); only where the prompt line reads ``harmful`` is the response line read again, in a
 second pass over those rows, with that line instead. So every verdict is conditioned on the
-prompt line the model itself chose, as in generation.
+prompt line the model itself chose, as in generation. The text appended before each label
+is the model's own, as the load-time probe found it (:mod:`.answers`): ``Response Harm:``
+for a model that writes it so, an empty ``<think></think>`` first where it writes one.
 
 If the two labels together get less than ``min_label_mass`` of the probability, the model
 is not answering in its format (wrong model, or float16) and the request fails closed.
@@ -60,30 +62,31 @@ def read_verdicts(
             )
         else:
             rows.append(Reads(encoded, plan.first.context, (first_at,), labels))
-    again: list[tuple[int, Encoded, Fork]] = []  # the prompt line read harmful
+    again: list[FastItem] = []  # the prompt line read harmful
     for (i, encoded, plan), logp in zip(items, engine.read(rows), strict=True):
         request = requests[i]
         try:
             first, p_first = _label(logp[0, 0:2], family, request, 0, min_label_mass)
             if plan.second is None or request.slot != "response":
-                outcomes[i] = _completion(family, request, (first,), p_first, model)
+                outcomes[i] = _completion(plan, (first,), p_first, model)
             elif first:
-                again.append((i, encoded, plan.second[1]))
+                again.append((i, encoded, plan))
             else:
                 second, p = _label(logp[1, 2:4], family, request, 1, min_label_mass)
-                outcomes[i] = _completion(family, request, (False, second), p, model)
+                outcomes[i] = _completion(plan, (False, second), p, model)
         except ModelOutputError as exc:
             outcomes[i] = exc
     if not again:
         return
+    forks = [plan.second[1] for _, _, plan in again if plan.second is not None]
     redo = [
         Reads(encoded, fork.context, (len(encoded.ids) + len(fork.context) - 1,), _labels(fork))
-        for _, encoded, fork in again
+        for (_, encoded, _), fork in zip(again, forks, strict=True)
     ]
-    for (i, _, _), logp in zip(again, engine.read(redo), strict=True):
+    for (i, _, plan), logp in zip(again, engine.read(redo), strict=True):
         try:
             second, p = _label(logp[0, 0:2], family, requests[i], 1, min_label_mass)
-            outcomes[i] = _completion(family, requests[i], (True, second), p, model)
+            outcomes[i] = _completion(plan, (True, second), p, model)
         except ModelOutputError as exc:
             outcomes[i] = exc
 
@@ -110,10 +113,10 @@ def _label(
 
 
 def _completion(
-    family: ModelFamily, request: GuardRequest, labels: tuple[bool, ...], score: float, model: str
+    plan: VerdictPlan, labels: tuple[bool, ...], score: float, model: str
 ) -> Completion:
     return Completion(
-        text=family.fast_answer(request.slot, labels),
+        text=plan.text(labels),
         finish_reason="stop",
         model=model,
         score=score,

@@ -8,8 +8,9 @@ still counts a literal ``<image_soft_token>`` in the text as an image slot and c
 
 The encoder also finds the **shared prefix** of a policy (the ids every request under it
 starts with) by rendering two probe requests and keeping their common start, and the
-**verdict forks** used by single-pass scoring (the answer tokens before each label and the
-first token where the safe and unsafe labels differ).
+**verdict forks** used by single-pass scoring (the answer tokens before each label, as the
+model writes them per policy form (see ``answers``), and the first token where the safe and
+unsafe labels differ).
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ import copy
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from guard_core.backends.local.answers import FORMS, Line, Shape, assumed_shape
 from guard_core.backends.local.images import ImageLoader
 from guard_core.backends.local.tokenizer import private_tokenizer
 from guard_core.errors import ConfigurationError, ContentError
 from guard_core.models import GuardRequest, ModelFamily, Slot
-from guard_core.models.base import VerdictLine, neutralize
+from guard_core.models.base import PolicyForm, neutralize
 
 __all__ = ["Encoded", "Encoder", "Fork", "VerdictPlan"]
 
@@ -55,10 +57,19 @@ class Fork:
 @dataclass(frozen=True)
 class VerdictPlan:
     """How to read one slot's verdict lines from logits: the first line, and for a
-    response check the second line given the first read safe / unsafe."""
+    response check the second line given the first read safe / unsafe. ``lines`` and
+    ``tail`` write the answer as the model would (``text``)."""
 
     first: Fork
     second: tuple[Fork, Fork] | None = None
+    lines: tuple[Line, ...] = ()
+    tail: str = ""
+
+    def text(self, labels: tuple[bool, ...]) -> str:
+        """The answer whose verdict lines read ``labels``, in the model's own words."""
+        return "".join(line.text(flag) for line, flag in zip(self.lines, labels, strict=True)) + (
+            self.tail
+        )
 
 
 def common_start(a: Sequence[int], b: Sequence[int]) -> int:
@@ -95,7 +106,9 @@ class Encoder:
         self.images = images
         self._prefixes: OrderedDict[str, tuple[int, ...]] = OrderedDict()
         self._max_prefixes = prefix_probes
-        self._plans: dict[Slot, VerdictPlan | None] = {}
+        documented = assumed_shape(family)
+        self.shapes: dict[PolicyForm, Shape | None] = dict.fromkeys(FORMS, documented)
+        self._plans: dict[tuple[Slot, PolicyForm], VerdictPlan | None] = {}
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -195,18 +208,32 @@ class Encoder:
 
     # -- single-pass verdicts ---------------------------------------------------------------
 
-    def plan(self, slot: Slot) -> VerdictPlan | None:
-        """How to read ``slot``'s verdict in one pass, or None (then generate)."""
-        if slot not in self._plans:
-            self._plans[slot] = self._make_plan(self.family.verdict_lines(slot))
-        return self._plans[slot]
+    def learned(self, shapes: dict[PolicyForm, Shape | None]) -> None:
+        """Use the answer shapes the model showed (None for a form: generate there)."""
+        self.shapes.update(shapes)
+        self._plans.clear()
+
+    def plan(self, slot: Slot, form: PolicyForm = "taxonomy") -> VerdictPlan | None:
+        """How to read ``slot``'s verdict in one pass under ``form``, or None (generate)."""
+        if (slot, form) not in self._plans:
+            shape = self.shapes.get(form)
+            lines = shape.for_slot(self.family, slot) if shape is not None else ()
+            plan = self._make_plan(lines)
+            if plan is not None and shape is not None:
+                absent = self.family.absent_response
+                tail = ""
+                if absent is not None and len(shape.lines) > len(lines):
+                    tail = shape.lines[len(lines)].lead + absent  # "Response harm: None"
+                plan = replace(plan, lines=lines, tail=tail)
+            self._plans[slot, form] = plan
+        return self._plans[slot, form]
 
     def answer_ids(self, text: str) -> list[int]:
         return list(
             self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
         )
 
-    def _fork(self, before: str, line: VerdictLine) -> Fork | None:
+    def _fork(self, before: str, line: Line) -> Fork | None:
         a = self.answer_ids(before + line.text(False))
         b = self.answer_ids(before + line.text(True))
         n = common_start(a, b)
@@ -214,7 +241,7 @@ class Encoder:
             return None
         return Fork(tuple(a[:n]), a[n], b[n])
 
-    def _make_plan(self, lines: tuple[VerdictLine, ...]) -> VerdictPlan | None:
+    def _make_plan(self, lines: tuple[Line, ...]) -> VerdictPlan | None:
         if not lines or len(lines) > 2:
             return None
         first = self._fork("", lines[0])
@@ -222,7 +249,7 @@ class Encoder:
             return VerdictPlan(first) if first is not None else None
         seconds: list[Fork] = []
         for flag, token in ((False, first.safe), (True, first.unsafe)):
-            fork = self._fork(lines[0].text(flag) + "\n", lines[1])
+            fork = self._fork(lines[0].text(flag), lines[1])
             # The second line's context must extend the first line as the model reads it.
             if fork is None or fork.context[: len(first.context) + 1] != (*first.context, token):
                 return None

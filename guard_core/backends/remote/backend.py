@@ -16,11 +16,10 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal, TypeVar
 
 from guard_core.backends.base import Backend, Outcome
+from guard_core.backends.remote.batched import BatchedCompletions, LoopState, aread
 from guard_core.backends.remote.probe import ProbeResult, probe_requests, probe_result
 from guard_core.backends.remote.sdk import http_library
 from guard_core.backends.remote.transport import (
@@ -33,11 +32,11 @@ from guard_core.backends.remote.transport import (
     split_url,
     url_secrets,
 )
-from guard_core.backends.remote.wire import batch_body, batch_outcomes, chat_body, chat_completion
+from guard_core.backends.remote.wire import chat_body, chat_completion
 from guard_core.errors import (
     BackendError,
-    BackendHTTPError,
     BackendUnavailable,
+    ConfigurationError,
     GuardError,
     MissingDependencyError,
 )
@@ -47,11 +46,10 @@ __all__ = ["ProbeResult", "RemoteBackend"]
 
 NIM_URL = "https://integrate.api.nvidia.com/v1"
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
-_BATCH_FALLBACK_STATUS = frozenset({400, 404, 405, 422, 501})
 T = TypeVar("T")
 
 
-class RemoteBackend(Backend):
+class RemoteBackend(BatchedCompletions, Backend):
     """Asks a guard model behind an OpenAI-compatible API, with the ``openai`` SDK.
 
     Real sync and async clients with connection reuse; at most ``max_concurrency``
@@ -59,7 +57,11 @@ class RemoteBackend(Backend):
     ``Retry-After`` up to ``max_retry_wait``; an optional client-side ``requests_per_minute``;
     identical in-flight requests share one call. With ``batch_completions`` (default
     ``"auto"``), many prompts of a client-rendered family go in one ``/v1/completions``
-    request (vLLM, NIM), falling back to concurrent chat calls where that is not served.
+    request (vLLM, NIM), falling back to concurrent chat calls where that is not served;
+    with ``logprobs`` (default True) those requests ask for the answer tokens' top
+    log-probabilities and ``Verdict.score`` is the unsafe label's probability, as the local
+    backend gives it (a server refusing the field is asked without it). Chat calls carry no
+    score.
 
     The API key, and credentials in the URL (``https://user:KEY@host/v1``,
     ``?api-key=KEY``: the query is sent with every request), never appear in a repr, log
@@ -81,6 +83,7 @@ class RemoteBackend(Backend):
         requests_per_minute: float | None = None,
         batch_completions: bool | Literal["auto"] = "auto",
         batch_size: int = 64,
+        logprobs: bool = True,
         missing_key_hint: str | None = None,
         default_headers: dict[str, str] | None = None,
     ) -> None:
@@ -90,7 +93,7 @@ class RemoteBackend(Backend):
             raise MissingDependencyError("openai", "openai") from None
         http = http_library()
         if max_concurrency < 1:
-            raise ValueError("max_concurrency must be >= 1")
+            raise ConfigurationError(f"max_concurrency={max_concurrency!r}: give 1 or more")
         self.base_url = base_url.rstrip("/")
         self.display_url = redact_url(self.base_url)
         self.model = model
@@ -100,6 +103,7 @@ class RemoteBackend(Backend):
         self.max_retry_wait = max_retry_wait
         self.max_concurrency = max_concurrency
         self.batch_size = batch_size
+        self.logprobs = logprobs
         self._batch: bool | Literal["auto"] = (
             batch_completions
             if self.family.renders_prompt
@@ -126,7 +130,7 @@ class RemoteBackend(Backend):
         self._gate = threading.BoundedSemaphore(max_concurrency)
         self._inflight: dict[str, Future[Outcome]] = {}
         self._inflight_lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -252,20 +256,6 @@ class RemoteBackend(Backend):
                     raise TimeoutError(f"answer not complete within {self.timeout:g}s")
         return json.loads(body)
 
-    def _classify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
-        out: list[Outcome] = []
-        for chunk in _chunks(requests, self.batch_size):
-            result = self._with_retries(partial(self._complete, chunk))
-            outcomes = self._batch_outcomes(result, chunk)
-            if outcomes is None:
-                return None if not out else out + self.classify(requests[len(out) :])
-            out += outcomes
-        return out
-
-    def _complete(self, chunk: Sequence[GuardRequest]) -> Any:
-        resource = self._sync.completions.with_streaming_response
-        return self._read(resource.create(**self._batch_args(chunk)))
-
     # -- async ------------------------------------------------------------------------------
 
     async def aclassify(self, requests: Sequence[GuardRequest]) -> list[Outcome]:
@@ -278,7 +268,7 @@ class RemoteBackend(Backend):
         state = self._state()
         return list(await asyncio.gather(*(self._acoalesced(state, r) for r in requests)))
 
-    async def _acoalesced(self, state: _LoopState, request: GuardRequest) -> Outcome:
+    async def _acoalesced(self, state: LoopState, request: GuardRequest) -> Outcome:
         shared = state.inflight.get(request.key)
         if shared is not None:
             return await asyncio.shield(shared)
@@ -295,7 +285,7 @@ class RemoteBackend(Backend):
             del state.inflight[request.key]
 
     async def _awith_retries(
-        self, state: _LoopState, call: Callable[[], Awaitable[T]]
+        self, state: LoopState, call: Callable[[], Awaitable[T]]
     ) -> T | GuardError:
         attempt = 0
         while True:
@@ -313,35 +303,17 @@ class RemoteBackend(Backend):
             await asyncio.sleep(delay)
             attempt += 1
 
-    async def _achat(self, state: _LoopState, request: GuardRequest) -> Completion:
+    async def _achat(self, state: LoopState, request: GuardRequest) -> Completion:
         resource = state.client.chat.completions.with_streaming_response
-        return self._completion(await _aread(resource.create(**self._chat_args(request))))
+        return self._completion(await aread(resource.create(**self._chat_args(request))))
 
-    async def _aclassify_batched(self, requests: Sequence[GuardRequest]) -> list[Outcome] | None:
-        state = self._state()
-        chunks = list(_chunks(requests, self.batch_size))
-        results = await asyncio.gather(
-            *(self._awith_retries(state, partial(self._acomplete, state, c)) for c in chunks)
-        )
-        out: list[Outcome] = []
-        for chunk, result in zip(chunks, results, strict=True):
-            outcomes = self._batch_outcomes(result, chunk)
-            if outcomes is None:
-                return None
-            out += outcomes
-        return out
-
-    async def _acomplete(self, state: _LoopState, chunk: Sequence[GuardRequest]) -> Any:
-        resource = state.client.completions.with_streaming_response
-        return await _aread(resource.create(**self._batch_args(chunk)))
-
-    def _state(self) -> _LoopState:
+    def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
         if state is None:
             import openai
 
-            state = _LoopState(
+            state = LoopState(
                 openai.AsyncOpenAI(**self._client_args), asyncio.Semaphore(self.max_concurrency)
             )
             self._loops[loop] = state
@@ -351,20 +323,6 @@ class RemoteBackend(Backend):
 
     def _chat_args(self, request: GuardRequest) -> dict[str, Any]:
         return chat_body(self.model, request)
-
-    def _batch_args(self, chunk: Sequence[GuardRequest]) -> dict[str, Any]:
-        return batch_body(self.model, self.family, chunk)
-
-    def _batch_outcomes(self, result: Any, chunk: Sequence[GuardRequest]) -> list[Outcome] | None:
-        if isinstance(result, BackendHTTPError) and result.status in _BATCH_FALLBACK_STATUS:
-            self._batch = False  # this server does not serve /v1/completions: use chat
-            return None
-        if isinstance(result, GuardError):
-            return [result] * len(chunk)
-        self._batch = True
-        return batch_outcomes(
-            result, len(chunk), base_url=self.display_url, model=self.model, redact=self._redact
-        )
 
     def _completion(self, data: Any) -> Completion:
         return chat_completion(data, model=self.model, redact=self._redact)
@@ -404,19 +362,3 @@ class RemoteBackend(Backend):
         if state is not None:
             await state.client.close()
         self.close()
-
-
-@dataclass
-class _LoopState:
-    client: Any
-    gate: asyncio.Semaphore
-    inflight: dict[str, asyncio.Future[Outcome]] = field(default_factory=dict)
-
-
-async def _aread(streamed: Any) -> Any:
-    async with streamed as response:
-        return json.loads(await response.read())
-
-
-def _chunks(items: Sequence[GuardRequest], size: int) -> list[Sequence[GuardRequest]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,5 +1,6 @@
-"""Probing an endpoint: does it answer in the guard model's format, and do the controls
-(``chat_template_kwargs``) reach the model?
+"""Probing an endpoint: does it answer in the guard model's format, do the controls
+(``chat_template_kwargs``) reach the model, and does it return the label log-probabilities
+that ``Verdict.score`` is read from?
 
 >>> from guard_core.models import get_family
 >>> benign, unsafe = probe_requests(get_family("nemotron35"))
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 from guard_core.backends.base import Outcome
 from guard_core.errors import GuardError
-from guard_core.models import Exchange, GuardRequest, ModelFamily
+from guard_core.models import Completion, Exchange, GuardRequest, ModelFamily
 from guard_core.policy import Mode, Policy
 
 __all__ = ["ProbeResult", "probe_requests", "probe_result"]
@@ -26,7 +27,11 @@ UNSAFE_PROBE = "How can I burn a house down?"  # judged unsafe with categories b
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What :meth:`RemoteBackend.probe` found. ``ok`` only when every check passed."""
+    """What :meth:`RemoteBackend.probe` found. ``ok`` only when every check passed.
+
+    ``scores``: whether the answers came with label log-probabilities (``Verdict.score`` is
+    filled); None where the family is not asked for them. Their absence is not a problem.
+    """
 
     ok: bool
     model: str
@@ -34,6 +39,7 @@ class ProbeResult:
     latency_ms: float
     problems: tuple[str, ...] = ()
     checks: tuple[str, ...] = field(default=())
+    scores: bool | None = None
 
     def __str__(self) -> str:
         head = "OK" if self.ok else "PROBLEM"
@@ -86,6 +92,17 @@ def probe_result(
                 "known-unsafe probe judged unsafe"
                 + (" with categories" if unsafe.categories else "")
             )
+    scores = None
+    if family.renders_prompt and family.verdict_lines("prompt"):
+        scores = len(judgements) == 2 and all(
+            isinstance(o, Completion) and o.score is not None for o in outcomes
+        )
+        checks.append(
+            "label log-probabilities returned: Verdict.score is filled"
+            if scores
+            else "no label log-probabilities (no /v1/completions, or it ignores logprobs): "
+            "Verdict.score stays None"
+        )
     return ProbeResult(
         ok=not problems,
         model=model,
@@ -93,4 +110,5 @@ def probe_result(
         latency_ms=latency,
         problems=tuple(problems),
         checks=tuple(checks),
+        scores=scores,
     )

@@ -1,8 +1,9 @@
 """The OpenAI wire format of guard requests and answers: pure functions, no I/O.
 
-Request bodies for ``/v1/chat/completions`` and the batched ``/v1/completions``, and the
-answers read straight from their JSON (no SDK response objects: that is cheaper, and a
-field the SDK does not model, like ``reasoning_content``, is read all the same).
+Request bodies for ``/v1/chat/completions`` and the batched ``/v1/completions`` (with
+``logprobs`` asked for, when wanted, for ``Verdict.score``), and the answers read straight
+from their JSON (no SDK response objects: that is cheaper, and a field the SDK does not
+model, like ``reasoning_content``, is read all the same).
 
 >>> chat_completion({"choices": [{"message": {"content": "User Safety: safe"},
 ...                               "finish_reason": "stop"}]}, model="m").text
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from guard_core.backends.base import Outcome
+from guard_core.backends.remote.logprobs import LOGPROBS_TOP, label_score
 from guard_core.errors import BackendError
 from guard_core.models import Completion, GuardRequest, ModelFamily
 
@@ -38,14 +40,20 @@ def chat_body(model: str, request: GuardRequest) -> dict[str, Any]:
     return args
 
 
-def batch_body(model: str, family: ModelFamily, chunk: Sequence[GuardRequest]) -> dict[str, Any]:
-    """SDK ``completions.create`` arguments: every prompt already templated, one request."""
-    return {
+def batch_body(
+    model: str, family: ModelFamily, chunk: Sequence[GuardRequest], *, logprobs: bool = False
+) -> dict[str, Any]:
+    """SDK ``completions.create`` arguments: every prompt already templated, one request;
+    ``logprobs``: also the top log-probabilities of each answer token."""
+    body: dict[str, Any] = {
         "model": model,
         "prompt": [family.raw_prompt(r) for r in chunk],
         "max_tokens": max(r.max_tokens for r in chunk),
         "temperature": 0.0,
     }
+    if logprobs:
+        body["logprobs"] = LOGPROBS_TOP
+    return body
 
 
 def chat_completion(data: Any, *, model: str, redact: Callable[[str], str] = _same) -> Completion:
@@ -63,9 +71,17 @@ def chat_completion(data: Any, *, model: str, redact: Callable[[str], str] = _sa
 
 
 def batch_outcomes(
-    data: Any, expected: int, *, base_url: str, model: str, redact: Callable[[str], str] = _same
+    data: Any,
+    chunk: Sequence[GuardRequest],
+    family: ModelFamily,
+    *,
+    base_url: str,
+    model: str,
+    redact: Callable[[str], str] = _same,
 ) -> list[Outcome]:
-    """One outcome per prompt of a ``/v1/completions`` answer, in prompt order."""
+    """One outcome per prompt of a ``/v1/completions`` answer, in prompt order; a choice
+    with ``logprobs`` gets the score of its request's verdict label."""
+    expected = len(chunk)
     try:
         choices = sorted(data["choices"], key=lambda c: c["index"])
         answered_by = data.get("model") or model
@@ -74,18 +90,26 @@ def batch_outcomes(
                 text=redact(c.get("text") or ""),
                 finish_reason=c.get("finish_reason"),
                 model=answered_by,
+                score=_score(family, request, c),
             )
-            for c in choices
+            for c, request in zip(choices, chunk, strict=False)
         ]
     except (KeyError, TypeError, AttributeError) as exc:
         return [
             BackendError(f"malformed /v1/completions answer from {base_url}: {exc!r}")
         ] * expected
-    if len(outcomes) != expected:
+    if len(choices) != expected:
         return [
-            BackendError(f"{base_url} answered {len(outcomes)} completions for {expected} prompts")
+            BackendError(f"{base_url} answered {len(choices)} completions for {expected} prompts")
         ] * expected
     return outcomes
+
+
+def _score(family: ModelFamily, request: GuardRequest, choice: Any) -> float | None:
+    text = choice.get("text")
+    if choice.get("logprobs") is None or not isinstance(text, str):
+        return None
+    return label_score(family, request.slot, text, choice["logprobs"])
 
 
 def completion_fields(choice: Any) -> tuple[str, str | None, str | None]:
