@@ -14,6 +14,8 @@ import threading
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from guard_core.errors import ConfigurationError
+
 __all__ = ["CacheKey", "VerdictCache"]
 
 CacheKey = tuple[str, str, str]
@@ -25,7 +27,7 @@ class VerdictCache(Generic[V]):
 
     def __init__(self, maxsize: int = 4096) -> None:
         if maxsize < 0:
-            raise ValueError("maxsize must be >= 0")
+            raise ConfigurationError(f"cache maxsize={maxsize!r}: give 0 (no cache) or more")
         self.maxsize = maxsize
         self._data: OrderedDict[CacheKey, V] = OrderedDict()
         self._lock = threading.Lock()

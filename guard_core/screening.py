@@ -24,7 +24,7 @@ from guard_core.content import (
     ToolResult,
     UserMessage,
 )
-from guard_core.errors import BackendUnavailable, ContentError, GuardError
+from guard_core.errors import BackendUnavailable, ConfigurationError, ContentError, GuardError
 from guard_core.models import Exchange, GuardRequest, Judgement, ModelFamily
 from guard_core.policy import Policy
 from guard_core.verdict import PolicyRef, Verdict
@@ -45,11 +45,11 @@ class Windowing:
 
     def __post_init__(self) -> None:
         if self.window_chars < 1 or self.max_windows < 1 or self.context_chars < 0:
-            raise ValueError(
+            raise ConfigurationError(
                 "Windowing needs window_chars >= 1, max_windows >= 1 and context_chars >= 0"
             )
         if not 0 <= self.overlap_chars < self.window_chars:
-            raise ValueError("Windowing overlap_chars must be >= 0 and below window_chars")
+            raise ConfigurationError("Windowing overlap_chars must be >= 0 and below window_chars")
 
     def split(self, text: str) -> list[str]:
         if len(text) <= self.window_chars:

@@ -26,6 +26,7 @@ message (all of its text, blocks and tool calls) once the stream ends, as in buf
 
 from __future__ import annotations
 
+from guard_core.errors import ConfigurationError
 from guard_core.screening import Windowing
 
 __all__ = ["StreamText", "default_context"]
@@ -56,7 +57,10 @@ class StreamText:
 
     def __init__(self, every: int, context: int) -> None:
         if every < 1 or context < 0:
-            raise ValueError("StreamText needs every >= 1 and context >= 0")
+            raise ConfigurationError(
+                f"StreamText needs every >= 1 and context >= 0 (got every={every!r}, "
+                f"context={context!r})"
+            )
         self.every = every
         self.context = context
         self._pieces: list[str] = []

@@ -35,7 +35,7 @@ from typing import Any
 
 from guard_core.backends.base import Backend
 from guard_core.backends.remote.transport import redact_url
-from guard_core.errors import ConfigurationError
+from guard_core.errors import ConfigurationError, MissingDependencyError
 
 __all__ = ["BACKEND_CHOICES", "DEFAULT_URL_MODEL", "describe_setup", "select_backend"]
 
@@ -132,7 +132,9 @@ def _need(env: Mapping[str, str], var: str, choice: str) -> str:
 def _remote(build: Callable[[], Backend], where: str) -> Backend:
     try:
         return build()
-    except ValueError as exc:  # e.g. OpenRouter asked for a model it does not serve
+    except MissingDependencyError:
+        raise
+    except ConfigurationError as exc:  # e.g. OpenRouter asked for a model it does not serve
         raise ConfigurationError(f"{where}: {exc}") from None
 
 

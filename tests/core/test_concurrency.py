@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from guard_core import Guard, Policy
+from guard_core import ConfigurationError, Guard, Policy
 from guard_core.audit import AuditLog
 from guard_core.backends.remote.transport import RateLimiter
 from guard_core.testing import OpenAICompatServer
@@ -123,7 +123,7 @@ def test_rate_limiter_reserves_spaced_slots() -> None:
     # the fifth slot is four intervals after the first, however slowly these calls ran
     assert waits[-1] >= 4 * 0.05 - spent - 1e-6
     assert waits == sorted(waits)
-    with pytest.raises(ValueError, match="requests_per_minute"):
+    with pytest.raises(ConfigurationError, match="requests_per_minute"):
         RateLimiter(0)
 
 

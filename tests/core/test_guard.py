@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from guard_core import Guard, GuardViolation, Policy, PolicySet, Verdict, Windowing
+from guard_core import (
+    ConfigurationError,
+    Guard,
+    GuardViolation,
+    Policy,
+    PolicySet,
+    Verdict,
+    Windowing,
+)
 from guard_core.audit import MemoryAudit
 from guard_core.backends.base import Backend, Outcome
 from guard_core.content import (
@@ -210,7 +218,7 @@ def test_long_text_next_to_an_image_is_screened_in_full() -> None:
     ],
 )
 def test_windowing_validation(fields: dict[str, int]) -> None:
-    with pytest.raises(ValueError, match="Windowing"):
+    with pytest.raises(ConfigurationError, match="Windowing"):
         Windowing(**fields)
 
 

@@ -460,7 +460,7 @@ def test_construction_errors(server: OpenAICompatServer) -> None:
         RemoteBackend.vllm(server.base_url, "my-guard")
     with pytest.raises(ConfigurationError, match="max_concurrency"):
         RemoteBackend.vllm(server.base_url, N35, max_concurrency=0)
-    with pytest.raises(ValueError, match="OpenRouter serves only"):
+    with pytest.raises(ConfigurationError, match="OpenRouter serves only"):
         RemoteBackend.openrouter(CSR, api_key="x")
     with RemoteBackend.vllm(server.base_url, "my-guard", family="nemotron35") as backend:
         assert backend.family.name == "nemotron35"
@@ -474,7 +474,7 @@ def test_openrouter_refuses_a_wrong_model_before_building_a_client(
         raise AssertionError("a client was built for a model OpenRouter does not serve")
 
     monkeypatch.setattr(RemoteBackend, "__init__", built)
-    with pytest.raises(ValueError, match="OpenRouter serves only"):
+    with pytest.raises(ConfigurationError, match="OpenRouter serves only"):
         RemoteBackend.openrouter(CSR, api_key="x")
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from guard_core import Windowing
+from guard_core import ConfigurationError, Windowing
 from guard_core.adapters.streaming import StreamText, default_context
 
 
@@ -57,7 +57,7 @@ def test_the_default_context() -> None:
     assert default_context(200, Windowing()) == 1_000  # the guard's window overlap
     assert default_context(800, Windowing()) == 1_600  # twice the step
     assert default_context(10, Windowing(overlap_chars=0)) == 20
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError, match="every >= 1"):
         StreamText(0, 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError, match="context >= 0"):
         StreamText(10, -1)

@@ -115,7 +115,9 @@ class RemoteBackend(BatchedCompletions, Backend):
         self._redact = Redactor(*secrets)
         for secret in secrets:
             hide_in_logs(secret)
-        self._limiter = RateLimiter(requests_per_minute) if requests_per_minute else None
+        self._limiter = (
+            RateLimiter(requests_per_minute) if requests_per_minute is not None else None
+        )
         endpoint, query = split_url(self.base_url)
         self._client_args: dict[str, Any] = {
             "base_url": endpoint,
@@ -170,7 +172,10 @@ class RemoteBackend(BatchedCompletions, Backend):
         )
         if family_for_model(model, kwargs.get("family")).name != "nemotron35":
             # before any client is built: nothing to close on the way out
-            raise ValueError("OpenRouter serves only nvidia/nemotron-3.5-content-safety")
+            raise ConfigurationError(
+                f"OpenRouter serves only nvidia/nemotron-3.5-content-safety, not {model!r}; "
+                "use RemoteBackend.nim() or .vllm() for the other guard models"
+            )
         return cls(
             kwargs.pop("base_url", OPENROUTER_URL),
             model,

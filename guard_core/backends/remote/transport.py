@@ -21,7 +21,13 @@ import time
 from collections.abc import Mapping
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
-from guard_core.errors import BackendError, BackendHTTPError, BackendUnavailable, GuardError
+from guard_core.errors import (
+    BackendError,
+    BackendHTTPError,
+    BackendUnavailable,
+    ConfigurationError,
+    GuardError,
+)
 
 __all__ = [
     "RETRYABLE_STATUS",
@@ -222,7 +228,9 @@ class RateLimiter:
 
     def __init__(self, per_minute: float) -> None:
         if per_minute <= 0:
-            raise ValueError("requests_per_minute must be > 0")
+            raise ConfigurationError(
+                f"requests_per_minute={per_minute!r}: give a positive rate, or None for no limit"
+            )
         self.interval = 60.0 / per_minute
         self._next = 0.0
         self._lock = threading.Lock()
