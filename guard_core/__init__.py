@@ -18,6 +18,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from guard_core._distribution import check_distribution
+
+# First: if another distribution owns guard_core, the modules below may be its files.
+check_distribution()
+
 from guard_core.content import (
     AssistantMessage,
     Image,
@@ -34,6 +39,7 @@ from guard_core.errors import (
     BackendUnavailable,
     ConfigurationError,
     ContentError,
+    DistributionConflictError,
     GuardError,
     GuardViolation,
     MissingDependencyError,
@@ -70,6 +76,7 @@ __all__ = [
     "ContentError",
     "CustomPolicy",
     "Decision",
+    "DistributionConflictError",
     "Guard",
     "GuardError",
     "GuardViolation",

@@ -6,7 +6,10 @@
     ├── ConfigurationError          a setting that cannot work (unknown model family, a mode
     │   │                           the model does not support, an unknown agent name)
     │   ├── PolicyError             a bad policy object or policy file (names file, key, value)
-    │   └── MissingDependencyError  an optional extra is not installed (names the pip command)
+    │   ├── MissingDependencyError  an optional extra is not installed (names the pip command)
+    │   └── DistributionConflictError
+    │                               another installed distribution owns ``guard_core`` too
+    │                               (raised by ``import guard_core``; names both and the fix)
     ├── ContentError                an item that cannot be screened (wrong type, bad image,
     │                               nesting too deep, too large); also a ``ValueError``
     ├── BackendError                the guard model could not be asked
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from guard_core._distribution import pip_install
+
 if TYPE_CHECKING:
     from guard_core.verdict import Verdict
 
@@ -35,6 +40,7 @@ __all__ = [
     "BackendUnavailable",
     "ConfigurationError",
     "ContentError",
+    "DistributionConflictError",
     "GuardError",
     "GuardViolation",
     "MissingDependencyError",
@@ -56,14 +62,16 @@ class PolicyError(ConfigurationError):
 
 
 class MissingDependencyError(ConfigurationError, ImportError):
-    """An optional extra is missing: ``pip install 'guard-core[EXTRA]'``."""
+    """An optional extra is missing: ``pip install 'guard-core-agents[EXTRA]'``."""
 
     def __init__(self, package: str, extra: str) -> None:
-        super().__init__(
-            f"{package} is not installed; install it with: pip install 'guard-core[{extra}]'"
-        )
+        super().__init__(f"{package} is not installed; install it with: {pip_install(extra)}")
         self.package = package
         self.extra = extra
+
+
+class DistributionConflictError(ConfigurationError, ImportError):
+    """Another installed distribution (the index's ``guard-core``) also owns ``guard_core``."""
 
 
 class ContentError(GuardError, ValueError):

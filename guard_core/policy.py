@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -48,6 +49,17 @@ class CustomPolicy(BaseModel):
     text: str = ""
     allowed: tuple[str, ...] = ()
     disallowed: tuple[str, ...] = ()
+
+    if TYPE_CHECKING:
+        # What the constructor takes: a list of rules is made a tuple. (mypy would otherwise
+        # read each field's type as its parameter's and refuse disallowed=[...].)
+        def __init__(
+            self,
+            *,
+            text: str = ...,
+            allowed: Sequence[str] = ...,
+            disallowed: Sequence[str] = ...,
+        ) -> None: ...
 
     @model_validator(mode="after")
     def _not_empty(self) -> CustomPolicy:
@@ -97,6 +109,26 @@ class Policy(BaseModel):
     actions: Mapping[Surface, Action] = Field(default_factory=dict)
     on_error: OnError = "block"
     description: str = ""
+
+    if TYPE_CHECKING:
+        # What the constructor takes, wider than what the fields hold: a set or list is made a
+        # frozenset or tuple, a string a CustomPolicy(text=...), a name or mapping a Category.
+        # (mypy would otherwise read each field's type as its parameter's and refuse the
+        # documented exclude_categories={"Violence"} or custom="...".)
+        def __init__(
+            self,
+            *,
+            name: str = ...,
+            mode: Mode = ...,
+            exclude_categories: AbstractSet[str] | Sequence[str] = ...,
+            extra_categories: Sequence[str] = ...,
+            categories: Sequence[Category | str | Mapping[str, str]] | None = ...,
+            custom: CustomPolicy | str | Mapping[str, Any] | None = ...,
+            surfaces: AbstractSet[Surface] | Sequence[Surface] = ...,
+            actions: Mapping[Surface, Action] = ...,
+            on_error: OnError = ...,
+            description: str = ...,
+        ) -> None: ...
 
     @field_validator("exclude_categories", mode="after")
     @classmethod
@@ -228,25 +260,31 @@ class PolicySet:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> PolicySet:
-        """Build from ``{"default": {...}, "agents": {name: {...}}}``."""
+        """Build from ``{"default": {...}, "agents": {name: {...}}}``.
+
+        Every error of the file is reported at once, in one :class:`PolicyError` (one line
+        each, naming file, key and value), not only the first.
+        """
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source}: top level must be a mapping with 'default' and 'agents'")
-        unknown = set(data) - {"default", "agents"}
-        if unknown:
-            raise PolicyError(
-                f"{source}: unknown top-level key {sorted(unknown)[0]!r}; "
-                "use 'default' and 'agents'"
-            )
+        problems: list[str] = [
+            f"{source}: unknown top-level key {key!r}; use 'default' and 'agents'"
+            for key in sorted(map(str, set(data) - {"default", "agents"}))
+        ]
         default = None
         if data.get("default") is not None:
-            default = _build(data["default"], source, "default", "default")
+            default = _collect(problems, data["default"], source, "default", "default")
         agents = data.get("agents") or {}
+        policies: dict[str, Policy] = {}
         if not isinstance(agents, Mapping):
-            raise PolicyError(f"{source}: 'agents' must map agent names to policies")
-        policies = {
-            str(name): _build(body, source, f"agents.{name}", str(name))
-            for name, body in agents.items()
-        }
+            problems.append(f"{source}: 'agents' must map agent names to policies")
+        else:
+            for name, body in agents.items():
+                policy = _collect(problems, body, source, f"agents.{name}", str(name))
+                if policy is not None:
+                    policies[str(name)] = policy
+        if problems:
+            raise _many(problems, source)
         if default is None and not policies:
             raise PolicyError(f"{source}: defines no policy; add 'default:' or 'agents:'")
         return cls(policies, default)
@@ -296,12 +334,34 @@ def _build(body: object, source: str, where: str, name: str) -> Policy:
     try:
         return Policy.model_validate({"name": name, **body})
     except ValidationError as exc:
-        raise _policy_error(exc, source, prefix=f"{where}.") from None
+        raise PolicyError("\n".join(_error_lines(exc, source, f"{where}."))) from None
 
 
-def _policy_error(exc: ValidationError, source: str, prefix: str) -> PolicyError:
+def _collect(
+    problems: list[str], body: object, source: str, where: str, name: str
+) -> Policy | None:
+    """The policy ``body`` describes, or None with its errors added to ``problems``."""
+    try:
+        return _build(body, source, where, name)
+    except PolicyError as exc:
+        problems.extend(str(exc).splitlines())
+        return None
+
+
+def _error_lines(exc: ValidationError, source: str, prefix: str) -> list[str]:
     lines = []
     for err in exc.errors():
         key = prefix + ".".join(str(part) for part in err["loc"])
         lines.append(f"{source}: {key.rstrip('.')}: {err['msg']} (got {err.get('input')!r})")
-    return PolicyError("\n".join(lines))
+    return lines
+
+
+def _many(lines: list[str], source: str) -> PolicyError:
+    """One error for all of ``lines``; more than one get a first line saying how many."""
+    if len(lines) == 1:
+        return PolicyError(lines[0])
+    return PolicyError("\n".join([f"{source}: {len(lines)} errors, fix each:", *lines]))
+
+
+def _policy_error(exc: ValidationError, source: str, prefix: str) -> PolicyError:
+    return _many(_error_lines(exc, source, prefix), source)

@@ -30,6 +30,11 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "installing guard-core and its dependencies into $VENV (first run takes a few minutes)" >&2
   PIP=("$VENV/bin/python" -m pip install -q)
   "${PIP[@]}" --upgrade pip
+  # The project was named guard-core before (a name the package index gives another project):
+  # an old install, and the metadata folder its editable install left here, make
+  # `import guard_core` refuse to run (guard_core/_distribution.py).
+  "$VENV/bin/python" -m pip uninstall -y -q guard-core >/dev/null 2>&1 || true
+  rm -rf "$ROOT/guard_core.egg-info"
   if [ -n "$LOCK" ]; then
     "${PIP[@]}" -c "$LOCK" "torch==2.13.0"
     if [ "$TIER" = coinstall ]; then

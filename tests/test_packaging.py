@@ -37,7 +37,7 @@ def wheel_files(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         env={**os.environ, "PIP_NO_INDEX": "1"},
         timeout=240,
     )
-    (wheel,) = out.glob("guard_core-*.whl")
+    (wheel,) = out.glob("guard_core_agents-*.whl")
     return set(zipfile.ZipFile(wheel).namelist())
 
 

@@ -15,6 +15,11 @@ Order (the first that applies wins; ``GUARD_BACKEND`` forces one):
 (any of the first three, never a local model or the demo: for CI that must use a real guard)
 or ``auto`` (the default). ``GUARD_MODEL`` overrides the model id of any backend.
 
+The local backend never downloads unless ``GUARD_ALLOW_DOWNLOAD=1``: ``GUARD_MODEL`` (default
+``nvidia/Nemotron-Content-Safety-Reasoning-4B``) must be a folder or a model id already in
+the local Hugging Face cache (``hf download MODEL``); otherwise it is a
+:class:`ConfigurationError` at once, saying so, not a minute of retries when offline.
+
 >>> backend, banner = select_backend({"GUARD_BASE_URL": "http://127.0.0.1:8000/v1"})
 >>> banner.startswith("guard-core: using your server at http://127.0.0.1:8000/v1")
 True
@@ -65,7 +70,7 @@ def describe_setup() -> str:
         [
             "guard-core needs a guard model. Set one of these and run again:",
             *(f"  {cmd:<{width}}# {note}" for cmd, note in rows),
-            "or, on a machine with a CUDA GPU: pip install 'guard-core[local]' "
+            "or, on a machine with a CUDA GPU: pip install 'guard-core-agents[local]' "
             "(runs the model here)",
             "GUARD_BACKEND=url|nim|openrouter|local|demo|remote forces one choice "
             "(demo: a tiny offline toy, NOT a safety model).",
@@ -109,7 +114,7 @@ def select_backend(
         except ConfigurationError as exc:
             if not allow_demo:
                 raise
-            local_problem = str(exc).splitlines()[0][:160]
+            local_problem = str(exc).splitlines()[0][:400]
     if allow_demo:
         backend, banner = _demo(env)
         if local_problem:
@@ -183,7 +188,7 @@ def _openrouter(env: Mapping[str, str]) -> tuple[Backend, str]:
 def _local_module(what: str) -> Any:
     if importlib.util.find_spec("torch") is None:
         raise ConfigurationError(
-            f"{what} needs torch and transformers: pip install 'guard-core[local]'"
+            f"{what} needs torch and transformers: pip install 'guard-core-agents[local]'"
         )
     try:
         from guard_core.backends import local
@@ -198,11 +203,27 @@ def _local(env: Mapping[str, str]) -> tuple[Backend, str]:
     local = _local_module("the local backend")
     model = env.get("GUARD_MODEL", DEFAULT_URL_MODEL)
     device = "GPU" if _cuda_available() else "CPU (slow)"
+    download = env.get("GUARD_ALLOW_DOWNLOAD", "").strip().lower() in ("1", "true", "yes", "on")
+    if not download:
+        # Decided from the disk alone: without a local copy, from_pretrained would retry the
+        # hub for about a minute when offline before failing, or start an 8 GB download.
+        from guard_core.backends.local.load import how_to_get, is_hub_id, local_copy_problem
+
+        if problem := local_copy_problem(model):
+            allow = "; set GUARD_ALLOW_DOWNLOAD=1 to let guard-core download it"
+            raise ConfigurationError(
+                f"cannot load {model} locally: {problem}. To fix: "
+                f"{how_to_get(model, 'set GUARD_MODEL to a folder that holds the model')}"
+                f"{allow if is_hub_id(model) else ''}; or use a server (NVIDIA_API_KEY, "
+                "GUARD_BASE_URL)"
+            )
     try:
-        backend: Backend = local.LocalBackend(model, family=env.get("GUARD_FAMILY"))
+        backend: Backend = local.LocalBackend(
+            model, family=env.get("GUARD_FAMILY"), local_files_only=None if download else True
+        )
     except ConfigurationError:
         raise
-    except Exception as exc:  # download refused, no such path, out of memory...
+    except Exception as exc:  # no such path, out of memory...
         raise ConfigurationError(
             f"cannot load {model} locally: {type(exc).__name__}: {exc}; set GUARD_MODEL to a "
             "local copy of the model, or use a server (NVIDIA_API_KEY, GUARD_BASE_URL)"

@@ -34,6 +34,8 @@ __all__ = [
     "load_policies",
     "open_backend",
     "out",
+    "plural",
+    "reason_text",
     "say",
     "status_of",
     "table",
@@ -119,6 +121,18 @@ def build_item(
     raise ContentError(f"unknown surface {surface!r}; use one of {', '.join(SURFACES)}")
 
 
+NO_CATEGORY = "(the model named no category)"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, the plural (``many``, default ``word + "s"``) unless one.
+
+    >>> plural(1, "file"), plural(3, "file"), plural(0, "entry", "entries")
+    ('1 file', '3 files', '0 entries')
+    """
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def status_of(verdict: Verdict) -> str:
     """``allowed``, ``blocked``, ``error`` (the guard could not judge) or ``skipped``."""
     if verdict.error is not None:
@@ -138,13 +152,22 @@ def verdict_text(verdict: Verdict) -> str:
         if not verdict.allowed
         else "ERROR (allowed: on_error=allow)",
     }[status_of(verdict)]
-    lines = [head]
+    lines = [head, f"  {'reason:':<11} {reason_text(verdict)}"]
     for key, value in verdict._rows():  # the same rows as the notebook and markdown views
         if key == "reasoning":
             lines += ["  reasoning:", *(f"    {line}" for line in value.strip().splitlines())]
         else:
             lines.append(f"  {key + ':':<11} {value}")
     return "\n".join(lines)
+
+
+def reason_text(verdict: Verdict) -> str:
+    """Why this verdict, in one line, for every model family: a block names its categories,
+    or says the model named none (Content Safety Reasoning 4B never does; it answers only
+    safe or unsafe, with its reasoning in ``think`` mode)."""
+    if status_of(verdict) == "blocked" and not verdict.categories:
+        return f"{verdict.reason} {NO_CATEGORY}"
+    return verdict.reason
 
 
 def verdict_json(verdict: Verdict, **extra: Any) -> str:

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from guard_core.cli.common import (
+    NO_CATEGORY,
     default_policy,
     load_policies,
     open_backend,
     out,
+    plural,
     say,
     status_of,
     table,
@@ -60,7 +62,7 @@ class Tally:
             self.items += 1
             self.statuses[r["status"]] += 1
             if r["status"] == "blocked":
-                self.categories.update(r.get("categories") or ["(none given)"])
+                self.categories.update(r.get("categories") or [NO_CATEGORY])
             if r["status"] == "error" and len(self.errors) < 5:
                 where = r["path"] + (f":{r['line']}" if r["line"] else "")
                 self.errors.append(f"{where}: {r['error']}")
@@ -78,8 +80,8 @@ class Tally:
         bar = "#" * int(20 * share)
         text = (
             f"screening [{bar:<20}] {share:4.0%} file {self.file_index + 1}/{self.files}, "
-            f"{self.items} items, "
-            f"{self.statuses['blocked']} blocked, {self.statuses['error']} errors"
+            f"{plural(self.items, 'item')}, "
+            f"{self.statuses['blocked']} blocked, {plural(self.statuses['error'], 'error')}"
         )
         print(
             f"\r{text}" if self.tty else text,
@@ -95,8 +97,9 @@ class Tally:
     def summary(self, other_files: int) -> str:
         seconds = time.perf_counter() - self.started
         lines = [
-            f"screened {self.items} items from {self.files} files in {seconds:.1f} s"
-            + (f" ({other_files} files of other types left out)" if other_files else ""),
+            f"screened {plural(self.items, 'item')} from {plural(self.files, 'file')} "
+            f"in {seconds:.1f} s"
+            + (f" ({plural(other_files, 'file')} of other types left out)" if other_files else ""),
             "",
         ]
         lines.append(
@@ -199,7 +202,7 @@ def run_corpus(args: argparse.Namespace) -> int:
     if not files:
         say(
             f"guard-core: nothing to screen in {root}: no .txt, .md or .jsonl files "
-            f"({other} files of other types)"
+            f"({plural(other, 'file')} of other types)"
         )
         return 2
     policies = load_policies(args.policy)
@@ -260,8 +263,13 @@ def _run_with_report(
     except KeyboardInterrupt:
         tally.end_progress()
         say(
-            f"guard-core: interrupted after {tally.items} items"
-            + (f"; {args.report} holds their {tally.items} complete lines" if to_file else "")
+            f"guard-core: interrupted after {plural(tally.items, 'item')}"
+            + (
+                f"; {args.report} holds {'its' if tally.items == 1 else 'their'} "
+                f"{plural(tally.items, 'complete line')}"
+                if to_file
+                else ""
+            )
         )
         return 130
     tally.end_progress()

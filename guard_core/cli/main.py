@@ -58,6 +58,8 @@ backend, from the environment (the first that is set wins; GUARD_BACKEND forces 
   OPENROUTER_API_KEY                                           OpenRouter
   a CUDA GPU                                                   the model, locally
   GUARD_BACKEND=url|nim|openrouter|local|demo|remote|auto
+the local model is a folder or a model id in the Hugging Face cache (hf download MODEL);
+GUARD_ALLOW_DOWNLOAD=1 lets it be downloaded instead.
 API keys are read from the environment only and never printed.
 """
 

@@ -39,6 +39,14 @@ __all__ = [
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+class _BadRequest(Exception):
+    """The request under test is malformed: a 400 saying what is missing."""
+
+
+class _HandlerFailed(Exception):
+    """A ``models=`` handler raised, or returned what cannot be sent: a 500 saying so."""
+
+
 @dataclass
 class Fault:
     """What the next request(s) get instead of a normal answer."""
@@ -168,6 +176,38 @@ def _sse_chunks(completion: dict[str, Any], piece: int = 8) -> list[dict[str, An
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}
     )
     return chunks
+
+
+def _main_text_completion(answer: dict[str, Any], stream: bool) -> tuple[int, Any, bool]:
+    """A main model's answer on ``/v1/completions``: the handler's ``text_completion`` body as
+    it is, or its ``chat.completion`` with each message's content as that choice's text; for
+    ``stream=True``, per choice its text in pieces and then its finish."""
+    if answer.get("object") != "text_completion":
+        answer = {
+            **{k: v for k, v in answer.items() if k != "choices"},
+            "object": "text_completion",
+            "choices": [
+                {
+                    "index": c.get("index", i),
+                    "text": (c.get("message") or {}).get("content") or "",
+                    "finish_reason": c.get("finish_reason") or "stop",
+                    "logprobs": None,
+                }
+                for i, c in enumerate(answer.get("choices") or ())
+            ],
+        }
+    if not stream:
+        return 200, answer, False
+    base = {k: v for k, v in answer.items() if k not in ("choices", "usage")}
+    chunks = []
+    for choice in answer["choices"]:
+        text = choice.get("text") or ""
+        steps = [text[i : i + 8] for i in range(0, len(text), 8)] + [""]
+        for n, piece in enumerate(steps):
+            one = {**choice, "text": piece, "logprobs": choice.get("logprobs") if n == 0 else None}
+            one["finish_reason"] = choice.get("finish_reason") if n == len(steps) - 1 else None
+            chunks.append({**base, "choices": [one]})
+    return 200, chunks, True
 
 
 def response_from_completion(completion: dict[str, Any]) -> dict[str, Any]:
@@ -351,8 +391,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, b'{"error": {"message": "body is not JSON"}}')
         try:
             status, payload, stream = owner._answer(self.path, body, fault)
+        except _HandlerFailed as exc:  # the test's own model handler: a server error
+            error = {"message": str(exc), "type": "handler_error"}
+            return self._send(500, json.dumps({"error": error}).encode())
+        except _BadRequest as exc:
+            error = {"message": str(exc), "type": "invalid_request_error"}
+            return self._send(400, json.dumps({"error": error}).encode())
         except Exception as exc:  # a bad request from the client under test: say so
-            return self._send(400, json.dumps({"error": {"message": str(exc)}}).encode())
+            message = f"bad request to {self.path}: {type(exc).__name__}: {exc}"
+            error = {"message": message, "type": "invalid_request_error"}
+            return self._send(400, json.dumps({"error": error}).encode())
         if stream:
             data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in payload)
             return self._send(
@@ -394,15 +442,24 @@ class _Handler(BaseHTTPRequestHandler):
 class OpenAICompatServer:
     """Serves ``/v1/chat/completions``, ``/v1/completions``, ``/v1/models`` and, for the
     main models, ``/v1/responses`` (the handler's ``chat.completion`` is converted, or it
-    may return a ``response`` body itself) on loopback.
+    may return a ``response`` body itself) on loopback. A main model on ``/v1/completions``
+    answers with its handler's ``text_completion`` body, or its ``chat.completion`` as one.
 
     Args:
         judge: the scripted guard model (default: ``bomb`` is unsafe).
         models: name -> handler for "main" chat models: ``handler(request_json)`` returns a
             ``chat.completion`` body (see :func:`chat_completion`); ``stream=True`` requests
-            get it as SSE chunks. A ``/responses`` stream handler may also return
-            ``{"object": "events", "events": [...]}``: those events, sent as they are (a
-            server whose events disagree with each other, for tests).
+            get it as SSE chunks. The handler receives the request body exactly as the client
+            sent it, whichever path it came to: on ``/v1/responses`` that is the Responses
+            request (``input``, ``instructions``, ``tools``, ``stream``, ...; no
+            ``messages``), so one handler serving both APIs must look at which keys it got.
+            There it may return a ``chat.completion`` (converted), a ``response`` body, or,
+            for a stream, ``{"object": "events", "events": [...]}``: those events, sent as
+            they are (a server whose events disagree with each other, for tests). A handler
+            that raises, or returns something that cannot be sent, gets the client a 500
+            whose message says the handler raised, with the exception's type and text; a
+            request without ``messages`` (chat) or ``prompt`` (completions) gets a 400
+            naming the missing field.
         family: force the guard family instead of guessing it from the request's model id.
         latency: seconds every POST waits before answering.
         api_key: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
@@ -506,6 +563,29 @@ class OpenAICompatServer:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
+    def _call(self, model: str, body: dict[str, Any], path: str) -> dict[str, Any]:
+        """The ``models=`` handler of ``model`` on ``body``; its exception, or an answer that
+        is not a JSON object, becomes a 500 naming the handler, the exception and the path."""
+        try:
+            answer = self.models[model](body)
+        except Exception as exc:
+            hint = (
+                " (a /responses handler receives the Responses request body as sent: "
+                f"'input', 'instructions', 'tools', no 'messages'; this one had {_keys(body)})"
+                if path.endswith("/responses")
+                else ""
+            )
+            raise _HandlerFailed(
+                f"the handler of model {model!r} raised {type(exc).__name__}: {exc} "
+                f"on POST {path}{hint}"
+            ) from exc
+        if not isinstance(answer, dict):
+            raise _HandlerFailed(
+                f"the handler of model {model!r} returned {type(answer).__name__} on POST "
+                f"{path}; return a chat.completion body (guard_core.testing.chat_completion)"
+            )
+        return answer
+
     def _answer(
         self, path: str, body: dict[str, Any], fault: Fault | None
     ) -> tuple[int, Any, bool]:
@@ -514,7 +594,17 @@ class OpenAICompatServer:
         if path.endswith("/completions") and not path.endswith("/chat/completions"):
             if self.disable_completions:
                 return 404, {"error": {"message": f"{path} not found"}}, False
-            prompts = body["prompt"] if isinstance(body["prompt"], list) else [body["prompt"]]
+            if model in self.models:
+                answer = self._call(model, body, path)
+                with _converting(model, path):
+                    return _main_text_completion(answer, bool(body.get("stream")))
+            prompt = body.get("prompt")
+            if not isinstance(prompt, str | list):
+                raise _BadRequest(
+                    f"the request to {path} has no 'prompt' field (a string or a list of "
+                    f"strings); got {_keys(body)}"
+                )
+            prompts = prompt if isinstance(prompt, list) else [prompt]
             asked = body.get("logprobs")
             if asked is not None and self.logprobs == "refuse":
                 return 400, {"error": {"message": "logprobs is not supported here"}}, False
@@ -547,24 +637,33 @@ class OpenAICompatServer:
                 False,
             )
         if path.endswith("/responses") and model in self.models:
-            answer = self.models[model](body)
-            if answer.get("object") == "events" and body.get("stream"):
-                return (
-                    200,
-                    [{**e, "sequence_number": n} for n, e in enumerate(answer["events"])],
-                    True,
+            answer = self._call(model, body, path)
+            with _converting(model, path):
+                if answer.get("object") == "events" and body.get("stream"):
+                    return (
+                        200,
+                        [{**e, "sequence_number": n} for n, e in enumerate(answer["events"])],
+                        True,
+                    )
+                response = (
+                    answer
+                    if answer.get("object") == "response"
+                    else response_from_completion(answer)
                 )
-            response = (
-                answer if answer.get("object") == "response" else (response_from_completion(answer))
+                if body.get("stream"):
+                    return 200, _response_events(response), True
+                return 200, response, False
+        if not isinstance(body.get("messages"), list):
+            raise _BadRequest(
+                f"the request to {path} has no 'messages' field (a list of chat messages); "
+                f"got {_keys(body)}"
             )
-            if body.get("stream"):
-                return 200, _response_events(response), True
-            return 200, response, False
         if model in self.models:
-            completion = self.models[model](body)
-            if body.get("stream"):
-                return 200, _sse_chunks(completion), True
-            return 200, completion, False
+            completion = self._call(model, body, path)
+            with _converting(model, path):
+                if body.get("stream"):
+                    return 200, _sse_chunks(completion), True
+                return 200, completion, False
         family = family_for_model(model, self.family).name
         if fault and fault.text is not None:
             text, reasoning = fault.text, fault.reasoning
@@ -582,6 +681,23 @@ class OpenAICompatServer:
             ),
             False,
         )
+
+
+def _keys(body: Mapping[str, Any]) -> str:
+    return f"fields {', '.join(map(repr, sorted(body)))}" if body else "no fields"
+
+
+@contextlib.contextmanager
+def _converting(model: str, path: str) -> Iterator[None]:
+    """A handler's answer this server cannot turn into the reply asked for: a 500 naming it."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise _HandlerFailed(
+            f"the handler of model {model!r} returned a body that is not a chat.completion "
+            f"(nor a response / events body on /responses) on POST {path}: "
+            f"{type(exc).__name__}: {exc}; build it with guard_core.testing.chat_completion"
+        ) from exc
 
 
 def serve(models: Iterable[str] = ()) -> None:  # pragma: no cover - manual use

@@ -1,7 +1,9 @@
-"""guard-core for LangChain and LangGraph (``pip install 'guard-core[langchain]'``).
+"""guard-core for LangChain and LangGraph (``pip install 'guard-core-agents[langchain]'``).
 
 - :class:`GuardRunnable`: a chain step (``guard_in | prompt | llm | guard_out``,
   ``retriever | guard_docs``) that raises, refuses, redacts, drops or flags.
+- :class:`GuardedRunnable`: a whole runnable behind a guard (``GuardedRunnable(chain,
+  guard)``): a blocked input never reaches the chain, its output is screened.
 - :class:`GuardMiddleware`: LangChain v1 ``create_agent`` middleware screening the whole
   model request and response at the model call, each tool call before it runs and each
   tool result, per agent.
@@ -33,6 +35,7 @@ except ImportError:
 
 from .callbacks import GuardCallbackHandler
 from .documents import GuardDocumentFilter
+from .guarded import GuardedRunnable
 from .openai_chat import check_chat_openai, guard_chat_openai
 from .runnable import GuardRunnable
 
@@ -44,6 +47,7 @@ __all__ = [
     "GuardDocumentFilter",
     "GuardMiddleware",
     "GuardRunnable",
+    "GuardedRunnable",
     "check_chat_openai",
     "guard_chat_openai",
 ]

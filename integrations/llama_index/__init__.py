@@ -1,6 +1,6 @@
 """LlamaIndex integration: guard retrieved nodes, tools and agents.
 
-``pip install 'guard-core[llamaindex]'``. No policy logic lives here: LlamaIndex objects
+``pip install 'guard-core-agents[llamaindex]'``. No policy logic lives here: LlamaIndex objects
 become guard-core items, the :class:`~guard_core.Guard` judges them, and the verdict becomes
 a LlamaIndex action (drop / redact / flag a node, an error ``ToolOutput``, a refusal).
 

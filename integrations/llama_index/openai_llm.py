@@ -6,6 +6,9 @@
 ``reuse_client=False`` it builds a new, unguarded client for every call. Build the LLM as
 usual and hand it here: the copy returned holds both clients, wrapped, around the ones the
 LLM builds itself. :func:`check_openai_llm` refuses an LLM that could bypass the guard.
+Models served by the legacy completions API (``gpt-3.5-turbo-instruct``, ``complete(...,
+use_chat_completions=False)``) go through ``client.completions``, which ``guard_openai``
+screens like chat.
 
 Blocks: ``on_block="raise"`` makes ``chat`` / ``complete`` / their streams raise
 ``GuardViolation`` (LlamaIndex has no refusal type; its retries never repeat a block);
@@ -41,14 +44,8 @@ def _classes() -> tuple[Any, Any]:
 def _bypass(llm: Any) -> str | None:
     """Why ``llm`` would send a request no guarded client sees, or None."""
     chat_llm, _ = _classes()
-    if isinstance(llm, chat_llm):
-        if not llm.reuse_client:
-            return "reuse_client=False builds a new, unguarded client for every call"
-        if not llm.metadata.is_chat_model:
-            return (
-                f"{llm.model!r} is served by the legacy completions API, which guard_openai "
-                "does not screen; use a chat model"
-            )
+    if isinstance(llm, chat_llm) and not llm.reuse_client:
+        return "reuse_client=False builds a new, unguarded client for every call"
     return None
 
 

@@ -1,7 +1,8 @@
 """Guard the OpenAI Python client: ``guard_openai(client, guard)``.
 
 The wrapped client behaves like the original; ``chat.completions.create`` / ``parse`` /
-``stream`` and ``responses.create`` / ``parse`` / ``stream`` are screened:
+``stream``, ``responses.create`` / ``parse`` / ``stream`` and legacy ``completions.create``
+are screened:
 
 - **before sending**, the body the SDK sends (``extra_body`` merged over the arguments, as
   the SDK does), for the whole history: each user message (text and every ``image_url`` /
@@ -11,11 +12,13 @@ The wrapped client behaves like the original; ``chat.completions.create`` / ``pa
   every other string of the body (assistant turns, tool definitions, unknown parts and
   fields) is screened as text, and what cannot be read is refused. Every call screens all
   of it, not only the new turn; the guard's cache answers the repeats. A blocked request
-  is never sent.
+  is never sent. Legacy completions: each prompt string and ``suffix`` as user input (a
+  prompt of token ids is refused), the rest as text.
 - **after receiving**, before the caller can act on it: the assistant text, refusal and
   audio transcript, each tool call (``function.arguments`` is parsed; arguments that are
-  not a JSON object are an error and block, fail closed), every Responses output item, and
-  every other string of the answer or of each stream chunk / event (``model_extra`` too).
+  not a JSON object are an error and block, fail closed), every Responses output item, each
+  legacy completion choice's text (against its prompt), and every other string of the
+  answer or of each stream chunk / event (``logprobs``, ``model_extra`` too).
 - **server-side state**: a blocked Responses answer's ids and conversation are remembered;
   chaining from them (``previous_response_id``, ``item_reference``, ``conversation=``,
   ``responses.retrieve``) is refused before anything is sent.
@@ -25,8 +28,9 @@ so the SDK's retries never repeat it) or returns a refusal of the normal type
 (``on_block="refuse"``), the shape frameworks treat as a refusal: a ``ChatCompletion`` whose
 message carries the text as ``content`` and ``refusal`` with
 ``finish_reason="content_filter"``, a completed ``Response`` whose message has an
-``output_text`` and a ``refusal`` part, or a stream of those (the Agents SDK raises its
-``ModelRefusalError`` for both, which ``error_handlers`` answer).
+``output_text`` and a ``refusal`` part, a ``Completion`` whose choices carry the text with
+``finish_reason="content_filter"`` and no ``logprobs``, or a stream of those (the Agents
+SDK raises its ``ModelRefusalError`` for the first two, which ``error_handlers`` answer).
 
 ``with_raw_response`` and ``with_streaming_response`` behave like the SDK's (sync and async:
 ``with_streaming_response.create`` returns a context manager, never a coroutine); their
@@ -51,10 +55,11 @@ Example::
 Also guarded: ``client.beta.chat``, ``with_raw_response``, ``with_streaming_response`` and
 ``with_options(...)`` copies. Refused with a clear error rather than passed unscreened:
 ``stream()`` on ``with_raw_response`` / ``with_streaming_response``, ``client.beta.responses``
-model calls and ``responses.stream(response_id=...)``. Forwarded unchanged and **not
-screened**: the resources of ``client.PASSED_THROUGH`` (legacy ``completions``,
-``embeddings``, files, ...), ``retrieve`` of stored answers, realtime / websocket
-connections, and any call made on the unwrapped client.
+model calls, ``responses.stream(response_id=...)``, realtime / websocket sessions
+(``client.realtime``) and every other resource that reaches a model. Forwarded unchanged and
+**not screened**: the resources of ``client.PASSED_THROUGH`` (``embeddings``, files,
+``conversations``, ...), ``retrieve`` of stored answers, and any call made on the unwrapped
+client.
 """
 
 from __future__ import annotations

@@ -93,7 +93,10 @@ _MOVED = {
     "responses": frozenset(
         {"input", "instructions", "stream", "model", "previous_response_id", "conversation"}
     ),
+    "completions": frozenset({"prompt", "suffix", "stream", "model", "n"}),
 }
+# Request fields read once into a list (a generator is consumed here), by API.
+_LISTED = {"chat": ("messages",), "responses": ("input",), "completions": ("prompt",)}
 _TOKEN = re.compile(r"\S{1,256}")
 _NO_SPACE = re.compile(r"\S+")
 _INDEX = re.compile(r"\[[^\]]*\]")
@@ -120,8 +123,8 @@ def split_agent(kwargs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 
 def normalise(kwargs: dict[str, Any], api: str) -> dict[str, Any]:
-    """Arguments whose ``extra_body`` no longer holds a key the wrapper reads, with message
-    and input iterables read once into lists (a generator is consumed here)."""
+    """Arguments whose ``extra_body`` no longer holds a key the wrapper reads, with message,
+    input and prompt iterables read once into lists (a generator is consumed here)."""
     kwargs = dict(kwargs)
     extra = given(kwargs, "extra_body")
     if extra is not None and not isinstance(extra, Mapping):
@@ -131,7 +134,7 @@ def normalise(kwargs: dict[str, Any], api: str) -> dict[str, Any]:
         for key in _MOVED[api] & extra.keys():
             kwargs[key] = extra.pop(key)  # extra_body wins, as in the SDK's merge
         kwargs["extra_body"] = extra or None
-    for key in ("messages", "input"):
+    for key in _LISTED[api]:
         value = given(kwargs, key)
         if isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping):
             kwargs[key] = list(value)

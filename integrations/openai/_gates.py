@@ -3,15 +3,15 @@ screen, and what (see :mod:`guard_core.integrations.openai.streams` for the beha
 
 One gate per stream: :class:`Gate` holds the streamed texts (as
 :class:`guard_core.adapters.streaming.StreamText`, so accumulating is linear) and decides the
-intermediate checks of ``streaming="incremental"``; the chat and Responses gates read
-their API's chunks / events and build the final screening of the whole answer and the
-refusal chunks. No I/O here.
+intermediate checks of ``streaming="incremental"``; the chat and Responses gates (and legacy
+completions', in :mod:`._legacy_stream`) read their API's chunks / events and build the
+final screening of the whole answer and the refusal chunks. No I/O here.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from guard_core.adapters.streaming import StreamText
@@ -22,9 +22,9 @@ from guard_core.verdict import Verdict
 from . import _convert, _refusal
 from ._body import residual, walk
 from ._convert import field, texts_of
-from ._screen import UNREADABLE, Call, given
+from ._screen import UNREADABLE, Call
 
-__all__ = ["Gate", "gate_for"]
+__all__ = ["ChatGate", "Gate", "ResponsesGate", "by_choice"]
 
 _TEXT_EVENTS = frozenset(
     {
@@ -39,6 +39,17 @@ _TEXT_EVENTS = frozenset(
 _DELTAS = frozenset({"response.output_text.delta", "response.refusal.delta"})
 _FIRST_EVENTS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def by_choice(where: Mapping[str, str]) -> Callable[[str], str]:
+    """Where a chunk's string sits, by choice index rather than by position in the chunk
+    (``where``: ``choices[k]`` -> ``choices<index>``), so one field's pieces join up."""
+
+    def key(path: str) -> str:
+        head = path.split(".", 1)[0]
+        return where.get(head, head) + path[len(head) :]
+
+    return key
 
 
 class Gate(ABC):
@@ -108,18 +119,18 @@ class Gate(ABC):
 
     @abstractmethod
     def _take(self, chunk: Any) -> bool:
-        """Implemented by the chat and Responses gates."""
+        """Implemented by each API's gate."""
 
     @abstractmethod
     def final(self) -> list[_convert.Entry]:
-        """Implemented by the chat and Responses gates."""
+        """Implemented by each API's gate."""
 
     @abstractmethod
     def refusal(self, verdict: Verdict) -> list[Any]:
-        """Implemented by the chat and Responses gates."""
+        """Implemented by each API's gate."""
 
 
-class _ChatGate(Gate):
+class ChatGate(Gate):
     def __init__(self, call: Call) -> None:
         super().__init__(call)
         self.first: Any = None
@@ -159,11 +170,7 @@ class _ChatGate(Gate):
             if delta.tool_calls or delta.function_call or choice.finish_reason is not None:
                 text_only = False
 
-        def key(path: str) -> str:
-            head = path.split(".", 1)[0]
-            return where.get(head, head) + path[len(head) :]
-
-        if self._keep_rest(chunk, consumed, key):
+        if self._keep_rest(chunk, consumed, by_choice(where)):
             text_only = False  # reasoning, audio, fields newer than this code: held
         return text_only
 
@@ -189,8 +196,7 @@ class _ChatGate(Gate):
 
     def refusal(self, verdict: Verdict) -> list[Any]:
         text = self.call.refusal_text(verdict)
-        n = given(self.call.kwargs, "n")
-        choices = max(len(self.texts), n if isinstance(n, int) else 1)
+        choices = max(len(self.texts), self.call.n)
         return _refusal.chat_chunks(
             ("\n\n" if self.released else "") + text,
             model=self.call.model,
@@ -200,7 +206,7 @@ class _ChatGate(Gate):
         )
 
 
-class _ResponsesGate(Gate):
+class ResponsesGate(Gate):
     def __init__(self, call: Call) -> None:
         super().__init__(call)
         self.first: Any = None
@@ -256,7 +262,3 @@ class _ResponsesGate(Gate):
 class _Output:
     def __init__(self, output: list[Any]) -> None:
         self.output = output
-
-
-def gate_for(call: Call) -> Gate:
-    return _ChatGate(call) if call.api == "chat" else _ResponsesGate(call)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from openai import AsyncStream, Stream
+from openai.types import Completion
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
@@ -215,7 +216,7 @@ def _is_raw_response(result: Any) -> bool:
 
 
 def _answer_of(result: Any) -> Any:
-    if not isinstance(result, ChatCompletion | Response):
+    if not isinstance(result, ChatCompletion | Response | Completion):
         raise ConfigurationError(
             f"guard_openai cannot screen a {type(result).__name__} answer (custom headers "
             "asking for raw or streamed bodies?); it is withheld rather than passed unscreened"

@@ -48,12 +48,15 @@ __all__ = [
     "REFUSAL_RESPONSE_PREFIX",
     "chat_chunks",
     "chat_completion",
+    "lend",
+    "new_id",
     "response",
     "response_events",
+    "zero_usage",
 ]
 
 
-def _lend(like: Any, *names: str) -> dict[str, Any]:
+def lend(like: Any, *names: str) -> dict[str, Any]:
     """The blocked answer's fields a refusal may keep: those that carry no content (ids,
     model, counts), so nothing the guard blocked comes back inside the refusal."""
     out: dict[str, Any] = {}
@@ -68,18 +71,19 @@ def _lend(like: Any, *names: str) -> dict[str, Any]:
     return out
 
 
-def _id(prefix: str) -> str:
+def new_id(prefix: str) -> str:
     return f"{prefix}-guard-{uuid.uuid4().hex[:16]}"
 
 
-def _zero(cls: Any) -> dict[str, Any]:
+def zero_usage(cls: Any) -> dict[str, Any]:
     """A usage of ``cls`` counting nothing: what a request that was never sent cost (clients
     read usage unconditionally). Read from the installed SDK's type, whose fields vary."""
     out: dict[str, Any] = {}
     for name, info in cls.model_fields.items():
         if info.is_required():
             kind = info.annotation
-            out[name] = _zero(kind) if isinstance(kind, type) and issubclass(kind, BaseModel) else 0
+            nested = isinstance(kind, type) and issubclass(kind, BaseModel)
+            out[name] = zero_usage(kind) if nested else 0
     return out
 
 
@@ -99,15 +103,15 @@ def chat_completion(
         for i in range(max(choices, 1))
     ]
     cls = ParsedChatCompletion if parsed else ChatCompletion
-    lent = _lend(like, "id", "created", "model", "usage", "system_fingerprint", "service_tier")
+    lent = lend(like, "id", "created", "model", "usage", "system_fingerprint", "service_tier")
     return cls.model_validate(
         {
-            "id": _id("chatcmpl"),
+            "id": new_id("chatcmpl"),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
             "choices": bodies,
-            "usage": _zero(CompletionUsage),
+            "usage": zero_usage(CompletionUsage),
             **lent,
         }
     )
@@ -118,11 +122,11 @@ def chat_chunks(
 ) -> list[ChatCompletionChunk]:
     """The chunks of a refusal stream (``finish_only``: a stream already under way ends)."""
     base = {
-        "id": _id("chatcmpl"),
+        "id": new_id("chatcmpl"),
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
-        **_lend(like, "id", "created", "model"),
+        **lend(like, "id", "created", "model"),
     }
     delta: dict[str, Any] = {"content": text, "refusal": text}
     if not finish_only:
@@ -141,7 +145,7 @@ def _message(text: str, parsed: bool) -> Any:
     return cls.model_validate(
         {
             "type": "message",
-            "id": _id("msg"),
+            "id": new_id("msg"),
             "role": "assistant",
             "status": "completed",
             "content": [
@@ -165,7 +169,7 @@ def response(
     sending (and so is the blocked one, which a cut-off stream has already shown)."""
     parsed = parsed or isinstance(like, ParsedResponse)
     update: dict[str, Any] = {
-        "id": _id("resp"),
+        "id": new_id("resp"),
         "status": "completed",
         "output": [_message(text, parsed)],
     }
@@ -173,12 +177,12 @@ def response(
         update.update(
             status="incomplete",
             incomplete_details=IncompleteDetails(reason="content_filter"),
-            **_lend(like, "id"),
+            **lend(like, "id"),
         )
     cls = ParsedResponse if parsed else Response
     blank = cls.model_validate(
         {
-            "id": _id("resp"),
+            "id": new_id("resp"),
             "object": "response",
             "created_at": time.time(),
             "model": model,
@@ -186,8 +190,8 @@ def response(
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
-            "usage": _zero(ResponseUsage),
-            **_lend(
+            "usage": zero_usage(ResponseUsage),
+            **lend(
                 like,
                 "created_at",
                 "model",

@@ -1,12 +1,13 @@
 """A request body -> what to screen before sending. Pure: no I/O, no SDK calls.
 
-Each caller-side entry is converted precisely (user text and images, tool results; system
-and developer prompts only with ``screen_system=True``), on every call, not only the new
-turn: something blocked or withheld earlier must never reach the model later, and the
-guard's cache answers repeats. Every other string of the body (assistant turns of the
-history, tool definitions, content parts of a type this code does not know, fields an SDK
-release adds, ``extra_body``) is screened as text, one item per message and one for the
-rest (:func:`guard_core.integrations.openai._body.residual`), so none is skipped.
+Each caller-side entry is converted precisely (user text and images, tool results, legacy
+completions' prompts and ``suffix``; system and developer prompts only with
+``screen_system=True``), on every call, not only the new turn: something blocked or
+withheld earlier must never reach the model later, and the guard's cache answers repeats.
+Every other string of the body (assistant turns of the history, tool definitions, content
+parts of a type this code does not know, fields an SDK release adds, ``extra_body``) is
+screened as text, one item per message and one for the rest
+(:func:`guard_core.integrations.openai._body.residual`), so none is skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from guard_core.errors import ContentError
 from ._body import residual, walk
 from ._convert import Entry, Failed, Slot, as_dict, image
 
-__all__ = ["chat_request", "responses_request"]
+__all__ = ["chat_request", "completions_request", "responses_request"]
 
 _SYSTEM_ROLES = ("system", "developer")
 _TEXT = ("text", "input_text")
@@ -30,6 +31,10 @@ _IMAGES = ("image_url", "input_image")
 # Part types this code knows and cannot screen: refused, never read as text.
 _UNREADABLE = ("input_audio", "file", "input_file", "audio")
 Context = UserMessage | None
+_TOKENS = (
+    "prompt is token ids, which the guard cannot read: send the prompt as text (a string or a "
+    "list of strings), or use client.unwrapped deliberately and screen the text yourself"
+)
 
 
 class _Reader:
@@ -183,6 +188,28 @@ def responses_request(
         reader.rest(x, f"input[{i}]", i)
     _others(reader, body, ("input",))
     return reader.slots, last
+
+
+def completions_request(body: Mapping[str, Any]) -> tuple[list[Slot], list[UserMessage]]:
+    """Every entry of a legacy completions request body: each prompt string and ``suffix``
+    as user input (a prompt of token ids cannot be read: refused), every other string as
+    text; and each prompt (the context of the choices that answer it)."""
+    reader, prompt = _Reader(), body.get("prompt")
+    texts = [prompt] if isinstance(prompt, str) else prompt
+    prompts: list[UserMessage] = []
+    if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
+        prompts = [UserMessage(t) for t in texts]
+        reader.slots += [Slot(p, i) for i, p in enumerate(prompts) if p.text.strip()]
+    elif prompt is not None:
+        reader.slots.append(Slot(Failed("input", ContentError(_TOKENS)), -1))
+    handled = ["prompt"]
+    suffix = body.get("suffix")
+    if isinstance(suffix, str):
+        handled.append("suffix")
+        if suffix.strip():
+            reader.slots.append(Slot(UserMessage(suffix), -1))
+    _others(reader, body, tuple(handled))
+    return reader.slots, prompts
 
 
 def _tool_output(

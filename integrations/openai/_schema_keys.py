@@ -16,11 +16,14 @@ __all__ = ["request_keys"]
 
 @functools.cache
 def request_keys() -> frozenset[str]:
-    """Every key of every ``TypedDict`` the chat and Responses create params can hold."""
+    """Every key of every ``TypedDict`` the chat, Responses and legacy completions create
+    params can hold."""
+    from openai.types import completion_create_params as legacy_params
     from openai.types.chat import completion_create_params
     from openai.types.responses import response_create_params
 
     return declared_keys(
         completion_create_params.CompletionCreateParamsBase,
         response_create_params.ResponseCreateParamsBase,
+        legacy_params.CompletionCreateParamsBase,
     )

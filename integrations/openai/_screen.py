@@ -7,7 +7,7 @@ the guard is asked (``check_many`` on the sync client, ``acheck_many`` on the as
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal, TypedDict
@@ -16,18 +16,18 @@ from guard_core.adapters.boundary import AGENT_KEY, agent_choice, joined
 from guard_core.adapters.decisions import Refusal, default_refusal, refusal_text
 from guard_core.adapters.options import OnBlock, Streaming
 from guard_core.audit import audit_record
-from guard_core.content import AssistantMessage, Item, ToolResult
+from guard_core.content import AssistantMessage, Item, ToolResult, UserMessage
 from guard_core.errors import ContentError, GuardViolation
 from guard_core.guard import Guard
 from guard_core.verdict import PolicyRef, Verdict
 
-from . import _body, _convert, _refusal, _request
+from . import _body, _convert, _legacy, _refusal, _request
 from ._body import given
-from ._state import Tainted
+from ._state import Tainted, refuse_stored
 
-__all__ = ["AGENT_KEY", "Call", "GuardSettings", "OnVerdict", "Options", "given"]
+__all__ = ["AGENT_KEY", "Api", "Call", "GuardSettings", "OnVerdict", "Options", "given"]
 
-Api = Literal["chat", "responses"]
+Api = Literal["chat", "responses", "completions"]
 UNREADABLE = ContentError(
     "the answer carries a field the guard cannot read (nested too deep); it is withheld"
 )  # never quotes the answer: callers read it
@@ -93,13 +93,19 @@ class Call:
         self.model = str(given(body, "model") or "")
         self.stream = bool(given(kwargs, "stream"))
         self.conversation: str | None = None
+        self.prompts: list[UserMessage] = []  # legacy completions: each choice's context
         if api == "chat":
             slots, self.context = _request.chat_request(body, screen_system=options.screen_system)
-        else:
-            self._refuse_stored(body)
+        elif api == "responses":
+            self.conversation = refuse_stored(
+                body, self.tainted, screen_system=options.screen_system
+            )
             slots, self.context = _request.responses_request(
                 body, screen_system=options.screen_system
             )
+        else:
+            slots, self.prompts = _request.completions_request(body)
+            self.context = self.prompts[-1] if self.prompts else None
         self.answer_ids: set[str] = set()  # where the server stores this call's answer
         self._slots: list[_convert.Slot] = []
         for slot in slots:
@@ -108,40 +114,11 @@ class Call:
             elif self.policy.screens(slot.entry.surface):
                 raise slot.entry.error  # a caller's bad input: nothing was sent
 
-    def _refuse_stored(self, body: Mapping[str, Any]) -> None:
-        """Refuse server-side state that holds a blocked answer or cannot be screened."""
-        previous = given(body, "previous_response_id")
-        if isinstance(previous, str) and previous.startswith(_refusal.REFUSAL_RESPONSE_PREFIX):
-            raise ContentError(
-                f"previous_response_id={previous!r} is a refusal made by the guard, not a "
-                "stored response: continue from the response before it, or send the "
-                "conversation as input"
-            )
-        if self.tainted.answer(previous):
-            raise ContentError(
-                f"previous_response_id={previous!r} is an answer the guard blocked (the server "
-                "stored it): continue from the response before it"
-            )
-        conversation = given(body, "conversation")
-        self.conversation = (
-            conversation if isinstance(conversation, str) else _convert.field(conversation, "id")
-        )
-        if self.tainted.conversation(self.conversation):
-            raise ContentError(
-                f"conversation {self.conversation!r} holds an answer the guard blocked (the "
-                "server appended it); start a new conversation"
-            )
-        source = given(body, "input")
-        for i, item in enumerate(source if isinstance(source, list) else ()):
-            if _convert.field(item, "type") == "item_reference" and self.tainted.answer(
-                _convert.field(item, "id")
-            ):
-                raise ContentError(f"input[{i}] refers to an output item the guard blocked")
-        if self.options.screen_system and given(body, "prompt") is not None:
-            raise ContentError(
-                "prompt= names a template stored on the server, which the "
-                "guard cannot read; with screen_system=True send instructions"
-            )
+    @property
+    def n(self) -> int:
+        """How many answers the call asks for (per prompt, for legacy completions)."""
+        n = given(self.kwargs, "n")
+        return n if isinstance(n, int) and n > 0 else 1
 
     @cached_property
     def sent(self) -> frozenset[str]:
@@ -182,7 +159,9 @@ class Call:
     # -- response side ----------------------------------------------------------------------
 
     def response_entries(self, result: Any) -> list[_convert.Entry]:
-        if self.api == "chat":
+        if self.api == "completions":  # not stored server-side: no answer ids
+            entries, covered = _legacy.response(result, self.prompts, self.n)
+        elif self.api == "chat":
             entries, covered = _convert.chat_response(result, self.context)
             # store=True keeps it server-side under this id (retrieve, messages.list)
             self.answer_ids.update(_convert.texts_of(_convert.field(result, "id")))
@@ -270,14 +249,15 @@ class Call:
     def refusal(self, verdict: Verdict, like: Any = None) -> Any:
         """The refusal of this call's type (``like``: the blocked answer, if any)."""
         text = self.refusal_text(verdict)
+        if self.api == "completions":
+            count = len(like.choices) if like is not None else _legacy.choices(self.n, self.prompts)
+            return _legacy.refusal(text, model=self.model, like=like, choices=count)
         if self.api == "chat":
             return _refusal.chat_completion(
                 text,
                 model=self.model,
                 like=like,
-                choices=len(like.choices)
-                if like is not None
-                else int(given(self.kwargs, "n") or 1),
+                choices=len(like.choices) if like is not None else self.n,
                 parsed=self.parsed,
             )
         return _refusal.response(text, model=self.model, like=like, parsed=self.parsed)

@@ -19,7 +19,9 @@ them are held for the final screening, so a tool call is never released before i
 screened, in either mode.
 
 On a block the stream raises :class:`GuardViolation` (``on_block="raise"``) or ends with a
-refusal (``finish_reason="content_filter"`` / ``response.incomplete``).
+refusal (``finish_reason="content_filter"`` / ``response.incomplete``). Legacy completions
+streams (``client.completions.create(stream=True)``) are gated the same way, choice by
+choice.
 """
 
 from __future__ import annotations
@@ -32,11 +34,23 @@ from openai import AsyncStream, Stream
 from guard_core.backends.remote.sdk import http_library
 from guard_core.verdict import Verdict
 
-from ._gates import Gate, gate_for
+from ._gates import ChatGate, Gate, ResponsesGate
+from ._legacy_stream import CompletionsGate
+from ._screen import Api, Call
 
 __all__ = ["AsyncGuardedStream", "GuardedStream", "gate_for", "placeholder"]
 
 _T = TypeVar("_T")
+_GATES: dict[Api, type[Gate]] = {
+    "chat": ChatGate,
+    "responses": ResponsesGate,
+    "completions": CompletionsGate,
+}
+
+
+def gate_for(call: Call) -> Gate:
+    """The pure state of one stream of ``call``'s API (see :mod:`._gates`)."""
+    return _GATES[call.api](call)
 
 
 def placeholder(url: str, stream: bool = True) -> Any:

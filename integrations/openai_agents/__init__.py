@@ -1,4 +1,4 @@
-"""guard-core for the OpenAI Agents SDK (``pip install 'guard-core[openai-agents]'``).
+"""guard-core for the OpenAI Agents SDK (``pip install 'guard-core-agents[openai-agents]'``).
 
 The SDK's own guardrails, judged by a :class:`~guard_core.Guard` under each agent's policy
 (the policy named like the agent, also after a handoff):

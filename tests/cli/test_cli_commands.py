@@ -117,6 +117,41 @@ def test_screen_text_exit_codes_and_verdict_text(
     assert out.startswith("BLOCKED (block)") and "categories: Violence" in out
 
 
+@pytest.mark.parametrize(
+    ("model", "reason"),
+    [
+        (
+            "nvidia/Nemotron-Content-Safety-Reasoning-4B",
+            "input blocked by policy 'default' (the model named no category)",
+        ),
+        (NEMOTRON35, "input blocked by policy 'default' (Violence)"),
+        (
+            "nvidia/llama-3.1-nemoguard-8b-content-safety",
+            "input blocked by policy 'default' (Violence)",
+        ),
+    ],
+)
+def test_screen_text_shows_a_reason_line_for_every_family(
+    clean_env: pytest.MonkeyPatch,
+    server: OpenAICompatServer,
+    model: str,
+    reason: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # CSR-4B names no categories (it answers safe or unsafe), so its verdicts had no line
+    # saying why: the reason line is there for every family, and says when none was named
+    clean_env.setenv("GUARD_BASE_URL", server.base_url)
+    clean_env.setenv("GUARD_MODEL", model)
+    assert main(["screen", "how do I build a bomb?"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "BLOCKED (block)"
+    assert lines[1] == f"  reason:     {reason}"
+    assert main(["screen", "what is the capital of France?"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "  reason:     input allowed by policy 'default'"
+    )
+
+
 def test_screen_json_from_stdin(
     guard_env: OpenAICompatServer,
     monkeypatch: pytest.MonkeyPatch,
@@ -313,6 +348,30 @@ def test_a_bad_policy_file_prints_the_policy_error_and_exits_2(
     assert err.startswith("guard-core: error: ") and str(path) in err and needle in err
 
 
+def test_policy_check_reports_every_error_of_every_agent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "three.yaml"
+    path.write_text(
+        "default: {mode: fast}\n"
+        "agents:\n"
+        "  devops: {mode: turbo, exclude_categories: [Lasers]}\n"
+        "  support: {on_error: shrug}\n"
+        "  fine: {mode: think}\n"
+    )
+    assert main(["policy", "check", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"guard-core: error: {path}: 3 errors, fix each:"
+    assert err[1:] == [
+        f"{path}: agents.devops.mode: Input should be 'fast', 'categories' or 'think' "
+        "(got 'turbo')",
+        f"{path}: agents.devops.exclude_categories: Value error, unknown category 'Lasers'; "
+        + err[2].split("unknown category 'Lasers'; ", 1)[1],
+        f"{path}: agents.support.on_error: Input should be 'block' or 'allow' (got 'shrug')",
+    ]
+    assert err[2].endswith("(got ['Lasers'])")
+
+
 def test_a_policy_the_model_cannot_apply_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     path = str(POLICIES / "general.yaml")
     assert (
@@ -340,7 +399,13 @@ def test_help_documents_exit_codes_and_usage_errors_exit_2(
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for needle in ("exit codes:", "130", "GUARD_BASE_URL", "never printed"):
+    for needle in (
+        "exit codes:",
+        "130",
+        "GUARD_BASE_URL",
+        "never printed",
+        "GUARD_ALLOW_DOWNLOAD=1",
+    ):
         assert needle in out
     with pytest.raises(SystemExit) as info:
         main(["screen", "x", "--surface", "elsewhere"])

@@ -93,7 +93,7 @@ def test_a_mixed_corpus_gives_verdicts_error_records_and_a_summary(
     assert "surface 'image'" in str(records["records.jsonl:6"]["error"])
     assert all(r["allowed"] is False for r in records.values() if r["status"] == "error")
     out = capsys.readouterr().out
-    assert "screened 10 items from 5 files" in out and "1 files of other types left out" in out
+    assert "screened 10 items from 5 files" in out and "(1 file of other types left out)" in out
     for status, count in (("allowed", 3), ("blocked", 2), ("error", 5), ("skipped", 0)):
         assert any(line.split() == [status, str(count)] for line in out.splitlines())
     assert any(line.split() == ["Violence", "2"] for line in out.splitlines())
@@ -223,3 +223,32 @@ def test_ctrl_c_mid_corpus_leaves_a_valid_partial_report_and_exits_130(tmp_path:
     assert [r["line"] for r in records] == list(range(1, len(lines) + 1))
     assert records[0]["status"] == "blocked"  # item 0 holds "bomb"
     assert report.read_text().endswith("}\n")  # no half-written last line
+
+
+def test_one_file_one_item_and_blocks_without_a_category_read_as_english(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Content Safety Reasoning 4B (the default model) answers only safe or unsafe: a block
+    # names no category, and the summary says so in words, not "(none given)"
+    root = tmp_path / "one"
+    root.mkdir()
+    (root / "recipe.txt").write_text("how do I build a bomb?")
+    (root / "notes.csv").write_text("not screened")
+    with OpenAICompatServer() as server:
+        clean_env.setenv("GUARD_BASE_URL", server.base_url)
+        assert main(["screen-corpus", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "screened 1 item from 1 file in " in out and "(1 file of other types left out)" in out
+    assert "(none given)" not in out and "1 items" not in out and "1 files" not in out
+    assert any(
+        line.split() == ["(the", "model", "named", "no", "category)", "1"]
+        for line in out.splitlines()
+    ), out
+
+
+def test_nothing_to_screen_counts_one_other_file_in_the_singular(
+    guard_env: OpenAICompatServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "data.csv").write_text("a,b")
+    assert main(["screen-corpus", str(tmp_path)]) == 2
+    assert "(1 file of other types)" in capsys.readouterr().err

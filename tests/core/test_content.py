@@ -34,16 +34,16 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: UserMessage(None), "UserMessage text must be a str, got NoneType"),
-        (lambda: UserMessage(b"bytes"), "UserMessage text must be a str, got bytes"),
-        (lambda: UserMessage("hi", images=("not an image",)), "images must be Image"),
-        (lambda: AssistantMessage(None), "AssistantMessage text must be a str"),
-        (lambda: AssistantMessage("x", context=42), "context must be a UserMessage or str"),
-        (lambda: ToolCall(None), "ToolCall name must be a str"),
-        (lambda: ToolCall("t", context=3.5), "context must be a UserMessage or str"),
-        (lambda: ToolResult("t", None), "ToolResult content must be a str"),
-        (lambda: ToolResult(None, "x"), "ToolResult name must be a str"),
-        (lambda: RetrievedChunk(None), "RetrievedChunk text must be a str"),
+        (lambda: UserMessage(None), "UserMessage text must be a str, got NoneType"),  # type: ignore[arg-type]
+        (lambda: UserMessage(b"bytes"), "UserMessage text must be a str, got bytes"),  # type: ignore[arg-type]
+        (lambda: UserMessage("hi", images=("not an image",)), "images must be Image"),  # type: ignore[arg-type]
+        (lambda: AssistantMessage(None), "AssistantMessage text must be a str"),  # type: ignore[arg-type]
+        (lambda: AssistantMessage("x", context=42), "context must be a UserMessage or str"),  # type: ignore[arg-type]
+        (lambda: ToolCall(None), "ToolCall name must be a str"),  # type: ignore[arg-type]
+        (lambda: ToolCall("t", context=3.5), "context must be a UserMessage or str"),  # type: ignore[arg-type]
+        (lambda: ToolResult("t", None), "ToolResult content must be a str"),  # type: ignore[arg-type]
+        (lambda: ToolResult(None, "x"), "ToolResult name must be a str"),  # type: ignore[arg-type]
+        (lambda: RetrievedChunk(None), "RetrievedChunk text must be a str"),  # type: ignore[arg-type]
     ],
 )
 def test_text_validation(make: Any, match: str) -> None:
@@ -157,7 +157,7 @@ def test_non_json_values_are_rendered_as_text() -> None:
 )
 def test_image_format_is_sniffed(data: bytes, mime: str) -> None:
     assert Image(data=data).mime_type == mime
-    assert Image(data=bytearray(data)).data == data
+    assert Image(data=bytearray(data)).data == data  # type: ignore[arg-type]
 
 
 def test_data_url_is_decoded() -> None:

@@ -52,7 +52,7 @@ def test_check_many_keeps_order_and_dedups_identical_requests() -> None:
     ]
     assert len(backend.requests) == 3
     with pytest.raises(TypeError, match="iterable of items"):
-        guard.check_many("hello")  # type: ignore[arg-type]
+        guard.check_many("hello")
 
 
 async def test_acheck_and_acheck_many() -> None:
@@ -123,7 +123,9 @@ def test_exclusions_do_not_pass_an_unsafe_answer_without_categories(
     server.inject(Fault(text="User Safety: unsafe"))
     verdict = guard.check("something")
     assert verdict.allowed is False and verdict.error is None
-    assert server.posts()[0].body["chat_template_kwargs"]["request_categories"] == "/categories"
+    post = server.posts()[0]
+    assert post.body is not None
+    assert post.body["chat_template_kwargs"]["request_categories"] == "/categories"
 
 
 def test_cache_hits_skip_the_backend() -> None:

@@ -19,6 +19,7 @@ import pytest
 from guard_core import Policy
 from guard_core.errors import ModelOutputError
 from guard_core.models import Completion, Exchange, get_family
+from guard_core.policy import Mode
 
 Said = Literal["safe", "unsafe", "error"]
 Case = tuple[str, str, str, Said, Said]  # family, slot, answer, NeMo's verdict, ours
@@ -289,7 +290,7 @@ CASES = NEMOGUARD + CSR + NEMOTRON35 + GENERIC
 def _ours(family_name: str, slot: str, text: str) -> Said:
     family = get_family(family_name)
     exchange = Exchange("question") if slot == "prompt" else Exchange("question", "answer")
-    mode = "categories" if "categories" in family.modes else "fast"
+    mode: Mode = "categories" if "categories" in family.modes else "fast"
     request = family.render(exchange, Policy(mode=mode))
     try:
         judgement = family.parse(Completion(text, finish_reason="stop"), request)

@@ -21,6 +21,7 @@ from guard_core.models import (
     Nemotron35ContentSafety,
     get_family,
 )
+from guard_core.policy import Mode
 from guard_core.testing import Fault, OpenAICompatServer, ScriptedJudge
 
 from ._support import CSR, N35, NEMOGUARD, MakeRemote
@@ -32,7 +33,7 @@ NG_FAMILY = NemoGuard8B()
 
 def _request(family: ModelFamily, slot: str) -> GuardRequest:
     exchange = Exchange("question") if slot == "prompt" else Exchange("question", "answer")
-    mode = "categories" if "categories" in family.modes else "fast"
+    mode: Mode = "categories" if "categories" in family.modes else "fast"
     return family.render(exchange, Policy(mode=mode))
 
 
@@ -404,7 +405,7 @@ def test_wrong_parser_for_the_family_errors_instead_of_judging(
 ) -> None:
     """Each family's real answer, fed to every parser: only its own parser may judge it."""
     exchange = Exchange(text) if slot == "prompt" else Exchange("hi", text)
-    mode = "categories" if "categories" in answering.modes else "fast"
+    mode: Mode = "categories" if "categories" in answering.modes else "fast"
     request = answering.render(exchange, Policy(mode=mode))
     answer, _ = ScriptedJudge().answer(
         answering.name, request.messages, request.chat_template_kwargs

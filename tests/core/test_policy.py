@@ -212,7 +212,7 @@ def test_policy_validation(fields: dict[str, object]) -> None:
 def test_policy_is_immutable() -> None:
     policy = Policy()
     with pytest.raises(ValidationError):
-        policy.mode = "think"  # type: ignore[misc]
+        policy.mode = "think"
 
 
 def test_version_is_stable_and_tracks_content() -> None:

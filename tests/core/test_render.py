@@ -23,7 +23,7 @@ from guard_core.models import (
     NemoGuard8B,
     Nemotron35ContentSafety,
 )
-from guard_core.policy import CustomPolicy
+from guard_core.policy import CustomPolicy, Mode
 from guard_core.testing import ScriptedBackend
 
 from ._support import CSR, N35, NEMOGUARD, REFERENCE_DIR, package_template, reference_template
@@ -101,7 +101,7 @@ def test_templates_have_each_placeholder_once() -> None:
 @pytest.mark.parametrize(
     ("mode", "token", "max_tokens"), [("fast", "/no_think", 32), ("think", "/think", 512)]
 )
-def test_csr_prompt_only(user: str, mode: str, token: str, max_tokens: int) -> None:
+def test_csr_prompt_only(user: str, mode: Mode, token: str, max_tokens: int) -> None:
     request = ContentSafetyReasoning4B().render(Exchange(user), Policy(mode=mode))
     expected = fill_csr(user, None, token)
     assert only_message(request) == expected

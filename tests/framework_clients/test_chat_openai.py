@@ -48,16 +48,16 @@ def _llm(env: Env, **kwargs: Any) -> Any:
 
 async def _call(llm: Any, method: str, text: str) -> AIMessage:
     if method == "invoke":
-        return llm.invoke(text)  # type: ignore[no-any-return]
+        return llm.invoke(text)
     if method == "ainvoke":
-        return await llm.ainvoke(text)  # type: ignore[no-any-return]
+        return await llm.ainvoke(text)
     chunks: list[AIMessageChunk] = (
         list(llm.stream(text)) if method == "stream" else [c async for c in llm.astream(text)]
     )
     message = chunks[0]
     for chunk in chunks[1:]:
         message = message + chunk
-    return message  # type: ignore[return-value]
+    return message
 
 
 def _refusal(message: AIMessage) -> bool:
@@ -132,7 +132,8 @@ async def test_a_tool_call_is_screened_through_bind_tools(env: Env) -> None:
 def test_a_guarded_client_passed_alone_is_bypassed_and_check_says_so(env: Env) -> None:
     import openai
 
-    guarded = guard_openai(openai.OpenAI(base_url=env.url, api_key="sk-test"), env.guard)
+    inner = openai.OpenAI(base_url=env.url, api_key="sk-test")
+    guarded = guard_openai(inner, env.guard)
     bypassed = _llm(env, root_client=guarded)  # langchain-openai builds its own client
     assert bypassed.root_client is not guarded
     with pytest.raises(ConfigurationError, match="client, async_client, root_client"):
@@ -142,10 +143,10 @@ def test_a_guarded_client_passed_alone_is_bypassed_and_check_says_so(env: Env) -
     with pytest.raises(ConfigurationError, match="already holds a guarded client"):
         guard_chat_openai(guard_chat_openai(_llm(env), env.guard), env.guard)
     with pytest.raises(ConfigurationError, match="ChatOpenAI"):
-        guard_chat_openai(object(), env.guard)  # type: ignore[type-var]
+        guard_chat_openai(object(), env.guard)
     with pytest.raises(ConfigurationError, match="on_block"):
         guard_chat_openai(_llm(env), env.guard, on_block="ignore")  # type: ignore[arg-type]
-    guarded.unwrapped.close()
+    inner.close()
 
 
 def test_the_original_stays_unguarded_and_the_copy_is_a_chat_openai(env: Env) -> None:

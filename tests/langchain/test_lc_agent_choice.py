@@ -27,8 +27,8 @@ from guard_core.testing import ScriptedBackend
 POLICIES = PolicySet(
     {
         "strict": Policy(name="strict"),
-        "lax": Policy(name="lax", surfaces={"retrieval"}),  # type: ignore[arg-type]
-        "open": Policy(name="open", surfaces={"input"}),  # type: ignore[arg-type]
+        "lax": Policy(name="lax", surfaces={"retrieval"}),
+        "open": Policy(name="open", surfaces={"input"}),
     },
     default=Policy(name="default"),
 )

@@ -52,9 +52,7 @@ async def test_agent_run_aborts_on_a_blocked_tool_call_async(remote_guard):
     )
     agent = create_agent(model, make_tools(ran), name="builder")
     # the model's tool call is judged when the model ends, before the tools node starts
-    handler = GuardCallbackHandler(
-        remote_guard(Policy(surfaces={"tool_call"}))  # type: ignore[arg-type]
-    )
+    handler = GuardCallbackHandler(remote_guard(Policy(surfaces={"tool_call"})))
     with pytest.raises(GuardViolation) as caught:
         await agent.ainvoke({"messages": [HumanMessage("build")]}, config={"callbacks": [handler]})
     assert ran.calls == []

@@ -66,7 +66,8 @@ def forget_the_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_missing_langchain_core_names_the_extra(monkeypatch: pytest.MonkeyPatch):
     forget_the_adapter(monkeypatch)
     monkeypatch.setitem(sys.modules, "langchain_core", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'guard-core\[langchain\]'"):
+    hint = r"pip install 'guard-core-agents\[langchain\]'"
+    with pytest.raises(MissingDependencyError, match=hint):
         importlib.import_module("guard_core.integrations.langchain")
 
 

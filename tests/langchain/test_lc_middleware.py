@@ -152,7 +152,7 @@ def test_guard_failure_fails_closed(audit: MemoryAudit):
         down.inject(Fault(status=500, times=100))
         guard = Guard(
             RemoteBackend.vllm(down.base_url, GUARD_MODEL, max_retries=0),
-            Policy(name="tools-only", surfaces={"tool_call"}),  # type: ignore[arg-type]
+            Policy(name="tools-only", surfaces={"tool_call"}),
             audit=audit,
         )
         with guard:
@@ -230,7 +230,7 @@ def test_policy_from_runtime_context(audit: MemoryAudit):
     policies = PolicySet(
         {
             "strict": Policy(name="strict-policy"),
-            "relaxed": Policy(name="relaxed-policy", surfaces={"output"}),  # type: ignore[arg-type]
+            "relaxed": Policy(name="relaxed-policy", surfaces={"output"}),
         },
         default=Policy(name="default-policy"),
     )

@@ -20,7 +20,7 @@ POLICIES = PolicySet(
         "devops": Policy(
             name="devops-policy",
             mode="categories",
-            exclude_categories={"Violence"},  # type: ignore[arg-type]
+            exclude_categories={"Violence"},
         ),
         "support": Policy(name="support-policy", mode="categories"),
     },

@@ -114,7 +114,7 @@ def two_agent_policies() -> PolicySet:
     return PolicySet(
         {
             "researcher": Policy(name="researcher", mode="categories"),
-            "devops": Policy(name="devops", mode="categories", exclude_categories={"Violence"}),  # type: ignore[arg-type]
+            "devops": Policy(name="devops", mode="categories", exclude_categories={"Violence"}),
         }
     )
 

@@ -30,6 +30,7 @@ def test_missing_llama_index_names_the_extra() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "llama-index-core is not installed; install it with: pip install 'guard-core[llamaindex]'",
+        "llama-index-core is not installed; install it with: "
+        "pip install 'guard-core-agents[llamaindex]'",
         "Guard",
     ]

@@ -131,7 +131,7 @@ def test_policy_action_wins_over_constructor(backend: ScriptedBackend, nodes: li
 
 def test_per_agent_policy(backend: ScriptedBackend, nodes: list[Any]) -> None:
     policies = PolicySet(
-        {"chemist": Policy(name="chemist", mode="categories", exclude_categories={"Violence"})},  # type: ignore[arg-type]
+        {"chemist": Policy(name="chemist", mode="categories", exclude_categories={"Violence"})},
         default=Policy(name="strict", mode="categories"),
     )
     guard = Guard(backend, policies)

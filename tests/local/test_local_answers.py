@@ -17,7 +17,7 @@ import pytest
 from guard_core import Guard
 from guard_core.backends.local import LocalBackend
 from guard_core.backends.local.answers import PROBE_POLICIES, assumed_shape
-from guard_core.content import AssistantMessage
+from guard_core.content import AssistantMessage, Item
 from guard_core.models import Completion, Exchange
 
 from .conftest import IMAGE_FIXTURE, TEXT_FIXTURE
@@ -110,7 +110,7 @@ def test_n35_single_pass_writes_and_reads_what_generate_does(
     image_backend: LocalBackend, image_generating: LocalBackend, form: str
 ) -> None:
     policy = PROBE_POLICIES[form]  # type: ignore[index]
-    items = [HARMFUL, BENIGN, AssistantMessage(REPLIES[0], context=BENIGN)]
+    items: list[Item | str] = [HARMFUL, BENIGN, AssistantMessage(REPLIES[0], context=BENIGN)]
     fast = Guard(image_backend, policy, cache=False).check_many(items)
     slow = Guard(image_generating, policy, cache=False).check_many(items)
     assert [v.allowed for v in fast] == [v.allowed for v in slow] == [False, True, False]

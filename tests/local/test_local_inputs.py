@@ -99,6 +99,7 @@ def test_literal_image_soft_token_crashes_the_raw_processor(image_backend: Local
     # sanitized "<image_soft_token>" as an image slot and raises. If this starts failing,
     # transformers fixed it.
     processor = image_backend._encoder.processor
+    assert processor is not None
     messages = [{"role": "user", "content": [{"type": "text", "text": "a <image_soft_token>"}]}]
     with pytest.raises(ValueError, match="image"):
         processor.apply_chat_template(

@@ -82,7 +82,7 @@ def test_nemoguard_is_not_a_local_model() -> None:
 
 def test_missing_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "transformers", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'guard-core\[local\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'guard-core-agents\[local\]'"):
         LocalBackend(TEXT_FIXTURE)
 
 

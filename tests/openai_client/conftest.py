@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from guard_core import Guard, Policy, PolicySet
 from guard_core.backends import RemoteBackend
@@ -124,5 +125,5 @@ async def aclient(env: Env) -> AsyncIterator[Any]:
     await env.guard.aclose()
 
 
-def user(text: str) -> list[dict[str, Any]]:
+def user(text: str) -> list[ChatCompletionMessageParam]:
     return [{"role": "user", "content": text}]

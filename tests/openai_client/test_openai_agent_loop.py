@@ -7,13 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from guard_core import GuardViolation
 from guard_core.integrations.openai import guard_openai
 
 from .conftest import MAIN, Env, answer
 
-TOOLS = [
+TOOLS: list[ChatCompletionFunctionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -135,6 +136,7 @@ async def test_async_agent_loop(env: Env) -> None:
         if not message.tool_calls:
             break
         for call in message.tool_calls:
+            assert call.type == "function"
             messages.append(
                 {
                     "role": "tool",

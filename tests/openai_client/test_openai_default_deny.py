@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from openai.types.responses import Response
 
 from guard_core import GuardViolation
 from guard_core.errors import ContentError
@@ -176,12 +177,13 @@ def test_a_blocked_answer_is_never_chained(env: Env, stream: bool) -> None:
         result = client.responses.create(
             model=MAIN, input="hi", stream=stream, conversation="conv_1"
         )
+        assert not isinstance(result, Response)  # a blocked answer raised above
         for event in result:
             if event.type == "response.created":
                 released.append(event.response.id)
     assert released == (["resp_test"] if stream else [])  # out before it was judged
     sent = len(env.main_requests())
-    refused = [
+    refused: list[dict[str, Any]] = [
         {"previous_response_id": "resp_test"},
         {"conversation": "conv_1"},
         {"conversation": {"id": "conv_1"}},

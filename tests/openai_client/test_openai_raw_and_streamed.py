@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 from openai._legacy_response import LegacyAPIResponse
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseOutputMessage
 
 from guard_core import GuardViolation
 from guard_core.errors import ConfigurationError
@@ -56,6 +56,7 @@ def _said(api: str, pieces: list[Any]) -> str:
         if api == "chat":
             for choice in piece.choices:
                 message = getattr(choice, "message", None) or getattr(choice, "delta", None)
+                assert message is not None
                 out.append(message.content or "")
         elif isinstance(piece, Response):
             out.append(piece.output_text)
@@ -69,7 +70,11 @@ def _refused(api: str, pieces: list[Any]) -> bool:
     if api == "chat":
         return bool(last.choices[-1].finish_reason == "content_filter")
     response = last if isinstance(last, Response) else last.response
-    return any(part.type == "refusal" for item in response.output for part in item.content)
+    for item in response.output:
+        assert isinstance(item, ResponseOutputMessage)
+        if any(part.type == "refusal" for part in item.content):
+            return True
+    return False
 
 
 def _prepare(env: Env, case: str) -> str:
@@ -212,7 +217,9 @@ def test_a_refused_request_says_so_in_its_headers(env: Env) -> None:
         raw.parse(to=dict)
     with client.responses.with_streaming_response.create(model=MAIN, input="bomb") as response:
         assert response.headers["x-guard-core"] == "refused"
-        assert response.parse().output[0].content[1].type == "refusal"
+        message = response.parse().output[0]
+        assert isinstance(message, ResponseOutputMessage)
+        assert message.content[1].type == "refusal"
     assert env.main_requests() == []
     inner.close()
 

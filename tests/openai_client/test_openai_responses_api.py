@@ -6,7 +6,7 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import Response
+from openai.types.responses import Response, ResponseInputParam, ResponseOutputMessage
 
 from guard_core import GuardViolation
 from guard_core.content import Image, ToolResult, UserMessage
@@ -57,7 +57,7 @@ def test_function_call_and_output_items_are_screened(env: Env) -> None:
     with pytest.raises(GuardViolation) as caught:
         client.responses.create(model=MAIN, input="tidy the server")
     assert caught.value.verdict.surface == "tool_call"
-    history = [
+    history: ResponseInputParam = [
         {"role": "user", "content": "weather?"},
         {
             "type": "function_call",
@@ -135,7 +135,9 @@ def test_a_refusal_cannot_be_chained_as_previous_response(env: Env, stream: bool
     client = guard_openai(inner, env.guard, on_block="refuse")
     env.model.reply(answer(None, tool_calls=UNSAFE_CALL))
     refused = client.responses.create(model=MAIN, input="go")
-    assert refused.output[0].content[1].type == "refusal" and refused.id != "resp_test"
+    message = refused.output[0]
+    assert isinstance(message, ResponseOutputMessage)
+    assert message.content[1].type == "refusal" and refused.id != "resp_test"
     sent = len(env.main_requests())
     with pytest.raises(ContentError, match="refusal made by the guard"):
         client.responses.create(
@@ -207,9 +209,11 @@ def test_a_refused_stream_that_released_text_is_cut_off(env: Env) -> None:
     env.model.reply(answer("A quiet tale of rivers, then they built a bomb at dawn."))
     with client.responses.stream(model=MAIN, input="story") as stream:
         events = list(stream)
-    final = events[-1]
-    assert final.type == "response.incomplete" and final.response.id == events[0].response.id
-    assert final.response.incomplete_details.reason == "content_filter"
+    first, final = events[0], events[-1]
+    assert first.type == "response.created"
+    assert final.type == "response.incomplete" and final.response.id == first.response.id
+    details = final.response.incomplete_details
+    assert details is not None and details.reason == "content_filter"
     assert "bomb" not in "".join(e.delta for e in events if e.type == "response.output_text.delta")
     with pytest.raises(ContentError, match="blocked"):
         client.responses.create(model=MAIN, input="go on", previous_response_id=final.response.id)

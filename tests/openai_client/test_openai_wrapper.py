@@ -19,8 +19,11 @@ from .conftest import MAIN, Env, user
 
 def test_sync_and_async_clients_get_the_matching_wrapper(env: Env) -> None:
     sync_inner, async_inner = env.sync_client(), env.async_client()
-    assert type(guard_openai(sync_inner, env.guard)) is GuardedOpenAI
-    assert type(guard_openai(async_inner, env.guard)) is AsyncGuardedOpenAI
+    # typed as the client they wrap (they forward everything else): compared as objects
+    sync_guarded: object = guard_openai(sync_inner, env.guard)
+    assert type(sync_guarded) is GuardedOpenAI
+    async_guarded: object = guard_openai(async_inner, env.guard)
+    assert type(async_guarded) is AsyncGuardedOpenAI
     sync_inner.close()
 
 
@@ -54,7 +57,8 @@ def test_a_resource_it_does_not_screen_is_refused_not_forwarded(client: Any) -> 
     """Default deny: images, audio, videos, beta assistants and threads, and any resource a
     later SDK adds send text to a model unjudged, so calling them is refused by name."""
     inner = client.unwrapped
-    known = {"chat", "responses", "beta", "with_raw_response", "with_streaming_response"}
+    known = {"chat", "responses", "completions", "beta"}  # screened (beta: its chat)
+    known |= {"with_raw_response", "with_streaming_response"}
     resources = sorted(
         n
         for n in dir(inner)
@@ -162,7 +166,9 @@ def test_a_policy_can_leave_surfaces_unscreened(env: Env) -> None:
     client = guard_openai(inner, env.guard, agent="lenient")
     env.model.reply(answer(None, tool_calls=[{"name": "f", "arguments": "not json"}]))
     result = client.chat.completions.create(model=MAIN, messages=user("go"))
-    assert result.choices[0].message.tool_calls[0].function.arguments == "not json"
+    tool_calls = result.choices[0].message.tool_calls
+    assert tool_calls is not None and tool_calls[0].type == "function"
+    assert tool_calls[0].function.arguments == "not json"
     inner.close()
 
 
@@ -178,7 +184,7 @@ def test_missing_openai_names_the_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert out.startswith("MissingDependencyError")
-    assert "pip install 'guard-core[openai]'" in out
+    assert "pip install 'guard-core-agents[openai]'" in out
 
 
 def test_beta_paths_to_the_model_are_not_a_bypass(env: Env, client: Any) -> None:
@@ -196,6 +202,6 @@ def test_model_calls_the_wrapper_cannot_screen_are_refused(env: Env) -> None:
     with pytest.raises(ConfigurationError, match="compact"):
         client.responses.compact(model=MAIN, input="summarise")
     with pytest.raises(ConfigurationError, match="not screened"):
-        client.chat.completions.with_raw_response.stream(model=MAIN, messages=[])
+        client.chat.completions.with_raw_response.stream(model=MAIN, messages=[])  # type: ignore[attr-defined]
     assert env.main_requests() == []
     inner.close()

@@ -269,7 +269,7 @@ def test_unknown_agents(backend: ScriptedBackend) -> None:
         (lambda b: Policy.from_dict({"nmae": "x"}), PolicyError, ("nmae",)),
         (lambda b: Policy(mode="slow"), pydantic.ValidationError, ("mode",)),  # type: ignore[arg-type]
         (
-            lambda b: Policy(exclude_categories={"Nope"}),  # type: ignore[arg-type]
+            lambda b: Policy(exclude_categories={"Nope"}),
             pydantic.ValidationError,
             ("unknown category 'Nope'",),
         ),

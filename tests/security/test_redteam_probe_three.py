@@ -51,7 +51,7 @@ def _strict_lax() -> Guard:
         PolicySet(
             {
                 "strict": Policy(name="strict"),
-                "lax": Policy(name="lax", exclude_categories={"Violence"}),  # type: ignore[arg-type]
+                "lax": Policy(name="lax", exclude_categories={"Violence"}),
             }
         )
     )

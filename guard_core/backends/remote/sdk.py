@@ -36,5 +36,5 @@ def http_library() -> ModuleType:
             return module
     raise ConfigurationError(
         f"openai {openai.__version__} is built on neither httpx2 nor httpx; guard-core "
-        "supports openai>=1.108,<4: pip install 'guard-core[openai]'"
+        "supports openai>=1.108,<4: pip install 'guard-core-agents[openai]'"
     )
