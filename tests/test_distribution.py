@@ -110,6 +110,8 @@ def test_no_install_hint_anywhere_names_the_taken_distribution() -> None:
     ).stdout.split()
     wrong = []
     for name in tracked:
+        if name in ("tests/test_distribution.py", "guard_core/_distribution.py"):
+            continue  # these two say what the taken name is
         path = ROOT / name
         if path.suffix not in {".py", ".md", ".toml", ".txt", ".ipynb", ".in", ".sh", ""}:
             continue
