@@ -59,7 +59,7 @@ def test_uncached_hub_model_offline_is_a_clear_error() -> None:
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="there is no folder .* not a Hugging Face model id"):
+    with pytest.raises(ConfigurationError, match=r"there is no folder .* not a Hugging Face"):
         LocalBackend(str(tmp_path / "nemotron-content-safety-reasoning-4b"))
 
 
